@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under the given folders with node's test runner (through tsx) and
+// ends with the line CI reads: "N passed, N failed".
+// Node 20's --test does not expand globs itself, so the files are listed here.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+
+const roots = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
+function collect(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...collect(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+const files = roots.flatMap(collect);
+if (files.length === 0) {
+  console.error(`no test files found under ${roots.join(', ')}`);
+  process.exit(1);
+}
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...passThrough, ...files],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+let passed = 0;
+let failed = 0;
+let buffer = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  buffer += chunk.toString();
+});
+child.on('close', (code) => {
+  // The spec reporter ends with "ℹ pass N" / "ℹ fail N" lines.
+  const pass = /ℹ pass (\d+)/.exec(buffer);
+  const fail = /ℹ fail (\d+)/.exec(buffer);
+  passed = pass ? Number(pass[1]) : 0;
+  failed = fail ? Number(fail[1]) : code === 0 ? 0 : 1;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(code ?? 1);
+});
