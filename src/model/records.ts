@@ -1,0 +1,245 @@
+/**
+ * The records that flow through gridpulse. Readings come in; aggregates, findings, alerts with
+ * their transitions, ops events and audit snapshots come out. All times are epoch milliseconds
+ * in event time unless a field says otherwise.
+ */
+
+/** How a reading's event time relates to the watermark when it arrived. */
+export type Lateness = 'ON_TIME' | 'LATE' | 'TOO_LATE';
+
+/**
+ * One decoded reading. The engine reuses Reading objects on its hot path: a consumer that keeps
+ * one beyond the call it was given in must copy it (`copyReading`).
+ */
+export interface Reading {
+  stream: string;
+  key: string;
+  site: string | undefined;
+  /** Event time, epoch ms. */
+  time: number;
+  /** One value per metric of the stream schema, NaN where the reading has none. */
+  values: Float64Array;
+  /** The reading's own id (from the stream's idField), if any. */
+  id: string | undefined;
+  /** Position in the source (line number of a file, offset in a log). */
+  offset: number;
+}
+
+export function copyReading(r: Reading): Reading {
+  return { stream: r.stream, key: r.key, site: r.site, time: r.time, values: r.values.slice(), id: r.id, offset: r.offset };
+}
+
+/** Statistics kept per metric in a window, in this order inside `Aggregate.stats`. */
+export const STAT_NAMES = ['count', 'min', 'max', 'avg', 'sum', 'stddev', 'first', 'last'] as const;
+export type StatName = (typeof STAT_NAMES)[number];
+export const STATS_PER_METRIC = STAT_NAMES.length;
+
+/**
+ * The result of one window for one device. `stats` is metric-major:
+ * `stats[m * STATS_PER_METRIC + s]` is statistic `STAT_NAMES[s]` of metric `metrics[m]`.
+ * A metric with no value in the window has count 0 and NaN elsewhere.
+ * Identity (for upserts): (stream, key, window, start); `revision` grows with each amendment.
+ */
+export interface Aggregate {
+  stream: string;
+  key: string;
+  site: string | undefined;
+  /** Window spec name, e.g. `1m`, `5m`, `15m`, `1m/15s`. */
+  window: string;
+  start: number;
+  end: number;
+  /** 0 for the first emission; 1, 2, ... for amendments caused by LATE readings. */
+  revision: number;
+  /** Readings in the window. */
+  count: number;
+  /** Metric names, in schema order (shared, do not mutate). */
+  metrics: readonly string[];
+  stats: Float64Array;
+  /** Energy in kWh over the window (sum of interval energy, or power integrated over time), or null if the stream has no power metric. */
+  energyKwh: number | null;
+}
+
+/** Plain-JSON form of an aggregate, as written to files, stores and APIs. */
+export interface AggregateJson {
+  stream: string;
+  key: string;
+  site: string | null;
+  window: string;
+  start: number;
+  end: number;
+  revision: number;
+  count: number;
+  energyKwh: number | null;
+  metrics: Record<string, Record<StatName, number | null>>;
+}
+
+export function statOf(a: Aggregate, metricIndex: number, stat: StatName): number {
+  return a.stats[metricIndex * STATS_PER_METRIC + STAT_NAMES.indexOf(stat)] ?? Number.NaN;
+}
+
+export function aggregateToJson(a: Aggregate): AggregateJson {
+  const metrics: AggregateJson['metrics'] = {};
+  a.metrics.forEach((name, m) => {
+    const entry = {} as Record<StatName, number | null>;
+    STAT_NAMES.forEach((stat, s) => {
+      const v = a.stats[m * STATS_PER_METRIC + s] ?? Number.NaN;
+      entry[stat] = Number.isFinite(v) ? v : null;
+    });
+    metrics[name] = entry;
+  });
+  return {
+    stream: a.stream,
+    key: a.key,
+    site: a.site ?? null,
+    window: a.window,
+    start: a.start,
+    end: a.end,
+    revision: a.revision,
+    count: a.count,
+    energyKwh: a.energyKwh,
+    metrics,
+  };
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
+
+/**
+ * What a detector says about one device at one moment. `active: true` means the condition
+ * holds; `active: false` means a condition the detector had reported has cleared (for example a
+ * silent device reported again).
+ */
+export interface Finding {
+  stream: string;
+  key: string;
+  site: string | undefined;
+  /** Alert type: spike, drop, outage, sustained_high, silence, zscore, iqr, seasonal, out_of_range, physics, or a rule's name. */
+  type: string;
+  /** Detector that produced it (registry name). */
+  detector: string;
+  metric: string | undefined;
+  /** Event time of the evidence. */
+  time: number;
+  /** Strength in [0, 1]. */
+  score: number;
+  severity: Severity;
+  value: number;
+  baseline: number | undefined;
+  threshold: number | undefined;
+  /** Human-readable evidence: value, baseline, threshold, window. */
+  explain: string;
+  active: boolean;
+}
+
+export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
+
+export interface Alert {
+  /** Deterministic: derived from stream, key, type and the event time it opened. */
+  id: string;
+  stream: string;
+  key: string;
+  site: string | undefined;
+  type: string;
+  metric: string | undefined;
+  severity: Severity;
+  status: AlertStatus;
+  openedAt: number;
+  updatedAt: number;
+  resolvedAt: number | undefined;
+  /** Latest and highest score seen. */
+  score: number;
+  peakScore: number;
+  value: number;
+  /** Findings folded into this alert. */
+  findings: number;
+  explain: string;
+}
+
+export type TransitionKind = 'open' | 'update' | 'escalate' | 'resolve' | 'reopen' | 'acknowledge';
+
+/** One step in an alert's life. `id` is deterministic: alert id + sequence number. */
+export interface AlertTransition {
+  id: string;
+  alertId: string;
+  seq: number;
+  kind: TransitionKind;
+  time: number;
+  status: AlertStatus;
+  severity: Severity;
+  score: number;
+  explain: string;
+}
+
+/** What the alert manager emits: the alert as it now stands and the step that got it there. */
+export interface AlertEvent {
+  alert: Alert;
+  transition: AlertTransition;
+}
+
+export type OpsKind = 'invalid' | 'duplicate' | 'out_of_order' | 'late' | 'too_late' | 'gap' | 'clock_skew' | 'evicted';
+
+/** A data-quality or pipeline event. Nothing the engine rejects or drops goes unrecorded. */
+export interface OpsEvent {
+  kind: OpsKind;
+  stream: string;
+  key: string | undefined;
+  /** Event time of the reading concerned, if known. */
+  time: number | undefined;
+  /** Watermark when the reading arrived. */
+  watermark: number | undefined;
+  /** Position in the source (line number or log offset). */
+  offset: number | undefined;
+  reason: string;
+  /** For invalid input: the field, what was expected, what was got. */
+  field: string | undefined;
+  expected: string | undefined;
+  got: string | undefined;
+  /** How far behind the newest event time the reading arrived, for out_of_order/late/too_late. */
+  lagMs: number | undefined;
+  /** For gap: intervals missed so far. */
+  missed: number | undefined;
+}
+
+export function opsEvent(kind: OpsKind, stream: string, reason: string, extra: Partial<OpsEvent> = {}): OpsEvent {
+  return {
+    kind,
+    stream,
+    key: undefined,
+    time: undefined,
+    watermark: undefined,
+    offset: undefined,
+    field: undefined,
+    expected: undefined,
+    got: undefined,
+    lagMs: undefined,
+    missed: undefined,
+    ...extra,
+    reason,
+  };
+}
+
+/** A periodic snapshot of engine statistics per partition (the `audit` side output). */
+export interface AuditSnapshot {
+  stream: string;
+  partition: number;
+  watermark: number;
+  maxEventTime: number;
+  keys: number;
+  readings: number;
+  late: number;
+  tooLate: number;
+  windowsFired: number;
+  windowsAmended: number;
+  openWindows: number;
+  timers: number;
+}
+
+/** Per-reading overall anomaly score (the `--scores-out` output). */
+export interface ReadingScore {
+  stream: string;
+  key: string;
+  time: number;
+  /** Overall score: the maximum of the per-detector scores for this reading. */
+  score: number;
+  values: Float64Array;
+}

@@ -1,0 +1,159 @@
+import type { Aggregate, Alert, AlertEvent, AlertStatus, AlertTransition, OpsEvent, OpsKind, Severity } from '../model/index.js';
+
+/**
+ * Where gridpulse keeps what it computes: raw readings (optional), window aggregates, alerts with
+ * their transitions, and ops events; and the queries the API and CLI need.
+ *
+ * Lifecycle: create → `ready()` → writes and queries → `close()`. `close()` is idempotent and
+ * flushes pending writes. The store owns its connections; no connection or transaction type
+ * crosses this interface.
+ *
+ * Idempotence (so a replay or a crash-restart never duplicates anything):
+ * - aggregates upsert on (stream, key, window, start); a higher or equal revision replaces;
+ * - alerts upsert on id; transitions insert once per transition id;
+ * - ops events and raw readings insert once per their `id` (see `opsEventId`, `readingRowId`).
+ *
+ * Deliberately left out: alert delivery, schema migrations of server stores (their own command),
+ * and transactions spanning calls.
+ *
+ * @example
+ * const store = createDuckDbStore({ path: './data/gridpulse.duckdb' });
+ * await store.ready();
+ * await store.upsertAggregates(batch);
+ * const points = await store.querySeries({ key: 'm-1', metric: 'usageKw', from, to, resolution: 'auto' });
+ * await store.close();
+ */
+export interface Store {
+  readonly kind: string;
+  ready(): Promise<void>;
+  writeReadings(rows: readonly ReadingRow[]): Promise<void>;
+  upsertAggregates(aggregates: readonly Aggregate[]): Promise<void>;
+  writeAlertEvents(events: readonly AlertEvent[]): Promise<void>;
+  writeOps(events: readonly OpsEvent[]): Promise<void>;
+  /** Deletes rows older than each table's retention, measured back from `now` (event time, epoch ms). */
+  applyRetention(now: number, retention?: Partial<RetentionPolicy>): Promise<RetentionResult>;
+
+  querySeries(query: SeriesQuery): Promise<SeriesResult>;
+  latestStatus(query: StatusQuery): Promise<DeviceStatus[]>;
+  listAlerts(filter: AlertFilter): Promise<Alert[]>;
+  alertTransitions(alertId: string): Promise<AlertTransition[]>;
+  dataQuality(query: QualityQuery): Promise<QualityRow[]>;
+  /** Row counts per table, for summaries and tests. */
+  counts(): Promise<Record<'readings' | 'aggregates' | 'alerts' | 'transitions' | 'ops', number>>;
+  close(): Promise<void>;
+}
+
+/** A raw reading as stored: metric values by name (null where absent). */
+export interface ReadingRow {
+  stream: string;
+  key: string;
+  site: string | undefined;
+  time: number;
+  values: Record<string, number | null>;
+  /** Source position; with (stream, key, time) it identifies the row. */
+  offset: number;
+}
+
+export interface RetentionPolicy {
+  readingsMs: number;
+  aggregatesMs: number;
+  alertsMs: number;
+  opsMs: number;
+}
+
+/** Defaults from the reference designs: raw 14 days, aggregates 90 days, alerts 90 days, ops 30 days. */
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  readingsMs: 14 * 86_400_000,
+  aggregatesMs: 90 * 86_400_000,
+  alertsMs: 90 * 86_400_000,
+  opsMs: 30 * 86_400_000,
+};
+
+export interface RetentionResult {
+  readings: number;
+  aggregates: number;
+  alerts: number;
+  ops: number;
+}
+
+export type Resolution = 'raw' | '1m' | '5m' | '15m' | 'auto';
+
+export interface SeriesQuery {
+  stream?: string;
+  key: string;
+  metric: string;
+  from: number;
+  to: number;
+  resolution: Resolution;
+  /** For `auto`: the most points wanted (default 500); the finest resolution that fits is chosen. */
+  maxPoints?: number;
+}
+
+export interface SeriesPoint {
+  /** Window start (or the reading's time for raw). */
+  time: number;
+  count: number;
+  min: number | null;
+  max: number | null;
+  avg: number | null;
+  last: number | null;
+}
+
+export interface SeriesResult {
+  key: string;
+  metric: string;
+  /** The resolution actually used (never `auto`). */
+  resolution: Exclude<Resolution, 'auto'>;
+  points: SeriesPoint[];
+}
+
+export interface StatusQuery {
+  stream?: string;
+  keys?: readonly string[];
+  site?: string;
+}
+
+export interface DeviceStatus {
+  stream: string;
+  key: string;
+  site: string | null;
+  /** End of the newest 1m window seen for the device. */
+  lastSeen: number;
+  /** Average of each metric over the newest 1m window. */
+  lastAvg: Record<string, number | null>;
+  openAlerts: number;
+}
+
+export interface AlertFilter {
+  stream?: string;
+  key?: string;
+  site?: string;
+  type?: string;
+  status?: AlertStatus | readonly AlertStatus[];
+  severity?: Severity | readonly Severity[];
+  /** Alerts whose open interval overlaps [from, to]. */
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+export interface QualityQuery {
+  stream?: string;
+  from?: number;
+  to?: number;
+  /** Group by device (default) or by site. */
+  by?: 'key' | 'site';
+}
+
+export interface QualityRow {
+  stream: string;
+  /** Device id or site id, depending on `by`. */
+  group: string | null;
+  counts: Record<OpsKind, number>;
+  total: number;
+}
+
+/** Deterministic id of an ops event, so the same event written twice is stored once. */
+export function opsEventId(e: OpsEvent): string {
+  return `${e.stream}|${e.kind}|${e.key ?? ''}|${e.time ?? ''}|${e.offset ?? ''}|${e.missed ?? ''}`;
+}
