@@ -1,0 +1,146 @@
+import type { Reading, StreamSchema } from '../model/index.js';
+import { parseTime } from './time.js';
+
+/** Why a record could not become a reading: the field, what was expected and what was got. */
+export interface DecodeError {
+  reason: string;
+  field: string | undefined;
+  expected: string | undefined;
+  got: string | undefined;
+  /** Device id, when it could be read (so the error can be attributed). */
+  key: string | undefined;
+  time: number | undefined;
+}
+
+const MAX_GOT = 80;
+
+/** Short printable form of an offending value for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (field missing)';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > MAX_GOT ? `${value.slice(0, MAX_GOT)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function error(reason: string, field: string | undefined, expected: string | undefined, got: string | undefined, key?: string, time?: number): DecodeError {
+  return { reason, field, expected, got, key, time };
+}
+
+/**
+ * Turns one record (an NDJSON line or a parsed object, e.g. a CSV row of strings) into the
+ * decoder's reusable `reading`. Returns null on success, or a DecodeError. The Reading object is
+ * reused for the next record: a caller that keeps it must copy it (`copyReading`).
+ *
+ * @example
+ * const decoder = new ReadingDecoder(config.streams.power);
+ * const problem = decoder.decodeText('{"meterId":"m-1","timestamp":1763900000000,"usageKw":12.3}', 1);
+ * if (!problem) engine.process(decoder.reading);
+ */
+export class ReadingDecoder {
+  readonly reading: Reading;
+  private readonly fields: string[];
+  private readonly metricCount: number;
+
+  constructor(readonly schema: StreamSchema) {
+    this.metricCount = schema.metrics.length;
+    this.fields = schema.metrics.map((m) => m.field);
+    this.reading = {
+      stream: schema.name,
+      key: '',
+      site: undefined,
+      time: Number.NaN,
+      values: new Float64Array(this.metricCount),
+      id: undefined,
+      offset: 0,
+    };
+  }
+
+  decodeText(text: string, offset: number): DecodeError | null {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      return error(`malformed JSON: ${(e as Error).message}`, undefined, 'a JSON object', describeValue(text));
+    }
+    return this.decodeObject(parsed, offset);
+  }
+
+  decodeObject(record: unknown, offset: number): DecodeError | null {
+    const schema = this.schema;
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+      return error('not a JSON object', undefined, 'a JSON object', describeValue(record));
+    }
+    const obj = record as Record<string, unknown>;
+    const r = this.reading;
+    r.offset = offset;
+
+    const rawKey = obj[schema.keyField];
+    let key: string;
+    if (typeof rawKey === 'string' && rawKey.length > 0) key = rawKey;
+    else if (typeof rawKey === 'number' && Number.isFinite(rawKey)) key = String(rawKey);
+    else return error(`missing or invalid device id`, schema.keyField, 'a non-empty string', describeValue(rawKey));
+    r.key = key;
+
+    const rawTime = obj[schema.timeField];
+    const time = parseTime(rawTime, schema.timeFormat);
+    if (time !== time) {
+      return error('missing or invalid timestamp', schema.timeField, timeExpectation(schema), describeValue(rawTime), key);
+    }
+    r.time = time;
+
+    if (schema.siteField !== undefined) {
+      const site = obj[schema.siteField];
+      r.site = typeof site === 'string' && site.length > 0 ? site : typeof site === 'number' ? String(site) : undefined;
+    }
+    if (schema.idField !== undefined) {
+      const id = obj[schema.idField];
+      r.id = typeof id === 'string' ? id : typeof id === 'number' ? String(id) : undefined;
+    }
+
+    const values = r.values;
+    const fields = this.fields;
+    let present = 0;
+    for (let m = 0; m < this.metricCount; m++) {
+      const field = fields[m]!;
+      if (field.length === 0) {
+        values[m] = Number.NaN; // derived metric, filled in by the engine
+        continue;
+      }
+      const v = obj[field];
+      if (typeof v === 'number') {
+        // JSON cannot carry NaN/Infinity, but objects from other sources can.
+        if (!Number.isFinite(v)) return error('value is not finite', field, 'a finite number', String(v), key, time);
+        values[m] = v;
+        present++;
+      } else if (v === undefined || v === null || v === '') {
+        values[m] = Number.NaN;
+      } else if (typeof v === 'string') {
+        const n = Number(v);
+        if (!Number.isFinite(n)) return error('value is not a number', field, 'a finite number', describeValue(v), key, time);
+        values[m] = n;
+        present++;
+      } else {
+        return error('value is not a number', field, 'a finite number', describeValue(v), key, time);
+      }
+    }
+    if (present === 0) {
+      return error('reading has no metric values', undefined, `at least one of ${fields.filter((f) => f).join(', ')}`, 'none', key, time);
+    }
+    return null;
+  }
+}
+
+function timeExpectation(schema: StreamSchema): string {
+  switch (schema.timeFormat) {
+    case 'epoch-ms':
+      return 'epoch milliseconds';
+    case 'epoch-s':
+      return 'epoch seconds';
+    case 'iso':
+      return 'an ISO-8601 time';
+    default:
+      return 'epoch ms, epoch s or an ISO-8601 time';
+  }
+}

@@ -1,0 +1,99 @@
+import { opsEvent, type OpsEvent, type StreamSchema } from '../model/index.js';
+import { ReadingDecoder, type DecodeError } from './decoder.js';
+import type { StreamEngine } from './stream-engine.js';
+
+/**
+ * Sends records to the engine of their stream. With one stream (or a forced one) every record
+ * goes there; otherwise a record belongs to the first stream whose device-id field it has
+ * (`meterId` → power, `machine_id` → machines), so one file may mix streams.
+ * Undecodable records become `invalid` ops events with the field, what was expected and what
+ * was got, and processing goes on.
+ *
+ * @example
+ * const router = new StreamRouter([powerEngine, machinesEngine]);
+ * for await (const line of lines) router.processText(line.text, line.offset);
+ * router.finish();
+ */
+export class StreamRouter {
+  private readonly decoders: ReadingDecoder[];
+  private readonly forced: number;
+
+  constructor(
+    readonly engines: readonly StreamEngine[],
+    forcedStream?: string,
+  ) {
+    if (engines.length === 0) throw new Error('StreamRouter needs at least one engine');
+    this.decoders = engines.map((e) => new ReadingDecoder(e.schema));
+    this.forced = forcedStream === undefined ? (engines.length === 1 ? 0 : -1) : engines.findIndex((e) => e.schema.name === forcedStream);
+    if (forcedStream !== undefined && this.forced < 0) throw new Error(`unknown stream ${forcedStream}`);
+  }
+
+  /** An NDJSON line (or a JSON text). */
+  processText(text: string, offset: number): void {
+    if (this.forced >= 0) {
+      const decoder = this.decoders[this.forced]!;
+      const problem = decoder.decodeText(text, offset);
+      if (problem) this.reject(this.forced, problem, offset);
+      else this.engines[this.forced]!.process(decoder.reading);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      const problem = this.decoders[0]!.decodeText(text, offset) ?? { reason: (e as Error).message, field: undefined, expected: 'a JSON object', got: undefined, key: undefined, time: undefined };
+      this.reject(0, problem, offset);
+      return;
+    }
+    this.processObject(parsed, offset);
+  }
+
+  /** A parsed record (a JSON object, or a CSV row of strings). */
+  processObject(record: unknown, offset: number): void {
+    const index = this.forced >= 0 ? this.forced : this.streamOf(record);
+    const decoder = this.decoders[index]!;
+    const problem = decoder.decodeObject(record, offset);
+    if (problem) this.reject(index, problem, offset);
+    else this.engines[index]!.process(decoder.reading);
+  }
+
+  /** A record that failed before decoding (an oversize line, a broken CSV row). */
+  processError(offset: number, reason: string, detail: Partial<Pick<OpsEvent, 'field' | 'expected' | 'got'>> = {}): void {
+    const engine = this.engines[this.forced >= 0 ? this.forced : 0]!;
+    engine.rejectInvalid(opsEvent('invalid', engine.schema.name, reason, { offset, watermark: engine.watermark, ...detail }));
+  }
+
+  finish(): void {
+    for (const engine of this.engines) engine.finish();
+  }
+
+  private streamOf(record: unknown): number {
+    if (record !== null && typeof record === 'object' && !Array.isArray(record)) {
+      const obj = record as Record<string, unknown>;
+      for (let i = 0; i < this.decoders.length; i++) {
+        if (obj[this.decoders[i]!.schema.keyField] !== undefined) return i;
+      }
+    }
+    return 0;
+  }
+
+  private reject(index: number, problem: DecodeError, offset: number): void {
+    const engine = this.engines[index]!;
+    const schemas: StreamSchema[] = this.engines.map((e) => e.schema);
+    const reason =
+      this.forced < 0 && problem.field === engine.schema.keyField && problem.got?.startsWith('nothing')
+        ? `record has none of the device id fields ${schemas.map((s) => s.keyField).join(', ')}`
+        : problem.reason;
+    engine.rejectInvalid(
+      opsEvent('invalid', engine.schema.name, problem.field ? `${reason}: field ${problem.field} expected ${problem.expected}, got ${problem.got}` : `${reason}; expected ${problem.expected}`, {
+        key: problem.key,
+        time: problem.time,
+        offset,
+        watermark: engine.watermark,
+        field: problem.field,
+        expected: problem.expected,
+        got: problem.got,
+      }),
+    );
+  }
+}

@@ -1,0 +1,789 @@
+import {
+  opsEvent,
+  severityForScore,
+  type Aggregate,
+  type AlertEmitter,
+  type AlertEvent,
+  type AuditSnapshot,
+  type Detector,
+  type DetectorContext,
+  type Finding,
+  type FindingHandler,
+  type FindingInput,
+  type Lateness,
+  type OpsEvent,
+  type Reading,
+  type StreamSchema,
+  type WindowSpec,
+} from '../model/index.js';
+import { addValues, countOf, sumOf, createAccumulator, mergeInto, resetAccumulator, writeStats } from './accumulator.js';
+import { TimerHeap } from './timer-heap.js';
+import { alignDown, isoOf } from './time.js';
+
+/** Where the engine's results go. Every callback is optional; each is called synchronously on the engine's thread. */
+export interface EngineOutputs {
+  /** A window result (first emission, revision 0) or an amendment (revision ≥ 1). */
+  aggregate?(aggregate: Aggregate): void;
+  /** An alert transition decided by the finding handler. */
+  alert?(event: AlertEvent): void;
+  /** Findings as detectors raise them (before the alert manager). */
+  finding?(finding: Finding): void;
+  ops?(event: OpsEvent): void;
+  audit?(snapshot: AuditSnapshot): void;
+  /** Each reading given to detectors, with its overall anomaly score. The Reading is reused: copy what you keep. */
+  score?(reading: Reading, score: number): void;
+  /** Each accepted reading (ON_TIME or LATE). The Reading is reused: copy what you keep. */
+  reading?(reading: Reading, lateness: Lateness): void;
+}
+
+export interface StreamEngineOptions {
+  schema: StreamSchema;
+  /** Detector instances for this stream (from the detector registry). */
+  detectors: readonly Detector[];
+  /** Partitions by hash of the device id. Default 4. */
+  partitions?: number;
+  /** One finding handler (alert manager) per partition. Without one, findings only reach `outputs.finding`. */
+  createFindingHandler?: (emit: AlertEmitter, partition: number) => FindingHandler;
+  outputs: EngineOutputs;
+  /** Wall clock for rejecting readings from the far future; omit for pure event-time replays. */
+  wallClock?: () => number;
+  /** Audit snapshot period in event time. Default 15 minutes. */
+  auditIntervalMs?: number;
+}
+
+/** Counters for summaries and metrics. */
+export interface EngineStats {
+  readings: number;
+  accepted: number;
+  onTime: number;
+  late: number;
+  tooLate: number;
+  outOfOrder: number;
+  invalid: number;
+  duplicates: number;
+  clockSkew: number;
+  aggregates: number;
+  amendments: number;
+  findings: number;
+  alertEvents: number;
+  keys: number;
+  evicted: number;
+  watermark: number;
+  maxEventTime: number;
+}
+
+const RECENT = 16;
+const INTERVAL_SAMPLES = 8;
+const HOUR = 3_600_000;
+
+export interface Pane {
+  start: number;
+  acc: Float64Array;
+  amendments: number;
+}
+
+export interface WindowState {
+  panes: Pane[];
+  /** Every window ending at or before this has been emitted. */
+  firedUpTo: number;
+}
+
+export interface KeyState {
+  key: string;
+  site: string | undefined;
+  seq: number;
+  partition: Partition;
+  /** Newest event time seen for the device (detectors see readings newer than this). */
+  lastTime: number;
+  recentTimes: Float64Array;
+  recentIds: Array<string | undefined>;
+  recentCursor: number;
+  deltas: Float64Array;
+  deltaCount: number;
+  intervalMs: number;
+  windows: WindowState[];
+  detectorStates: unknown[];
+  timerDeadlines: Float64Array;
+  timerQueued: Uint8Array;
+  dirty: boolean;
+}
+
+export interface TimerRef {
+  state: KeyState;
+  detector: number;
+}
+
+export interface Partition {
+  index: number;
+  maxTime: number;
+  keyCount: number;
+  dirty: Set<KeyState>;
+  timers: TimerHeap<TimerRef>;
+  handler: FindingHandler | undefined;
+  readings: number;
+  late: number;
+  tooLate: number;
+  fired: number;
+  amended: number;
+}
+
+/** FNV-1a, 32 bit: a stable hash so a device always lands on the same partition. */
+export function partitionOf(key: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * The event-time engine for one stream. Readings are partitioned by a hash of the device id;
+ * each partition has its own keyed state, timer service and alert manager, and is driven by the
+ * stream's watermark:
+ *
+ * - watermark = min over non-idle partitions of (their newest event time) − outOfOrder. A
+ *   partition whose newest event time has fallen more than `idleTimeout` behind the stream's
+ *   newest is idle and does not hold the watermark back, so its windows and silence timers
+ *   still advance with everybody else's time.
+ * - every reading is classified against the watermark at its arrival: ON_TIME (time ≥ watermark),
+ *   LATE (within allowed lateness: it amends closed windows, which are re-emitted with a higher
+ *   revision) or TOO_LATE (sent to ops with the watermark; it changes nothing).
+ * - windows are aligned to the epoch, built from panes of the window's slide, emitted once the
+ *   watermark passes their end and kept for allowed lateness after that.
+ *
+ * @example
+ * const engine = new StreamEngine({ schema, detectors: createDetectors(schema), outputs: { aggregate: (a) => rows.push(a) } });
+ * if (!decoder.decodeText(line, n)) engine.process(decoder.reading);
+ * engine.finish();
+ */
+export class StreamEngine {
+  readonly schema: StreamSchema;
+  private readonly detectors: readonly Detector[];
+  private readonly outputs: EngineOutputs;
+  private readonly partitions: Partition[];
+  private readonly keys = new Map<string, KeyState>();
+  private readonly windows: readonly WindowSpec[];
+  private readonly fireStep: number;
+  private readonly metricNames: readonly string[];
+  private readonly metricCount: number;
+  private readonly wallClock: (() => number) | undefined;
+  private readonly auditInterval: number;
+  private readonly mergeScratch: Float64Array;
+  private readonly panePool: Float64Array[] = [];
+  private readonly ctx: EngineDetectorContext;
+  private frontier = -Infinity;
+  private watermarkValue = -Infinity;
+  private nextFireAt = -Infinity;
+  private nextSweepAt = -Infinity;
+  private nextAuditAt = -Infinity;
+  private keySeq = 0;
+  private timerSeq = 0;
+  private finished = false;
+  readonly stats: EngineStats = {
+    readings: 0,
+    accepted: 0,
+    onTime: 0,
+    late: 0,
+    tooLate: 0,
+    outOfOrder: 0,
+    invalid: 0,
+    duplicates: 0,
+    clockSkew: 0,
+    aggregates: 0,
+    amendments: 0,
+    findings: 0,
+    alertEvents: 0,
+    keys: 0,
+    evicted: 0,
+    watermark: -Infinity,
+    maxEventTime: -Infinity,
+  };
+
+  constructor(options: StreamEngineOptions) {
+    this.schema = options.schema;
+    this.detectors = options.detectors;
+    this.outputs = options.outputs;
+    this.wallClock = options.wallClock;
+    this.auditInterval = options.auditIntervalMs ?? 15 * 60_000;
+    this.windows = this.schema.windows;
+    this.fireStep = this.windows.reduce((g, w) => gcd(g, w.slideMs), 0) || 60_000;
+    this.metricNames = this.schema.metrics.map((m) => m.name);
+    this.metricCount = this.metricNames.length;
+    this.mergeScratch = createAccumulator(this.metricCount);
+    const count = Math.max(1, Math.floor(options.partitions ?? 4));
+    const emitAlert: AlertEmitter = (event) => {
+      this.stats.alertEvents++;
+      this.outputs.alert?.(event);
+    };
+    this.partitions = [];
+    for (let i = 0; i < count; i++) {
+      this.partitions.push({
+        index: i,
+        maxTime: -Infinity,
+        keyCount: 0,
+        dirty: new Set(),
+        timers: new TimerHeap(),
+        handler: options.createFindingHandler?.(emitAlert, i),
+        readings: 0,
+        late: 0,
+        tooLate: 0,
+        fired: 0,
+        amended: 0,
+      });
+    }
+    this.ctx = new EngineDetectorContext(this);
+  }
+
+  /** Current watermark of the stream (−Infinity before any reading). */
+  get watermark(): number {
+    return this.watermarkValue;
+  }
+
+  /** Records a record that could not be decoded (so counts stay complete). */
+  rejectInvalid(event: OpsEvent): void {
+    this.stats.readings++;
+    this.stats.invalid++;
+    this.outputs.ops?.(event);
+  }
+
+  /**
+   * Processes one decoded reading. The reading object may be reused by the caller afterwards.
+   * Returns how the reading was classified, or 'REJECTED' for duplicates and clock skew.
+   */
+  process(reading: Reading): Lateness | 'REJECTED' {
+    const stats = this.stats;
+    stats.readings++;
+    const schema = this.schema;
+    const time = reading.time;
+    const lateness = schema.lateness;
+
+    // A reading from the far future would drag the watermark forward and make every honest
+    // reading after it TOO_LATE, so it is refused before it can touch the clock.
+    const reference = Math.max(this.frontier, this.wallClock ? this.wallClock() : -Infinity);
+    const futureLimit = reference + lateness.maxFutureMs;
+    if (reference > -Infinity && time > futureLimit) {
+      stats.clockSkew++;
+      this.outputs.ops?.(
+        opsEvent('clock_skew', schema.name, `timestamp ${isoOf(time)} is more than ${lateness.maxFutureMs} ms ahead of the newest time seen (${isoOf(futureLimit - lateness.maxFutureMs)})`, {
+          key: reading.key,
+          time,
+          watermark: this.watermarkValue,
+          offset: reading.offset,
+          field: schema.timeField,
+          expected: `a time before ${isoOf(futureLimit)}`,
+          got: isoOf(time),
+        }),
+      );
+      return 'REJECTED';
+    }
+
+    let state = this.keys.get(reading.key);
+    if (state === undefined) state = this.createKey(reading.key, reading.site);
+    else if (reading.site !== undefined) state.site = reading.site;
+    const partition = state.partition;
+
+    if (time <= state.lastTime && this.isDuplicate(state, time, reading.id)) {
+      stats.duplicates++;
+      this.outputs.ops?.(
+        opsEvent('duplicate', schema.name, reading.id !== undefined ? `reading id ${reading.id} was already received` : `a reading for ${isoOf(time)} was already received from this device`, {
+          key: reading.key,
+          time,
+          watermark: this.watermarkValue,
+          offset: reading.offset,
+        }),
+      );
+      return 'REJECTED';
+    }
+    this.remember(state, time, reading.id);
+
+    const wm = this.watermarkValue;
+    const lag = this.frontier - time;
+    let klass: Lateness = 'ON_TIME';
+    if (time < wm) klass = time < wm - lateness.allowedLatenessMs ? 'TOO_LATE' : 'LATE';
+    partition.readings++;
+
+    if (klass === 'TOO_LATE') {
+      stats.tooLate++;
+      partition.tooLate++;
+      this.outputs.ops?.(
+        opsEvent('too_late', schema.name, `reading for ${isoOf(time)} arrived ${lag} ms behind the newest event; the watermark ${isoOf(wm)} minus allowed lateness ${lateness.allowedLatenessMs} ms had passed it, so its windows are closed`, {
+          key: reading.key,
+          time,
+          watermark: wm,
+          offset: reading.offset,
+          lagMs: lag,
+        }),
+      );
+      return klass;
+    }
+    if (klass === 'LATE') {
+      stats.late++;
+      partition.late++;
+      this.outputs.ops?.(
+        opsEvent('late', schema.name, `reading for ${isoOf(time)} arrived behind the watermark ${isoOf(wm)}; closed windows were amended`, {
+          key: reading.key,
+          time,
+          watermark: wm,
+          offset: reading.offset,
+          lagMs: lag,
+        }),
+      );
+    } else {
+      stats.onTime++;
+      if (lag > lateness.reportOutOfOrderOverMs) {
+        stats.outOfOrder++;
+        this.outputs.ops?.(
+          opsEvent('out_of_order', schema.name, `reading for ${isoOf(time)} arrived ${lag} ms after a newer one (within the ${lateness.outOfOrderMs} ms out-of-orderness bound)`, {
+            key: reading.key,
+            time,
+            watermark: wm,
+            offset: reading.offset,
+            lagMs: lag,
+          }),
+        );
+      }
+    }
+    stats.accepted++;
+
+    const inOrder = time > state.lastTime;
+    if (inOrder) {
+      if (state.lastTime > -Infinity) this.learnInterval(state, time - state.lastTime);
+      state.lastTime = time;
+    }
+    this.deriveValues(state, reading);
+    this.outputs.reading?.(reading, klass);
+
+    // Windows.
+    const windows = this.windows;
+    for (let w = 0; w < windows.length; w++) {
+      this.addToWindow(state, w, windows[w]!, reading, klass === 'LATE');
+    }
+
+    // Detectors see each device's readings in event-time order only.
+    if (inOrder && this.detectors.length > 0) {
+      const ctx = this.ctx;
+      ctx.bind(state, wm);
+      let score = 0;
+      const detectors = this.detectors;
+      for (let d = 0; d < detectors.length; d++) {
+        ctx.detector = d;
+        const s = detectors[d]!.onReading(state.detectorStates[d], reading, ctx);
+        if (s > score) score = s;
+      }
+      this.outputs.score?.(reading, score);
+    }
+
+    if (time > partition.maxTime) partition.maxTime = time;
+    if (time > this.frontier) {
+      this.frontier = time;
+      stats.maxEventTime = time;
+    }
+    this.advanceWatermark();
+    return klass;
+  }
+
+  /**
+   * End of a bounded input: the watermark moves to the newest event time (no more out-of-order
+   * data can come), timers due by then fire, and every window still holding data is emitted,
+   * complete or not, so no reading is missing from the aggregates.
+   */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.frontier === -Infinity) return;
+    this.applyWatermark(Math.max(this.watermarkValue, this.frontier), true);
+  }
+
+  /** Number of devices held. */
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
+  /** Audit snapshots of every partition now. */
+  snapshotAudit(): AuditSnapshot[] {
+    return this.partitions.map((p) => this.auditOf(p));
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private createKey(key: string, site: string | undefined): KeyState {
+    const partition = this.partitions[partitionOf(key, this.partitions.length)]!;
+    if (partition.keyCount >= this.schema.state.maxKeysPerPartition) this.evictOldest(partition);
+    const detectors = this.detectors;
+    const state: KeyState = {
+      key,
+      site,
+      seq: this.keySeq++,
+      partition,
+      lastTime: -Infinity,
+      recentTimes: new Float64Array(RECENT).fill(Number.NaN),
+      recentIds: this.schema.idField !== undefined ? new Array<string | undefined>(RECENT) : [],
+      recentCursor: 0,
+      deltas: new Float64Array(INTERVAL_SAMPLES),
+      deltaCount: 0,
+      intervalMs: this.schema.expectedIntervalMs ?? Number.NaN,
+      windows: this.windows.map(() => ({ panes: [], firedUpTo: -Infinity })),
+      detectorStates: detectors.map((d) => d.createState()),
+      timerDeadlines: new Float64Array(detectors.length).fill(Number.NaN),
+      timerQueued: new Uint8Array(detectors.length),
+      dirty: false,
+    };
+    this.keys.set(key, state);
+    partition.keyCount++;
+    this.stats.keys = this.keys.size;
+    return state;
+  }
+
+  private isDuplicate(state: KeyState, time: number, id: string | undefined): boolean {
+    const times = state.recentTimes;
+    if (id !== undefined && state.recentIds.length > 0) {
+      for (let i = 0; i < RECENT; i++) if (state.recentIds[i] === id) return true;
+      return false;
+    }
+    for (let i = 0; i < RECENT; i++) if (times[i] === time) return true;
+    return false;
+  }
+
+  private remember(state: KeyState, time: number, id: string | undefined): void {
+    const i = state.recentCursor;
+    state.recentTimes[i] = time;
+    if (state.recentIds.length > 0) state.recentIds[i] = id;
+    state.recentCursor = (i + 1) % RECENT;
+  }
+
+  /** The device's interval: declared, or the median of its last deltas (robust to gaps, which are multiples of it). */
+  private learnInterval(state: KeyState, delta: number): void {
+    if (this.schema.expectedIntervalMs !== undefined) return;
+    state.deltas[state.deltaCount % INTERVAL_SAMPLES] = delta;
+    state.deltaCount++;
+    const n = Math.min(state.deltaCount, INTERVAL_SAMPLES);
+    if (n < 3 && state.deltaCount < 3) {
+      state.intervalMs = n === 1 ? delta : Math.min(state.deltas[0]!, state.deltas[1]!);
+      return;
+    }
+    if (state.deltaCount > INTERVAL_SAMPLES && state.deltaCount % 4 !== 0) return;
+    const sorted = state.deltas.slice(0, n).sort();
+    state.intervalMs = sorted[(n - 1) >> 1]!;
+  }
+
+  /** kW from interval energy: kWh × 3.6e6 / interval ms. */
+  private deriveValues(state: KeyState, reading: Reading): void {
+    const schema = this.schema;
+    if (schema.energyMetricIndex < 0 || schema.powerMetricIndex < 0) return;
+    if (schema.metrics[schema.powerMetricIndex]!.kind !== 'derived-power') return;
+    const kwh = reading.values[schema.energyMetricIndex]!;
+    const interval = state.intervalMs;
+    reading.values[schema.powerMetricIndex] = interval > 0 ? (kwh * 3_600_000) / interval : Number.NaN;
+  }
+
+  private addToWindow(state: KeyState, w: number, spec: WindowSpec, reading: Reading, late: boolean): void {
+    const ws = state.windows[w]!;
+    const paneStart = alignDown(reading.time, spec.slideMs);
+    const panes = ws.panes;
+    let i = panes.length - 1;
+    while (i >= 0 && panes[i]!.start > paneStart) i--;
+    let pane: Pane;
+    if (i >= 0 && panes[i]!.start === paneStart) pane = panes[i]!;
+    else {
+      pane = { start: paneStart, acc: this.allocatePane(), amendments: 0 };
+      panes.splice(i + 1, 0, pane);
+    }
+    addValues(pane.acc, reading.values, reading.time);
+    if (!state.dirty) {
+      state.dirty = true;
+      state.partition.dirty.add(state);
+    }
+    if (!late || paneStart >= ws.firedUpTo) return;
+    // The reading lands in windows that were already emitted: amend each of them.
+    pane.amendments++;
+    const lastEnd = Math.min(ws.firedUpTo, paneStart + spec.sizeMs);
+    for (let end = paneStart + spec.slideMs; end <= lastEnd; end += spec.slideMs) {
+      this.emitWindow(state, w, spec, end, true);
+    }
+  }
+
+  private allocatePane(): Float64Array {
+    const pooled = this.panePool.pop();
+    if (pooled) {
+      resetAccumulator(pooled);
+      return pooled;
+    }
+    return createAccumulator(this.metricCount);
+  }
+
+  private emitWindow(state: KeyState, w: number, spec: WindowSpec, end: number, amendment: boolean): void {
+    const ws = state.windows[w]!;
+    const start = end - spec.sizeMs;
+    const scratch = this.mergeScratch;
+    resetAccumulator(scratch);
+    let revision = 0;
+    let any = false;
+    for (const pane of ws.panes) {
+      if (pane.start < start) continue;
+      if (pane.start >= end) break;
+      mergeInto(scratch, pane.acc);
+      revision += pane.amendments;
+      any = true;
+    }
+    if (!any) return;
+    const stats = new Float64Array(this.metricCount * 8);
+    writeStats(scratch, stats);
+    let count = 0;
+    for (let m = 0; m < this.metricCount; m++) count = Math.max(count, countOf(scratch, m));
+    const aggregate: Aggregate = {
+      stream: this.schema.name,
+      key: state.key,
+      site: state.site,
+      window: spec.name,
+      start,
+      end,
+      revision,
+      count,
+      metrics: this.metricNames,
+      stats,
+      energyKwh: this.energyOf(scratch, spec, state),
+    };
+    this.stats.aggregates++;
+    if (amendment) {
+      this.stats.amendments++;
+      state.partition.amended++;
+    } else state.partition.fired++;
+    this.outputs.aggregate?.(aggregate);
+    if (this.detectors.length > 0) {
+      const ctx = this.ctx;
+      ctx.bind(state, this.watermarkValue);
+      for (let d = 0; d < this.detectors.length; d++) {
+        const detector = this.detectors[d]!;
+        if (detector.onWindow === undefined) continue;
+        ctx.detector = d;
+        detector.onWindow(state.detectorStates[d], aggregate, ctx);
+      }
+    }
+  }
+
+  /**
+   * Window energy in kWh: the sum of interval energy when the stream reports it; otherwise the
+   * average power times the time the readings cover (count × interval, at most the window).
+   */
+  private energyOf(acc: Float64Array, spec: WindowSpec, state: KeyState): number | null {
+    const schema = this.schema;
+    if (schema.energyMetricIndex >= 0) {
+      const m = schema.energyMetricIndex;
+      return countOf(acc, m) > 0 ? sumOf(acc, m) : null;
+    }
+    if (schema.powerMetricIndex < 0) return null;
+    const m = schema.powerMetricIndex;
+    const n = countOf(acc, m);
+    if (n === 0) return null;
+    const covered = state.intervalMs > 0 ? Math.min(spec.sizeMs, n * state.intervalMs) : spec.sizeMs;
+    return ((sumOf(acc, m) / n) * covered) / HOUR;
+  }
+
+  private advanceWatermark(): void {
+    const lateness = this.schema.lateness;
+    let min = Infinity;
+    for (const p of this.partitions) {
+      if (p.maxTime === -Infinity) continue;
+      if (this.frontier - p.maxTime > lateness.idleTimeoutMs) continue; // idle: does not hold time back
+      if (p.maxTime < min) min = p.maxTime;
+    }
+    if (min === Infinity) return;
+    const candidate = min - lateness.outOfOrderMs;
+    if (candidate > this.watermarkValue) this.applyWatermark(candidate, false);
+  }
+
+  private applyWatermark(wm: number, final: boolean): void {
+    this.watermarkValue = wm;
+    this.stats.watermark = wm;
+    for (const p of this.partitions) this.fireTimers(p, wm);
+    if (wm < this.nextFireAt && !final) return;
+    this.nextFireAt = alignDown(wm, this.fireStep) + this.fireStep;
+    for (const p of this.partitions) {
+      this.fireWindows(p, wm, final);
+      p.handler?.onWatermark(wm);
+    }
+    if (wm >= this.nextSweepAt) {
+      this.nextSweepAt = alignDown(wm, HOUR) + HOUR;
+      this.sweepIdleKeys(wm);
+    }
+    if (wm >= this.nextAuditAt || final) {
+      this.nextAuditAt = alignDown(wm, this.auditInterval) + this.auditInterval;
+      if (this.outputs.audit) for (const p of this.partitions) this.outputs.audit(this.auditOf(p));
+    }
+  }
+
+  private fireTimers(p: Partition, wm: number): void {
+    const heap = p.timers;
+    while (heap.size > 0 && heap.peekTime() <= wm) {
+      const { time, item } = heap.pop();
+      const { state, detector } = item;
+      const deadline = state.timerDeadlines[detector]!;
+      if (deadline !== deadline) {
+        state.timerQueued[detector] = 0; // cancelled
+        continue;
+      }
+      if (deadline > time) {
+        heap.push(deadline, this.timerSeq++, item); // re-armed later: keep waiting
+        continue;
+      }
+      state.timerQueued[detector] = 0;
+      state.timerDeadlines[detector] = Number.NaN;
+      const d = this.detectors[detector]!;
+      if (d.onTimer === undefined) continue;
+      const ctx = this.ctx;
+      ctx.bind(state, wm);
+      ctx.detector = detector;
+      d.onTimer(state.detectorStates[detector], deadline, ctx);
+    }
+  }
+
+  /** Called by the detector context. */
+  setTimer(state: KeyState, detector: number, time: number): void {
+    state.timerDeadlines[detector] = time;
+    if (time !== time || state.timerQueued[detector] === 1) return;
+    state.timerQueued[detector] = 1;
+    state.partition.timers.push(time, this.timerSeq++, { state, detector });
+  }
+
+  private fireWindows(p: Partition, wm: number, final: boolean): void {
+    const windows = this.windows;
+    const allowed = this.schema.lateness.allowedLatenessMs;
+    for (const state of p.dirty) {
+      let stillDirty = false;
+      for (let w = 0; w < windows.length; w++) {
+        const spec = windows[w]!;
+        const ws = state.windows[w]!;
+        const panes = ws.panes;
+        if (panes.length > 0) {
+          const limit = final ? Infinity : wm;
+          const lastPaneStart = panes[panes.length - 1]!.start;
+          let end = Math.max(ws.firedUpTo + spec.slideMs, panes[0]!.start + spec.slideMs);
+          for (; end <= limit && end - spec.sizeMs <= lastPaneStart; end += spec.slideMs) {
+            if (end > ws.firedUpTo) this.emitWindow(state, w, spec, end, false);
+          }
+          ws.firedUpTo = Math.max(ws.firedUpTo, final ? end - spec.slideMs : alignDown(wm, spec.slideMs));
+          // Panes are kept while some window holding them can still be amended.
+          let drop = 0;
+          while (drop < panes.length && panes[drop]!.start + spec.sizeMs + allowed <= wm) drop++;
+          if (drop > 0) for (const pane of panes.splice(0, drop)) this.panePool.push(pane.acc);
+        }
+        if (panes.length > 0 && panes[panes.length - 1]!.start + spec.sizeMs > ws.firedUpTo) stillDirty = true;
+      }
+      if (!stillDirty) {
+        state.dirty = false;
+        p.dirty.delete(state);
+      }
+    }
+  }
+
+  private sweepIdleKeys(wm: number): void {
+    const ttl = this.schema.state.ttlMs;
+    for (const state of this.keys.values()) {
+      if (state.lastTime < wm - ttl && !state.dirty) this.evict(state, `no reading for more than ${ttl} ms (state TTL)`);
+    }
+  }
+
+  private evictOldest(p: Partition): void {
+    let oldest: KeyState | undefined;
+    for (const state of this.keys.values()) if (state.partition === p && (!oldest || state.lastTime < oldest.lastTime)) oldest = state;
+    if (oldest) this.evict(oldest, `partition holds its maximum of ${this.schema.state.maxKeysPerPartition} devices; the least recently seen was evicted`);
+  }
+
+  private evict(state: KeyState, reason: string): void {
+    this.keys.delete(state.key);
+    state.partition.keyCount--;
+    state.partition.dirty.delete(state);
+    state.timerDeadlines.fill(Number.NaN);
+    for (const ws of state.windows) for (const pane of ws.panes) this.panePool.push(pane.acc);
+    this.stats.evicted++;
+    this.stats.keys = this.keys.size;
+    this.outputs.ops?.(opsEvent('evicted', this.schema.name, reason, { key: state.key, time: state.lastTime, watermark: this.watermarkValue }));
+  }
+
+  private auditOf(p: Partition): AuditSnapshot {
+    let openWindows = 0;
+    for (const state of this.keys.values()) if (state.partition === p) for (const ws of state.windows) openWindows += ws.panes.length;
+    return {
+      stream: this.schema.name,
+      partition: p.index,
+      watermark: this.watermarkValue,
+      maxEventTime: p.maxTime,
+      keys: p.keyCount,
+      readings: p.readings,
+      late: p.late,
+      tooLate: p.tooLate,
+      windowsFired: p.fired,
+      windowsAmended: p.amended,
+      openWindows,
+      timers: p.timers.size,
+    };
+  }
+
+  /** Called by the detector context. */
+  report(state: KeyState, detectorIndex: number, input: FindingInput): void {
+    const detector = this.detectors[detectorIndex]!;
+    const finding: Finding = {
+      stream: this.schema.name,
+      key: state.key,
+      site: state.site,
+      type: input.type ?? detector.alertType,
+      detector: detector.type,
+      metric: input.metric ?? detector.metric,
+      time: input.time,
+      score: Math.min(1, Math.max(0, input.score)),
+      severity: input.severity ?? severityForScore(input.score),
+      value: input.value,
+      baseline: input.baseline,
+      threshold: input.threshold,
+      explain: input.explain,
+      active: input.active ?? true,
+    };
+    this.stats.findings++;
+    this.outputs.finding?.(finding);
+    state.partition.handler?.onFinding(finding);
+  }
+
+  /** Called by the detector context. */
+  emitOps(state: KeyState, event: OpsEvent): void {
+    if (event.key === undefined) event.key = state.key;
+    this.outputs.ops?.(event);
+  }
+}
+
+/** One reusable context object: detectors get it on every call, so it must not be kept. */
+class EngineDetectorContext implements DetectorContext {
+  state!: KeyState;
+  detector = 0;
+  watermark = -Infinity;
+  constructor(private readonly engine: StreamEngine) {}
+  get schema(): StreamSchema {
+    return this.engine.schema;
+  }
+  get key(): string {
+    return this.state.key;
+  }
+  get site(): string | undefined {
+    return this.state.site;
+  }
+  get intervalMs(): number {
+    return this.state.intervalMs;
+  }
+  bind(state: KeyState, watermark: number): void {
+    this.state = state;
+    this.watermark = watermark;
+  }
+  report(finding: FindingInput): void {
+    this.engine.report(this.state, this.detector, finding);
+  }
+  ops(event: OpsEvent): void {
+    this.engine.emitOps(this.state, event);
+  }
+  setTimer(time: number): void {
+    this.engine.setTimer(this.state, this.detector, time);
+  }
+}

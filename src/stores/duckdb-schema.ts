@@ -1,0 +1,229 @@
+import type { StagingTable } from './duckdb-staging.js';
+
+/**
+ * The DuckDB schema of gridpulse, created idempotently by `ready()`.
+ *
+ * Choices, and why:
+ * - Times are BIGINT epoch milliseconds (`*_ms` columns), the unit of every API: no conversion on
+ *   the way in or out and no time-zone question. `to_timestamp(time_ms / 1000)` gives a timestamp
+ *   for ad-hoc SQL.
+ * - Raw reading values are one JSON object per row (`metric_values`). Streams have different
+ *   metric sets that config may change, and a column per metric would need ALTER TABLE on the
+ *   write path; a JSON text is one cheap string per row to write, and the only raw query (one
+ *   metric of one device over a time range) reads it with `metric_values->>'$."name"'`.
+ *   NaN and Infinity serialize to JSON null.
+ * - Raw readings have no primary key: they are the largest table and an index over them costs
+ *   memory and write time. Insert-once is an anti-join against the rows in the batch's time range,
+ *   which DuckDB prunes with its per-row-group min/max of `time_ms`.
+ * - Aggregates are one row per (stream, key, window, start, metric) with the statistics as
+ *   columns: series and status queries select one metric with a plain WHERE, and the primary key
+ *   carries the revision-guarded upsert. `reading_count`, `energy_kwh` and `revision` repeat on the
+ *   rows of one window.
+ * - Alerts keep `last_seq`, the sequence number of the transition that produced the stored state,
+ *   so a replayed older event never overwrites a newer state.
+ * - Ops rows carry `at_ms` (the reading's time, else the watermark at arrival) for range filters
+ *   and retention; `site` is filled when the event knows it, otherwise queries take the device's
+ *   site from `devices`.
+ * - `devices` maps (stream, key) to the last known site, maintained from readings and aggregates.
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA_STATEMENTS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS gridpulse_schema (version INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS readings (
+    stream VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    site VARCHAR,
+    time_ms BIGINT NOT NULL,
+    source_offset BIGINT NOT NULL,
+    metric_values JSON
+  )`,
+  `CREATE TABLE IF NOT EXISTS aggregates (
+    stream VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    site VARCHAR,
+    window_name VARCHAR NOT NULL,
+    start_ms BIGINT NOT NULL,
+    end_ms BIGINT NOT NULL,
+    revision INTEGER NOT NULL,
+    reading_count INTEGER NOT NULL,
+    energy_kwh DOUBLE,
+    metric VARCHAR NOT NULL,
+    stat_count DOUBLE,
+    stat_min DOUBLE,
+    stat_max DOUBLE,
+    stat_avg DOUBLE,
+    stat_sum DOUBLE,
+    stat_stddev DOUBLE,
+    stat_first DOUBLE,
+    stat_last DOUBLE,
+    PRIMARY KEY (stream, key, window_name, start_ms, metric)
+  )`,
+  `CREATE TABLE IF NOT EXISTS alerts (
+    id VARCHAR PRIMARY KEY,
+    stream VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    site VARCHAR,
+    type VARCHAR NOT NULL,
+    metric VARCHAR,
+    severity VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    opened_at_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    resolved_at_ms BIGINT,
+    score DOUBLE,
+    peak_score DOUBLE,
+    value DOUBLE,
+    findings INTEGER NOT NULL,
+    explain VARCHAR NOT NULL,
+    last_seq INTEGER NOT NULL
+  )`,
+  `CREATE TABLE IF NOT EXISTS alert_transitions (
+    id VARCHAR PRIMARY KEY,
+    alert_id VARCHAR NOT NULL,
+    seq INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,
+    time_ms BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    score DOUBLE,
+    explain VARCHAR NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS alert_transitions_by_alert ON alert_transitions (alert_id)`,
+  `CREATE TABLE IF NOT EXISTS ops (
+    id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    stream VARCHAR NOT NULL,
+    key VARCHAR,
+    site VARCHAR,
+    time_ms BIGINT,
+    watermark_ms BIGINT,
+    source_offset BIGINT,
+    reason VARCHAR NOT NULL,
+    field VARCHAR,
+    expected VARCHAR,
+    got VARCHAR,
+    lag_ms BIGINT,
+    missed INTEGER,
+    at_ms BIGINT
+  )`,
+  `CREATE TABLE IF NOT EXISTS devices (
+    stream VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    site VARCHAR,
+    PRIMARY KEY (stream, key)
+  )`,
+];
+
+export const STAGE_READINGS: StagingTable = {
+  name: 'stage_readings',
+  columns: [
+    ['stream', 'text'],
+    ['key', 'text'],
+    ['site', 'text'],
+    ['time_ms', 'double'],
+    ['source_offset', 'double'],
+    ['metric_values', 'text'],
+  ],
+};
+
+export const STAGE_AGGREGATES: StagingTable = {
+  name: 'stage_aggregates',
+  columns: [
+    ['stream', 'text'],
+    ['key', 'text'],
+    ['site', 'text'],
+    ['window_name', 'text'],
+    ['start_ms', 'double'],
+    ['end_ms', 'double'],
+    ['revision', 'integer'],
+    ['reading_count', 'integer'],
+    ['energy_kwh', 'double'],
+    ['metric', 'text'],
+    ['stat_count', 'double'],
+    ['stat_min', 'double'],
+    ['stat_max', 'double'],
+    ['stat_avg', 'double'],
+    ['stat_sum', 'double'],
+    ['stat_stddev', 'double'],
+    ['stat_first', 'double'],
+    ['stat_last', 'double'],
+  ],
+};
+
+export const STAGE_ALERTS: StagingTable = {
+  name: 'stage_alerts',
+  columns: [
+    ['id', 'text'],
+    ['stream', 'text'],
+    ['key', 'text'],
+    ['site', 'text'],
+    ['type', 'text'],
+    ['metric', 'text'],
+    ['severity', 'text'],
+    ['status', 'text'],
+    ['opened_at_ms', 'double'],
+    ['updated_at_ms', 'double'],
+    ['resolved_at_ms', 'double'],
+    ['score', 'double'],
+    ['peak_score', 'double'],
+    ['value', 'double'],
+    ['findings', 'integer'],
+    ['explain', 'text'],
+    ['last_seq', 'integer'],
+  ],
+};
+
+export const STAGE_TRANSITIONS: StagingTable = {
+  name: 'stage_transitions',
+  columns: [
+    ['id', 'text'],
+    ['alert_id', 'text'],
+    ['seq', 'integer'],
+    ['kind', 'text'],
+    ['time_ms', 'double'],
+    ['status', 'text'],
+    ['severity', 'text'],
+    ['score', 'double'],
+    ['explain', 'text'],
+  ],
+};
+
+export const STAGE_OPS: StagingTable = {
+  name: 'stage_ops',
+  columns: [
+    ['id', 'text'],
+    ['kind', 'text'],
+    ['stream', 'text'],
+    ['key', 'text'],
+    ['site', 'text'],
+    ['time_ms', 'double'],
+    ['watermark_ms', 'double'],
+    ['source_offset', 'double'],
+    ['reason', 'text'],
+    ['field', 'text'],
+    ['expected', 'text'],
+    ['got', 'text'],
+    ['lag_ms', 'double'],
+    ['missed', 'integer'],
+    ['at_ms', 'double'],
+  ],
+};
+
+export const STAGING_TABLES: readonly StagingTable[] = [STAGE_READINGS, STAGE_AGGREGATES, STAGE_ALERTS, STAGE_TRANSITIONS, STAGE_OPS];
+
+/** `INSERT INTO target SELECT ... FROM staging` column list, casting staged doubles back to BIGINT where the target wants it. */
+export function selectStaged(table: StagingTable, bigintColumns: readonly string[], alias = ''): string {
+  const prefix = alias === '' ? '' : `${alias}.`;
+  return table.columns
+    .map(([name]) => (bigintColumns.includes(name) ? `CAST(${prefix}${name} AS BIGINT) AS ${name}` : `${prefix}${name}`))
+    .join(', ');
+}
+
+/** Keeps `devices` current from a staging table that has stream, key and site columns. */
+export function upsertDevicesFrom(staging: StagingTable): string {
+  return `INSERT INTO devices (stream, key, site)
+    SELECT stream, key, max(site) FROM ${staging.name} GROUP BY stream, key
+    ON CONFLICT (stream, key) DO UPDATE SET site = excluded.site
+    WHERE excluded.site IS NOT NULL AND excluded.site IS DISTINCT FROM devices.site`;
+}
