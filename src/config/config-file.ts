@@ -77,7 +77,9 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): P
 }
 
 function parseWithOverrides(input: unknown, options: ParseConfigOptions, overrides: ConfigOverrides): ParseConfigResult {
-  const source = options.source ?? 'config';
+  // Where an issue is: `file:line:column`, or `line L, column C` when the text has no file name.
+  const place = (line: number, column: number): string =>
+    options.source === undefined ? `line ${line}, column ${column}` : `${options.source}:${line}:${column}`;
   let value = input;
   let document: Document | undefined;
   let lineCounter: LineCounter | undefined;
@@ -86,14 +88,19 @@ function parseWithOverrides(input: unknown, options: ParseConfigOptions, overrid
     document = parseDocument(input, { lineCounter, prettyErrors: false, uniqueKeys: true });
     if (document.errors.length > 0) {
       const counter = lineCounter;
-      const issues = document.errors.map((error) => {
+      const issues = document.errors.map((error): ConfigIssue => {
         const { line, col } = counter.linePos(error.pos[0]);
         const firstLine = error.message.split('\n')[0] ?? error.message;
-        return { path: '', message: `YAML syntax error at line ${line}, column ${col} of ${source}: ${firstLine}` };
+        return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${firstLine}`, location: place(line, col) };
       });
       return { issues };
     }
-    value = document.toJS() as unknown;
+    try {
+      value = document.toJS() as unknown;
+    } catch (error) {
+      // e.g. an alias expanded too many times (yaml's guard against "billion laughs" documents)
+      return { issues: [{ path: '', message: `expected a YAML document that can be read, got: ${(error as Error).message}` }] };
+    }
   }
   value ??= {};
 
@@ -105,7 +112,7 @@ function parseWithOverrides(input: unknown, options: ParseConfigOptions, overrid
   const config = buildConfig(valid, options, overrides, metricsDropped, semanticProblems);
   const reported = new Set(schemaProblems.map((issue) => issue.path));
   const issues = [...schemaProblems, ...semanticProblems.filter((issue) => !reported.has(issue.path))];
-  const located = document === undefined || lineCounter === undefined ? issues : locateIssues(issues, document, lineCounter, source);
+  const located = document === undefined || lineCounter === undefined ? issues : locateIssues(issues, document, lineCounter, place);
   return config === undefined || issues.length > 0 ? { issues: located } : { config, issues: [] };
 }
 
@@ -143,9 +150,10 @@ function buildConfig(
 
   const streams: Record<string, StreamSchema> = {};
   const userStreams: Record<string, StreamInput> = input.streams ?? {};
-  const names = [...Object.keys(BUILT_IN_STREAMS), ...Object.keys(userStreams).filter((name) => BUILT_IN_STREAMS[name] === undefined)];
+  const isBuiltIn = (name: string): boolean => Object.hasOwn(BUILT_IN_STREAMS, name);
+  const names = [...Object.keys(BUILT_IN_STREAMS), ...Object.keys(userStreams).filter((name) => !isBuiltIn(name))];
   for (const name of names) {
-    const builtIn = BUILT_IN_STREAMS[name];
+    const builtIn = isBuiltIn(name) ? BUILT_IN_STREAMS[name] : undefined;
     const user = userStreams[name] ?? {};
     const base = builtIn === undefined ? STREAM_DEFAULTS : mergeStreamInput(STREAM_DEFAULTS, builtIn);
     const schema = buildStream(name, mergeStreamInput(base, user), pointer('/streams', name), issues, {
@@ -178,22 +186,26 @@ function withoutInvalid(value: unknown, problems: readonly ConfigIssue[]): { val
         holder = child;
         continue;
       }
-      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- removing exactly the key the schema check named
       delete holder[segment];
       if (segments[0] === 'streams' && (depth === 1 || (depth === 2 && segment === 'metrics'))) metricsDropped.add(segments[1] ?? '');
       break;
     }
   }
-  return { valid: root as ConfigInput, metricsDropped };
+  return { valid: root, metricsDropped };
 }
 
 /** Adds `file:line:column` to each issue whose path (or nearest written ancestor) is in the YAML document. */
-function locateIssues(issues: readonly ConfigIssue[], document: Document, lineCounter: LineCounter, source: string): ConfigIssue[] {
+function locateIssues(
+  issues: readonly ConfigIssue[],
+  document: Document,
+  lineCounter: LineCounter,
+  place: (line: number, column: number) => string,
+): ConfigIssue[] {
   return issues.map((issue) => {
     const offset = offsetOf(document, pointerSegments(issue.path));
     if (offset === undefined) return issue;
     const { line, col } = lineCounter.linePos(offset);
-    return { ...issue, location: `${source}:${line}:${col}` };
+    return { ...issue, location: place(line, col) };
   });
 }
 

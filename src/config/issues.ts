@@ -139,13 +139,14 @@ function genericExpectation(type: ValueErrorType, schema: TSchema): string {
   }
 }
 
-/** The known name nearest to a misspelt one (case-insensitive, at most two edits), if any. */
+/** The known name nearest to a misspelt one (case-insensitive, at most two edits, fewer than half its letters), if any. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of candidates) {
     const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
+    // A suggestion must share most of the word: "c" is not a typo of "a".
+    if (distance < bestDistance && distance * 2 < word.length) {
       best = candidate;
       bestDistance = distance;
     }

@@ -76,7 +76,7 @@ export function mergeStreamInput(base: StreamInput, override: StreamInput): Stre
       merged[key] = value;
     }
   }
-  return merged as StreamInput;
+  return merged;
 }
 
 function asTimeObject(time: unknown): Record<string, unknown> {
@@ -125,7 +125,7 @@ export function buildStream(
   };
   const durations = new DurationReader(issues);
 
-  if (!STREAM_NAME.test(name)) {
+  if (!STREAM_NAME.test(name) || name === '__proto__') {
     report(path, `expected a stream name of letters, digits, _ and -, got ${describeValue(name)}`);
   }
   if (input.key === undefined) {
@@ -265,7 +265,7 @@ function buildMetrics(input: StreamInput['metrics'], path: string, report: Repor
   let powerIndex = -1;
   let energyIndex = -1;
   for (const { name, options, at } of entries) {
-    if (!METRIC_NAME.test(name)) {
+    if (!METRIC_NAME.test(name) || name === '__proto__') {
       report(at, `expected a metric name of letters, digits and _ that does not start with a digit, got ${describeValue(name)} (map another column name with "field")`);
     }
     if (seen.has(name)) report(at, `expected each metric once, got ${describeValue(name)} again`);
@@ -363,7 +363,7 @@ function buildDetectors(
     const at = pointer(path, index);
     const metrics = detector.metrics ?? [];
     metrics.forEach((metric, metricPosition) => {
-      if (metricIndex === undefined || metricIndex[metric] !== undefined) return;
+      if (metricIndex === undefined || Object.hasOwn(metricIndex, metric)) return;
       if (!stream.userWritten) {
         unknownInDefaults.add(metric);
         return;

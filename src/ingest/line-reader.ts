@@ -44,7 +44,7 @@ const CARRIAGE_RETURN = 0x0d;
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
 // Large reads: fewer chunks means fewer carried-over lines and fewer event-loop turns.
-const READ_CHUNK_BYTES = 1024 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
 const GUNZIP_CHUNK_BYTES = 256 * 1024;
 
 /**
@@ -249,19 +249,35 @@ async function openBytes(source: LineSource): Promise<AsyncIterable<Uint8Array |
     const file = createReadStream(source, { highWaterMark: READ_CHUNK_BYTES });
     return gzip ? gunzip(file) : file;
   }
-  // A stream: look at its first chunk, then put that chunk back in front of the rest.
+  // A stream: read until its first two bytes are known, then put those chunks back in front of the rest.
   const iterator = (source as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
-  const head = await iterator.next();
-  if (head.done === true) return (async function* empty() {})();
-  const firstChunk = head.value;
-  const rest: AsyncIterable<Uint8Array | string> = {
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  async function* rejoined(): AsyncGenerator<Uint8Array | string> {
-    yield firstChunk;
-    yield* rest;
+  const head: Array<Uint8Array | string> = [];
+  let headBytes = 0;
+  while (headBytes < 2) {
+    const step = await iterator.next();
+    if (step.done === true) break;
+    head.push(step.value);
+    headBytes += typeof step.value === 'string' ? Buffer.byteLength(step.value) : step.value.byteLength;
   }
-  const isGzip = typeof firstChunk !== 'string' && firstChunk[0] === GZIP_MAGIC_0 && firstChunk[1] === GZIP_MAGIC_1;
+  async function* rejoined(): AsyncGenerator<Uint8Array | string> {
+    let finished = false;
+    try {
+      yield* head;
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done === true) {
+          finished = true;
+          return;
+        }
+        yield step.value;
+      }
+    } finally {
+      // The reader stopped early (break, error): let the source close its file or socket.
+      if (!finished) await iterator.return?.();
+    }
+  }
+  const start = Buffer.concat(head.slice(0, 2).map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk)));
+  const isGzip = start[0] === GZIP_MAGIC_0 && start[1] === GZIP_MAGIC_1;
   return isGzip ? gunzip(Readable.from(rejoined(), { objectMode: false })) : rejoined();
 }
 

@@ -1,1 +1,5 @@
 export * from './store.js';
+export { createDuckDbStore, type DuckDbStoreOptions } from './duckdb-store.js';
+export { createStore, SUPPORTED_STORE_URLS, type StoreOptions } from './registry.js';
+export { createStoreWriter, type StoreWriter, type StoreWriterOptions, type StoreWriteKind } from './store-writer.js';
+export { readingRowId, OPS_KINDS } from './row-identity.js';

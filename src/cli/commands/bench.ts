@@ -1,0 +1,170 @@
+import type { Command } from 'commander';
+import { loadConfig, parseDuration } from '../../config/index.js';
+import { SimulationRandom } from '../../ingest/index.js';
+import { createPipeline } from '../pipeline.js';
+import { formatRate, parseCount } from '../format.js';
+
+export interface BenchOptions {
+  readings: number;
+  meters: number;
+  intervalMs: number;
+  partitions: number;
+  seed: number;
+}
+
+export interface BenchResult {
+  readings: number;
+  meters: number;
+  bytes: number;
+  bareSeconds: number;
+  bareRate: number;
+  engineSeconds: number;
+  engineRate: number;
+  ratio: number;
+  aggregates: number;
+  alertTransitions: number;
+  peakRssMb: number;
+  heapAfterMb: number;
+}
+
+/**
+ * NDJSON power readings in one buffer: `meters` meters reporting every `intervalMs`, each with its
+ * own level and daily shape plus noise, in event-time order (phases spread over the interval).
+ */
+export function generateBenchInput(options: BenchOptions): Buffer {
+  const random = new SimulationRandom(options.seed);
+  const levels = Array.from({ length: options.meters }, () => random.logUniform(0.5, 200));
+  const pfs = Array.from({ length: options.meters }, () => random.uniform(0.85, 0.99));
+  const ids = Array.from({ length: options.meters }, (_, m) => `m-${String(m + 1).padStart(5, '0')}`);
+  const sites = Array.from({ length: options.meters }, (_, m) => `s-${String(Math.floor(m / 10) + 1).padStart(4, '0')}`);
+  const t0 = Date.UTC(2025, 0, 6);
+  const chunks: Buffer[] = [];
+  let lines: string[] = [];
+  for (let i = 0; i < options.readings; i++) {
+    const m = i % options.meters;
+    const step = Math.floor(i / options.meters);
+    const time = t0 + step * options.intervalMs + Math.floor((m * options.intervalMs) / options.meters);
+    const hour = (time / 3_600_000) % 24;
+    const shape = 0.7 + 0.3 * Math.sin(((hour - 8) / 24) * 2 * Math.PI);
+    const kw = levels[m]! * shape * (1 + 0.03 * random.normal());
+    const voltage = 230 + 2 * random.normal();
+    const pf = pfs[m]!;
+    const current = (kw * 1000) / (voltage * pf);
+    lines.push(
+      `{"meterId":"${ids[m]}","siteId":"${sites[m]}","timestamp":${time},"usageKw":${kw.toFixed(3)},"voltage":${voltage.toFixed(1)},"current":${current.toFixed(2)},"pf":${pf.toFixed(3)}}`,
+    );
+    if (lines.length === 10_000) {
+      chunks.push(Buffer.from(lines.join('\n') + '\n'));
+      lines = [];
+    }
+  }
+  if (lines.length > 0) chunks.push(Buffer.from(lines.join('\n') + '\n'));
+  return Buffer.concat(chunks);
+}
+
+/** The baseline: split the buffer into lines and JSON.parse each, nothing else. */
+function bareLoop(input: Buffer): number {
+  let checksum = 0;
+  let start = 0;
+  for (;;) {
+    const end = input.indexOf(10, start);
+    if (end < 0) break;
+    const record = JSON.parse(input.toString('utf8', start, end)) as { usageKw: number };
+    checksum += record.usageKw;
+    start = end + 1;
+  }
+  return checksum;
+}
+
+export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}): Promise<BenchResult> {
+  const config = loadConfig({ env: {} });
+  const schema = config.streams.power!;
+  log(`generating ${options.readings.toLocaleString('en')} readings over ${options.meters.toLocaleString('en')} meters …`);
+  const input = generateBenchInput(options);
+  const measure = (fn: () => void): number => {
+    const t = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t) / 1e9;
+  };
+
+  // Warm both paths on a slice so the JIT has seen them, then measure the full input.
+  const warm = input.subarray(0, input.indexOf(10, Math.min(input.length - 1, 5_000_000)) + 1);
+  bareLoop(warm);
+  const warmPipeline = createPipeline({ streams: [schema], partitions: options.partitions });
+  feed(warmPipeline.router, warm);
+  await warmPipeline.finish();
+
+  log('measuring the bare split + JSON.parse loop …');
+  const bareSeconds = Math.min(
+    measure(() => bareLoop(input)),
+    measure(() => bareLoop(input)),
+  );
+  log('measuring the full engine (all default windows, detectors and alerts of the power stream) …');
+  const pipeline = createPipeline({ streams: [schema], partitions: options.partitions });
+  const engineSeconds = measure(() => feed(pipeline.router, input));
+  const heapAfterMb = process.memoryUsage().heapUsed / 2 ** 20;
+  const summary = await pipeline.finish();
+  const stats = summary.streams.power!;
+  if (stats.accepted !== options.readings) throw new Error(`engine accepted ${stats.accepted} of ${options.readings} readings`);
+  return {
+    readings: options.readings,
+    meters: options.meters,
+    bytes: input.length,
+    bareSeconds,
+    bareRate: options.readings / bareSeconds,
+    engineSeconds,
+    engineRate: options.readings / engineSeconds,
+    ratio: bareSeconds / engineSeconds,
+    aggregates: stats.aggregates,
+    alertTransitions: summary.alertTransitions,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    heapAfterMb,
+  };
+}
+
+function feed(router: { processText(text: string, offset: number): void }, input: Buffer): void {
+  let start = 0;
+  let line = 0;
+  for (;;) {
+    const end = input.indexOf(10, start);
+    if (end < 0) break;
+    router.processText(input.toString('utf8', start, end), ++line);
+    start = end + 1;
+  }
+}
+
+export function formatBench(r: BenchResult): string {
+  return [
+    `input            ${r.readings.toLocaleString('en')} readings, ${r.meters.toLocaleString('en')} meters, ${(r.bytes / 2 ** 20).toFixed(0)} MiB NDJSON in memory`,
+    `bare parse       ${formatRate(r.bareRate)} readings/s  (${r.bareSeconds.toFixed(2)} s: split lines + JSON.parse)`,
+    `full engine      ${formatRate(r.engineRate)} readings/s  (${r.engineSeconds.toFixed(2)} s: decode, validate, 4 windows, detectors, alerts)`,
+    `ratio            ${(r.ratio * 100).toFixed(1)}% of the bare-parse rate (goal ≥ 50%)`,
+    `outputs          ${r.aggregates.toLocaleString('en')} aggregates, ${r.alertTransitions.toLocaleString('en')} alert transitions`,
+    `memory           peak RSS ${r.peakRssMb.toFixed(0)} MiB (includes the input buffer), heap after run ${r.heapAfterMb.toFixed(0)} MiB`,
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('Measure the engine against a bare split + JSON.parse loop on the same in-memory NDJSON, in one run, on one core.')
+    .option('--readings <n>', 'readings to generate', '2000000')
+    .option('--meters <n>', 'meters they come from', '10000')
+    .option('--interval <duration>', 'reporting interval of each meter', '10s')
+    .option('--partitions <n>', 'engine partitions', '4')
+    .option('--seed <n>', 'seed of the generated data', '1')
+    .option('--json', 'print the figures as JSON')
+    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean }) => {
+      const result = await runBench(
+        {
+          readings: parseCount(opts.readings, '--readings'),
+          meters: parseCount(opts.meters, '--meters'),
+          intervalMs: parseDuration(opts.interval),
+          partitions: parseCount(opts.partitions, '--partitions'),
+          seed: parseCount(opts.seed, '--seed'),
+        },
+        opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
+      );
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatBench(result)}\n`);
+    });
+}

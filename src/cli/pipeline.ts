@@ -1,0 +1,139 @@
+import { createAlertManager } from '../alerts/index.js';
+import { createDetectors } from '../detectors/index.js';
+import { StreamEngine, StreamRouter, type EngineStats } from '../engine/index.js';
+import type { AlertEvent, OpsKind, Reading, StreamSchema } from '../model/index.js';
+import { createStoreWriter, type ReadingRow, type Store, type StoreWriter } from '../stores/index.js';
+import { LineFile, writeAggregate, writeAlertEvent, writeOps, writeScore } from './output-files.js';
+
+export interface PipelineFiles {
+  alerts?: string | undefined;
+  aggregates?: string | undefined;
+  ops?: string | undefined;
+  scores?: string | undefined;
+}
+
+export interface PipelineOptions {
+  streams: readonly StreamSchema[];
+  partitions: number;
+  /** Send every record to this stream instead of routing by device-id field. */
+  forcedStream?: string | undefined;
+  store?: Store | undefined;
+  /** Also store raw readings (default true when a store is given). */
+  writeReadings?: boolean;
+  files?: PipelineFiles;
+  wallClock?: () => number;
+}
+
+export interface PipelineSummary {
+  streams: Record<string, EngineStats>;
+  alertsOpened: Record<string, number>;
+  alertTransitions: number;
+  ops: Partial<Record<OpsKind, number>>;
+  files: Record<string, { path: string; lines: number }>;
+}
+
+/**
+ * The engine wired to its detectors, per-partition alert managers, the store and the output
+ * files: what `gridpulse replay` (and later the live platform) runs. The composition root —
+ * the modules it joins never import one another.
+ *
+ * @example
+ * const pipeline = createPipeline({ streams: [config.streams.power], partitions: 4, store });
+ * pipeline.router.processText(line, 1);
+ * const summary = await pipeline.finish();
+ */
+export interface Pipeline {
+  readonly router: StreamRouter;
+  readonly engines: readonly StreamEngine[];
+  /** Resolves when files and the store have room for more (call every few thousand records). */
+  backpressure(): Promise<void>;
+  /** Ends the input: fires what is left, flushes the store and closes the files. */
+  finish(): Promise<PipelineSummary>;
+}
+
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const files = options.files ?? {};
+  const open = (path: string | undefined): LineFile | undefined => (path ? new LineFile(path) : undefined);
+  const alertsFile = open(files.alerts);
+  const aggregatesFile = open(files.aggregates);
+  const opsFile = open(files.ops);
+  const scoresFile = open(files.scores);
+  const store = options.store;
+  const writer: StoreWriter | undefined = store ? createStoreWriter(store, { maxBatch: 5000 }) : undefined;
+  const writeReadings = (options.writeReadings ?? true) && writer !== undefined;
+
+  const alertsOpened: Record<string, number> = {};
+  const opsCounts: Partial<Record<OpsKind, number>> = {};
+  let transitions = 0;
+
+  const engines = options.streams.map((schema) => {
+    const metricNames = schema.metrics.map((m) => m.name);
+    const onAlert = (event: AlertEvent): void => {
+      transitions++;
+      if (event.transition.kind === 'open') alertsOpened[event.alert.type] = (alertsOpened[event.alert.type] ?? 0) + 1;
+      if (alertsFile) writeAlertEvent(alertsFile, event);
+      writer?.writeAlertEvents([event]);
+    };
+    return new StreamEngine({
+      schema,
+      detectors: createDetectors(schema),
+      partitions: options.partitions,
+      createFindingHandler: (emit) => createAlertManager({ policy: schema.alerts, emit }),
+      ...(options.wallClock ? { wallClock: options.wallClock } : {}),
+      outputs: {
+        alert: onAlert,
+        aggregate: (a) => {
+          if (aggregatesFile) writeAggregate(aggregatesFile, a);
+          writer?.upsertAggregates([a]);
+        },
+        ops: (e) => {
+          opsCounts[e.kind] = (opsCounts[e.kind] ?? 0) + 1;
+          if (opsFile) writeOps(opsFile, e);
+          writer?.writeOps([e]);
+        },
+        ...(scoresFile ? { score: (r: Reading, s: number) => writeScore(scoresFile, r, s, metricNames) } : {}),
+        ...(writeReadings ? { reading: (r: Reading) => writer!.writeReadings([toRow(r, metricNames)]) } : {}),
+      },
+    });
+  });
+  const router = new StreamRouter(engines, options.forcedStream);
+  const lineFiles = [alertsFile, aggregatesFile, opsFile, scoresFile].filter((f): f is LineFile => f !== undefined);
+
+  return {
+    router,
+    engines,
+    async backpressure() {
+      await Promise.all(lineFiles.map((f) => f.drain()));
+      if (writer && writer.pending() > 50_000) await writer.flush();
+    },
+    async finish() {
+      router.finish();
+      await writer?.flush();
+      await Promise.all(lineFiles.map((f) => f.close()));
+      const out: PipelineSummary['files'] = {};
+      const named: Array<[string, LineFile | undefined]> = [
+        ['alerts', alertsFile],
+        ['aggregates', aggregatesFile],
+        ['ops', opsFile],
+        ['scores', scoresFile],
+      ];
+      for (const [name, file] of named) if (file) out[name] = { path: file.path, lines: file.lines };
+      return {
+        streams: Object.fromEntries(engines.map((e) => [e.schema.name, { ...e.stats }])),
+        alertsOpened,
+        alertTransitions: transitions,
+        ops: opsCounts,
+        files: out,
+      };
+    },
+  };
+}
+
+function toRow(r: Reading, metricNames: readonly string[]): ReadingRow {
+  const values: Record<string, number | null> = {};
+  for (let i = 0; i < metricNames.length; i++) {
+    const v = r.values[i]!;
+    values[metricNames[i]!] = Number.isFinite(v) ? v : null;
+  }
+  return { stream: r.stream, key: r.key, site: r.site, time: r.time, values, offset: r.offset };
+}

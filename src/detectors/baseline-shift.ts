@@ -1,0 +1,191 @@
+import type { Detector, DetectorContext, Reading } from '../model/index.js';
+import { ewmaWeight, formatDuration, formatNumber, formatPercent, scoreForRatio } from './common.js';
+
+/**
+ * The engine shared by `spike` (direction +1) and `drop` (direction −1): a value that moves away
+ * from an EWMA baseline by a relative threshold and by more than k × the running mean absolute
+ * deviation, and that got there suddenly. See spike.ts for the rule in full.
+ */
+
+/** Per-device state of a spike or drop detector. Plain numbers: checkpointed as JSON. */
+export interface BaselineShiftState {
+  /** Readings learned, up to the warm-up count. */
+  n: number;
+  /** Event time of the previous reading. */
+  time: number;
+  /** EWMA baseline. */
+  base: number;
+  /** EWMA of |value − baseline|: the metric's running deviation. */
+  deviation: number;
+  /** Fast EWMA (half-life `onset`) used to tell a sudden move from a ramp. */
+  recent: number;
+  /** 1 while the condition is reported. */
+  firing: number;
+  /** Event time the current report began. */
+  since: number;
+}
+
+export interface BaselineShiftConfig {
+  type: string;
+  alertType: string;
+  metric: string;
+  index: number;
+  direction: 1 | -1;
+  threshold: number;
+  halfLifeMs: number;
+  k: number;
+  warmup: number;
+  onsetMs: number;
+  suddenness: number;
+  adoptAfterMs: number;
+  outageRatio: number;
+}
+
+/** A baseline older than this many half-lives weighs under 1/16: it is restarted, not judged against. */
+const STALE_HALF_LIVES = 4;
+
+export class BaselineShiftDetector implements Detector<BaselineShiftState> {
+  readonly type: string;
+  readonly alertType: string;
+  readonly metric: string;
+  private readonly config: BaselineShiftConfig;
+  private readonly index: number;
+  private readonly direction: number;
+  private readonly threshold: number;
+  private readonly halfLifeMs: number;
+  private readonly k: number;
+  private readonly warmup: number;
+  private readonly onsetMs: number;
+  private readonly suddenness: number;
+  private readonly adoptAfterMs: number;
+  private readonly outageRatio: number;
+  private readonly staleAfterMs: number;
+
+  constructor(config: BaselineShiftConfig) {
+    this.config = config;
+    this.type = config.type;
+    this.alertType = config.alertType;
+    this.metric = config.metric;
+    this.index = config.index;
+    this.direction = config.direction;
+    this.threshold = config.threshold;
+    this.halfLifeMs = config.halfLifeMs;
+    this.k = config.k;
+    this.warmup = Math.max(1, config.warmup);
+    this.onsetMs = config.onsetMs;
+    this.suddenness = config.suddenness;
+    this.adoptAfterMs = config.adoptAfterMs;
+    this.outageRatio = config.outageRatio;
+    this.staleAfterMs = config.halfLifeMs * STALE_HALF_LIVES;
+  }
+
+  createState(): BaselineShiftState {
+    return { n: 0, time: 0, base: 0, deviation: 0, recent: 0, firing: 0, since: 0 };
+  }
+
+  onReading(state: BaselineShiftState, reading: Reading, ctx: DetectorContext): number {
+    const x = reading.values[this.index];
+    if (x === undefined || !Number.isFinite(x)) return 0;
+    const t = reading.time;
+    if (state.n === 0 || t - state.time > this.staleAfterMs) {
+      if (state.firing === 1) this.clear(state, t, x, ctx, `; baseline restarted after ${formatDuration(t - state.time)} without readings`);
+      state.n = 1;
+      state.time = t;
+      state.base = x;
+      state.deviation = 0;
+      state.recent = x;
+      state.firing = 0;
+      state.since = t;
+      return 0;
+    }
+    const step = t - state.time;
+    state.time = t;
+    const recentBefore = state.recent;
+    state.recent = recentBefore + ewmaWeight(step, this.onsetMs) * (x - recentBefore);
+    const base = state.base;
+
+    // At or below the outage floor the outage detector speaks; learning such values would drag
+    // the baseline to zero and make the recovery look like a spike.
+    if (this.outageRatio > 0 && base > 0 && x <= this.outageRatio * base) {
+      if (state.firing === 1) this.clear(state, t, x, ctx, `; it fell to the outage floor (${formatPercent(this.outageRatio - 1)}), reported as an outage`);
+      return 0;
+    }
+
+    const move = this.direction * (x - base);
+    const noise = this.k * state.deviation;
+    let evidence = 0;
+    if (move > 0) {
+      const reference = Math.abs(base);
+      const relativeRatio = reference > 0 ? move / reference / this.threshold : Number.POSITIVE_INFINITY;
+      const noiseRatio = noise > 0 ? move / noise : Number.POSITIVE_INFINITY;
+      evidence = relativeRatio < noiseRatio ? relativeRatio : noiseRatio;
+    }
+
+    if (state.n >= this.warmup && evidence >= 1) {
+      // A ramp reaches the threshold gradually; a spike gets most of the way in one go.
+      if (state.firing === 1 || this.direction * (x - recentBefore) >= this.suddenness * move) {
+        if (state.firing === 0) {
+          state.firing = 1;
+          state.since = t;
+        } else if (t - state.since >= this.adoptAfterMs) {
+          this.adopt(state, t, x, ctx);
+          return 0.49;
+        }
+        const score = scoreForRatio(evidence);
+        this.fire(state, t, x, noise, score, ctx);
+        return score; // the baseline stays frozen while firing
+      }
+    } else if (state.firing === 1) {
+      this.clear(state, t, x, ctx, '');
+    }
+
+    let weight = ewmaWeight(step, this.halfLifeMs);
+    if (state.n < this.warmup) {
+      const countWeight = 1 / (state.n + 1);
+      if (countWeight > weight) weight = countWeight;
+      state.n++;
+    }
+    state.deviation += weight * (Math.abs(x - base) - state.deviation);
+    state.base = base + weight * (x - base);
+    return evidence >= 0.98 ? 0.49 : 0.5 * evidence;
+  }
+
+  private fire(state: BaselineShiftState, t: number, x: number, noise: number, score: number, ctx: DetectorContext): void {
+    const base = state.base;
+    const reference = Math.abs(base);
+    const relative = reference > 0 ? (x - base) / reference : this.direction * Number.POSITIVE_INFINITY;
+    const word = this.direction > 0 ? 'over' : 'below';
+    const limit = this.direction * Math.max(this.threshold * reference, noise);
+    const explain =
+      `${this.metric} ${formatNumber(x)} is ${formatPercent(relative)} ${word} its EWMA baseline ${formatNumber(base)} ` +
+      `(half-life ${formatDuration(this.halfLifeMs)}); threshold ${formatPercent(this.direction * this.threshold)} ` +
+      `and ${formatNumber(this.k)} × deviation ${formatNumber(state.deviation)} = ${formatNumber(noise)}` +
+      (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');
+    ctx.report({ time: t, score, value: x, baseline: base, threshold: base + limit, explain, metric: this.metric, active: true });
+  }
+
+  private clear(state: BaselineShiftState, t: number, x: number, ctx: DetectorContext, why: string): void {
+    state.firing = 0;
+    const base = state.base;
+    const explain =
+      `${this.metric} ${formatNumber(x)} is back within ${formatPercent(this.direction * this.threshold)} of its EWMA baseline ` +
+      `${formatNumber(base)} after ${formatDuration(t - state.since)}${why}`;
+    ctx.report({ time: t, score: 0, value: x, baseline: base, threshold: base * (1 + this.direction * this.threshold), explain, metric: this.metric, active: false });
+  }
+
+  private adopt(state: BaselineShiftState, t: number, x: number, ctx: DetectorContext): void {
+    const old = state.base;
+    state.firing = 0;
+    state.base = x;
+    state.recent = x;
+    const explain =
+      `${this.metric} stayed ${formatPercent((x - old) / Math.abs(old || 1))} ${this.direction > 0 ? 'over' : 'below'} its baseline ` +
+      `${formatNumber(old)} for ${formatDuration(t - state.since)}; ${formatNumber(x)} is adopted as the new baseline (adoptAfter ${formatDuration(this.adoptAfterMs)})`;
+    ctx.report({ time: t, score: 0, value: x, baseline: x, threshold: undefined, explain, metric: this.metric, active: false });
+  }
+
+  /** Parameters in effect, for tests and `config show`. */
+  describe(): Readonly<BaselineShiftConfig> {
+    return this.config;
+  }
+}

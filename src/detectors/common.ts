@@ -1,0 +1,106 @@
+import type { DetectorSpec, MetricSpec, StreamSchema } from '../model/index.js';
+
+/** A metric a detector instance watches: its name, index into `Reading.values`, and spec. */
+export interface SelectedMetric {
+  name: string;
+  index: number;
+  spec: MetricSpec;
+}
+
+/**
+ * The metrics a per-metric detector runs on: the spec's list, or (when empty) every metric of
+ * kind `gauge` or `derived-power`. Unknown names are skipped here; `validateDetectorSpec` reports them.
+ *
+ * @example
+ * selectMetrics({ ...spec, metrics: [] }, power).map((m) => m.name); // ['usageKw', 'voltage', 'current', 'pf']
+ */
+export function selectMetrics(spec: DetectorSpec, schema: StreamSchema): SelectedMetric[] {
+  const out: SelectedMetric[] = [];
+  if (spec.metrics.length === 0) {
+    schema.metrics.forEach((metric, index) => {
+      if (metric.kind === 'gauge' || metric.kind === 'derived-power') out.push({ name: metric.name, index, spec: metric });
+    });
+    return out;
+  }
+  for (const name of spec.metrics) {
+    const index = schema.metricIndex[name];
+    const metric = index === undefined ? undefined : schema.metrics[index];
+    if (index !== undefined && metric) out.push({ name, index, spec: metric });
+  }
+  return out;
+}
+
+/** Index of a metric by name, or -1 when the stream has none of that name. */
+export function metricIndexOf(schema: StreamSchema, name: string): number {
+  const index = schema.metricIndex[name];
+  return index === undefined ? -1 : index;
+}
+
+/**
+ * Weight of a new observation in an EWMA with a half-life in event time: after one half-life
+ * the old estimate weighs one half. Zero for a non-positive step.
+ */
+export function ewmaWeight(stepMs: number, halfLifeMs: number): number {
+  if (!(stepMs > 0)) return 0;
+  if (!(halfLifeMs > 0)) return 1;
+  return 1 - Math.exp((-stepMs * Math.LN2) / halfLifeMs);
+}
+
+/**
+ * Maps evidence to a score. `ratio` is the evidence divided by its threshold (1 = just at the
+ * threshold). Below 1 the score is `0.5 × ratio` (under 0.5: no finding); at or above 1 it is
+ * `1 − 0.5 / ratio`: 0.5 at the threshold, 0.75 at twice it, 0.8 (critical) at 2.5 times it,
+ * approaching 1 beyond.
+ *
+ * @example
+ * scoreForRatio(2); // 0.75
+ */
+export function scoreForRatio(ratio: number): number {
+  if (!(ratio > 0)) return 0;
+  if (ratio < 1) return 0.5 * ratio;
+  if (ratio === Number.POSITIVE_INFINITY) return 1;
+  return 1 - 0.5 / ratio;
+}
+
+/** A number for an explanation: 3 significant digits, trailing zeros kept short. */
+export function formatNumber(x: number): string {
+  if (Number.isNaN(x)) return 'n/a';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
+  const magnitude = Math.abs(x);
+  let text: string;
+  if (magnitude >= 1000) text = x.toFixed(0);
+  else if (magnitude >= 100) text = x.toFixed(1);
+  else if (magnitude >= 1) text = x.toFixed(2);
+  else if (magnitude === 0) text = '0';
+  else text = x.toPrecision(3);
+  return text.replace('-', '−');
+}
+
+/** A relative change as a signed percentage: `+212%`, `−61%`. */
+export function formatPercent(fraction: number): string {
+  if (!Number.isFinite(fraction)) return fraction > 0 ? '+∞%' : '−∞%';
+  const percent = Math.round(fraction * 100);
+  return percent >= 0 ? `+${percent}%` : `−${-percent}%`;
+}
+
+/** A duration for an explanation: `45s`, `12m`, `1h30m`, `2d4h`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return 'n/a';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const totalSeconds = Math.round(ms / 1000);
+  const days = Math.floor(totalSeconds / 86_400);
+  const hours = Math.floor((totalSeconds % 86_400) / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const seconds = totalSeconds % 60;
+  const parts: string[] = [];
+  if (days) parts.push(`${days}d`);
+  if (hours) parts.push(`${hours}h`);
+  if (minutes) parts.push(`${minutes}m`);
+  if (seconds || parts.length === 0) parts.push(`${seconds}s`);
+  return parts.slice(0, 2).join('');
+}
+
+/** An event time for an explanation (ISO-8601, UTC). */
+export function formatTime(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : 'n/a';
+}

@@ -1,0 +1,194 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
+import { ewmaWeight, formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
+import { DurationParam, parseDuration, resolveParams } from './params.js';
+
+/**
+ * Parameters of `iqr`.
+ *
+ * Rule: over the device's last `window` readings (the reading itself not included), with
+ * quartiles Q1, Q3 (linear interpolation) and IQR = Q3 − Q1, a reading fires when it lies
+ * outside the fences Q1 − k·IQR or Q3 + k·IQR, once half the window is filled, and two guards
+ * agree: the value differs from the median by at least `minChange` of |median| (a quantised or
+ * very smooth metric has a tiny IQR), and a new episode starts suddenly — at least `suddenness`
+ * of the distance from the median must have appeared since the recent level (fast EWMA,
+ * half-life `onset`) — so a load ramp is not an outlier. The window is kept as a ring plus a
+ * sorted copy: each reading replaces the oldest value in the sorted copy with one shift, O(window)
+ * moves at worst, no allocation.
+ *
+ * Score: evidence = the smaller of (distance beyond the inner quartile ÷ k·IQR) and
+ * |value − median| ÷ (minChange·|median|); 0.5 at 1, 0.75 at 2, critical from 2.5.
+ *
+ * @example
+ * { type: 'iqr', metrics: ['usageKw'], params: { window: 240, k: 2.5 } }
+ */
+export const iqrParams = Type.Object({
+  window: Type.Integer({ minimum: 4, maximum: 100_000, default: 120, description: 'Readings in the rolling window.' }),
+  k: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Fence distance in IQRs beyond the quartiles.' }),
+  minChange: Type.Number({ minimum: 0, default: 0.2, description: 'Relative guard: |value − median| must also be at least this share of |median|.' }),
+  onset: DurationParam('1m', 'Half-life of the recent level the suddenness test compares with.'),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Share of the distance from the median that must be new (0 = off).' }),
+});
+export type IqrParams = Static<typeof iqrParams>;
+
+export interface IqrState {
+  /** Ring of the last `window` values in arrival order. */
+  values: number[];
+  /** The same values sorted ascending (first `count` entries). */
+  sorted: number[];
+  position: number;
+  count: number;
+  time: number;
+  recent: number;
+  firing: number;
+  since: number;
+}
+
+export class IqrDetector implements Detector<IqrState> {
+  readonly type = 'iqr';
+  readonly alertType: string;
+  readonly metric: string;
+  private readonly index: number;
+  private readonly window: number;
+  private readonly k: number;
+  private readonly minChange: number;
+  private readonly onsetMs: number;
+  private readonly suddenness: number;
+
+  constructor(alertType: string, metric: string, index: number, p: IqrParams) {
+    this.alertType = alertType;
+    this.metric = metric;
+    this.index = index;
+    this.window = p.window;
+    this.k = p.k;
+    this.minChange = p.minChange;
+    this.onsetMs = parseDuration(p.onset);
+    this.suddenness = p.suddenness;
+  }
+
+  createState(): IqrState {
+    return {
+      values: new Array<number>(this.window).fill(0),
+      sorted: new Array<number>(this.window).fill(0),
+      position: 0,
+      count: 0,
+      time: 0,
+      recent: 0,
+      firing: 0,
+      since: 0,
+    };
+  }
+
+  onReading(state: IqrState, reading: Reading, ctx: DetectorContext): number {
+    const x = reading.values[this.index];
+    if (x === undefined || !Number.isFinite(x)) return 0;
+    const t = reading.time;
+    const recentBefore = state.count === 0 ? x : state.recent;
+    state.recent = recentBefore + (state.count === 0 ? 1 : ewmaWeight(t - state.time, this.onsetMs)) * (x - recentBefore);
+    state.time = t;
+    let score = 0;
+    const n = state.count;
+    if (n * 2 >= this.window) {
+      const sorted = state.sorted;
+      const q1 = quantileOfSorted(sorted, n, 0.25);
+      const median = quantileOfSorted(sorted, n, 0.5);
+      const q3 = quantileOfSorted(sorted, n, 0.75);
+      const spread = q3 - q1;
+      const fence = this.k * spread;
+      const beyond = x > q3 ? x - q3 : x < q1 ? q1 - x : 0;
+      const magnitude = Math.abs(x - median);
+      const relativeFloor = this.minChange * Math.abs(median);
+      let evidence = 0;
+      if (beyond > 0) {
+        const fenceRatio = fence > 0 ? beyond / fence : Number.POSITIVE_INFINITY;
+        const relativeRatio = relativeFloor > 0 ? magnitude / relativeFloor : Number.POSITIVE_INFINITY;
+        evidence = fenceRatio < relativeRatio ? fenceRatio : relativeRatio;
+      }
+      if (evidence >= 1 && (state.firing === 1 || Math.abs(x - recentBefore) >= this.suddenness * magnitude)) {
+        if (state.firing === 0) {
+          state.firing = 1;
+          state.since = t;
+        }
+        score = scoreForRatio(evidence);
+        const upper = x > q3;
+        const limit = upper ? q3 + fence : q1 - fence;
+        const explain =
+          `${this.metric} ${formatNumber(x)} is ${upper ? 'above the upper' : 'below the lower'} IQR fence ${formatNumber(limit)} ` +
+          `of its last ${n} readings (Q1 ${formatNumber(q1)}, median ${formatNumber(median)}, Q3 ${formatNumber(q3)}, IQR ${formatNumber(spread)}, k ${formatNumber(this.k)}) ` +
+          `and ${Math.round((magnitude / (Math.abs(median) || 1)) * 100)}% from the median (at least ${Math.round(this.minChange * 100)}% required)` +
+          (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');
+        ctx.report({ time: t, score, value: x, baseline: median, threshold: limit, explain, metric: this.metric, active: true });
+      } else {
+        if (state.firing === 1) {
+          state.firing = 0;
+          const explain = `${this.metric} ${formatNumber(x)} is back inside its IQR fences ${formatNumber(q1 - fence)}–${formatNumber(q3 + fence)} after ${formatDuration(t - state.since)}`;
+          ctx.report({ time: t, score: 0, value: x, baseline: median, threshold: undefined, explain, metric: this.metric, active: false });
+        }
+        score = evidence >= 0.98 ? 0.49 : 0.5 * evidence;
+      }
+    }
+    this.push(state, x);
+    return score;
+  }
+
+  private push(state: IqrState, x: number): void {
+    const sorted = state.sorted;
+    if (state.count < this.window) {
+      let i = state.count;
+      while (i > 0 && sorted[i - 1]! > x) {
+        sorted[i] = sorted[i - 1]!;
+        i--;
+      }
+      sorted[i] = x;
+      state.count++;
+    } else {
+      // Replace the oldest value in place and slide the new one to its sorted position.
+      const old = state.values[state.position]!;
+      let i = lowerBound(sorted, this.window, old);
+      if (x > old) {
+        while (i + 1 < this.window && sorted[i + 1]! < x) {
+          sorted[i] = sorted[i + 1]!;
+          i++;
+        }
+      } else {
+        while (i > 0 && sorted[i - 1]! > x) {
+          sorted[i] = sorted[i - 1]!;
+          i--;
+        }
+      }
+      sorted[i] = x;
+    }
+    state.values[state.position] = x;
+    state.position = state.position + 1 === this.window ? 0 : state.position + 1;
+  }
+}
+
+function lowerBound(sorted: number[], n: number, x: number): number {
+  let low = 0;
+  let high = n;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! < x) low = mid + 1;
+    else high = mid;
+  }
+  return low < n ? low : n - 1;
+}
+
+function quantileOfSorted(sorted: number[], n: number, q: number): number {
+  const position = (n - 1) * q;
+  const below = Math.floor(position);
+  const fraction = position - below;
+  const low = sorted[below]!;
+  return fraction > 0 ? low + fraction * (sorted[below + 1]! - low) : low;
+}
+
+/**
+ * Builds one iqr detector per metric of the spec.
+ *
+ * @example
+ * createIqrDetectors({ type: 'iqr', metrics: ['usageKw'], params: {}, alertType: undefined, enabled: true }, power);
+ */
+export function createIqrDetectors(spec: DetectorSpec, schema: StreamSchema): IqrDetector[] {
+  const p = resolveParams(iqrParams, spec.params);
+  return selectMetrics(spec, schema).map((m) => new IqrDetector(spec.alertType ?? 'iqr', m.name, m.index, p));
+}

@@ -1,0 +1,173 @@
+import { formatNumber } from './common.js';
+
+/**
+ * A per-device daily profile: for each time-of-day slot and day type (weekday, weekend) the
+ * slot's mean and mean absolute deviation, each an EWMA across days. Memory is fixed: three
+ * numbers per slot and day type (96 slots of 15 minutes → 576 numbers). Used by `seasonal` and
+ * `sustained_high`.
+ *
+ * A day's readings in one slot are summed while the slot runs and folded into the profile when
+ * the device's next reading falls in another slot, so the current slot is always judged against
+ * past days only.
+ */
+
+export const DAY_MS = 86_400_000;
+
+export interface ProfileConfig {
+  slotMs: number;
+  /** Slots per day (DAY_MS / slotMs). */
+  slots: number;
+  /** Neighbouring slots on each side whose means widen the expected range (time shift tolerance). */
+  shiftSlots: number;
+  /** Weight of the newest day in the EWMA across days. */
+  dayWeight: number;
+  /** Days a slot needs before it is used. */
+  minDays: number;
+  /** Added to event time before slots and days are cut (local time = UTC + offset). */
+  offsetMs: number;
+}
+
+/** Profile part of a detector's state; plain arrays of numbers, JSON-safe. */
+export interface ProfileState {
+  /** [dayType × slots + slot]: EWMA across days of the slot mean. */
+  mean: number[];
+  /** Same layout: EWMA across days of the mean absolute deviation of readings from the expected mean. */
+  deviation: number[];
+  /** Same layout: days folded in (capped). */
+  days: number[];
+  /** Absolute slot number (since the epoch, local) being accumulated, or -1. */
+  slot: number;
+  sum: number;
+  absolute: number;
+  count: number;
+}
+
+/** Result of a lookup; a detector keeps one and reuses it (no allocation per reading). */
+export interface ProfileLookup {
+  /** Lowest and highest learned mean within ± shiftSlots of the slot. */
+  low: number;
+  high: number;
+  mean: number;
+  deviation: number;
+  days: number;
+  /** 1 when the other day type's profile was borrowed. */
+  borrowed: number;
+  dayType: number;
+  slotOfDay: number;
+}
+
+const DAY_CAP = 100_000;
+
+export function createProfileState(config: ProfileConfig): ProfileState {
+  const size = 2 * config.slots;
+  return {
+    mean: new Array<number>(size).fill(0),
+    deviation: new Array<number>(size).fill(0),
+    days: new Array<number>(size).fill(0),
+    slot: -1,
+    sum: 0,
+    absolute: 0,
+    count: 0,
+  };
+}
+
+export function createLookup(): ProfileLookup {
+  return { low: 0, high: 0, mean: 0, deviation: 0, days: 0, borrowed: 0, dayType: 0, slotOfDay: 0 };
+}
+
+/** 0 for Monday–Friday, 1 for Saturday and Sunday, of an absolute (local) day number. */
+export function dayTypeOfDay(dayNumber: number): number {
+  // 1970-01-01 was a Thursday: (day + 4) mod 7 gives 0 = Sunday … 6 = Saturday.
+  const weekday = (((dayNumber + 4) % 7) + 7) % 7;
+  return weekday === 0 || weekday === 6 ? 1 : 0;
+}
+
+/** Learns one reading (call for every reading that is not part of a reported anomaly). */
+export function profileObserve(p: ProfileState, config: ProfileConfig, time: number, x: number): void {
+  const slot = Math.floor((time + config.offsetMs) / config.slotMs);
+  if (slot !== p.slot) {
+    if (p.slot >= 0 && p.count > 0) fold(p, config);
+    p.slot = slot;
+    p.sum = 0;
+    p.absolute = 0;
+    p.count = 0;
+  }
+  const i = indexOfSlot(slot, config);
+  const expected = p.days[i]! > 0 ? p.mean[i]! : p.count > 0 ? p.sum / p.count : x;
+  p.sum += x;
+  p.absolute += Math.abs(x - expected);
+  p.count++;
+}
+
+function indexOfSlot(slot: number, config: ProfileConfig): number {
+  const day = Math.floor(slot / config.slots);
+  return dayTypeOfDay(day) * config.slots + (slot - day * config.slots);
+}
+
+function fold(p: ProfileState, config: ProfileConfig): void {
+  const i = indexOfSlot(p.slot, config);
+  const dayMean = p.sum / p.count;
+  const dayDeviation = p.absolute / p.count;
+  const days = p.days[i]!;
+  if (days === 0) {
+    p.mean[i] = dayMean;
+    p.deviation[i] = dayDeviation;
+  } else {
+    // Plain average over the first days, then an EWMA: early days are not overweighted.
+    const weight = Math.max(config.dayWeight, 1 / (days + 1));
+    p.mean[i] = p.mean[i]! + weight * (dayMean - p.mean[i]!);
+    p.deviation[i] = p.deviation[i]! + weight * (dayDeviation - p.deviation[i]!);
+  }
+  p.days[i] = days < DAY_CAP ? days + 1 : DAY_CAP;
+}
+
+/**
+ * What the profile expects at `time`: the slot of the reading's own day type when learned
+ * (≥ minDays), else the other day type's (borrowed = 1), else nothing (returns false).
+ */
+export function profileLookup(p: ProfileState, config: ProfileConfig, time: number, out: ProfileLookup): boolean {
+  const slot = Math.floor((time + config.offsetMs) / config.slotMs);
+  const day = Math.floor(slot / config.slots);
+  const slotOfDay = slot - day * config.slots;
+  const ownType = dayTypeOfDay(day);
+  let type = ownType;
+  if (p.days[type * config.slots + slotOfDay]! < config.minDays) {
+    type = 1 - ownType;
+    if (p.days[type * config.slots + slotOfDay]! < config.minDays) return false;
+  }
+  const base = type * config.slots;
+  const i = base + slotOfDay;
+  let low = p.mean[i]!;
+  let high = low;
+  for (let shift = -config.shiftSlots; shift <= config.shiftSlots; shift++) {
+    if (shift === 0) continue;
+    let j = slotOfDay + shift;
+    if (j < 0) j += config.slots;
+    else if (j >= config.slots) j -= config.slots;
+    if (p.days[base + j]! < config.minDays) continue;
+    const m = p.mean[base + j]!;
+    if (m < low) low = m;
+    if (m > high) high = m;
+  }
+  out.low = low;
+  out.high = high;
+  out.mean = p.mean[i]!;
+  out.deviation = p.deviation[i]!;
+  out.days = p.days[i]!;
+  out.borrowed = type === ownType ? 0 : 1;
+  out.dayType = ownType;
+  out.slotOfDay = slotOfDay;
+  return true;
+}
+
+/** "weekday 18:15–18:30" for an explanation. */
+export function describeSlot(config: ProfileConfig, lookup: ProfileLookup): string {
+  const start = lookup.slotOfDay * config.slotMs;
+  const clock = (ms: number) => {
+    const minutes = Math.round(ms / 60_000) % 1440;
+    return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+  };
+  const type = lookup.dayType === 1 ? 'weekend' : 'weekday';
+  const borrowed = lookup.borrowed === 1 ? ` (borrowed from the ${lookup.dayType === 1 ? 'weekday' : 'weekend'} profile)` : '';
+  return `${type} ${clock(start)}–${clock(start + config.slotMs)}${borrowed}, learned over ${formatNumber(lookup.days)} day${lookup.days === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,256 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
+import { ewmaWeight, formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics } from './common.js';
+import { DurationParam, parseDuration, resolveParams } from './params.js';
+import { createQuantileState, quantileAdd, quantileValue, type QuantileState } from './quantile.js';
+import { profileConfigOf } from './seasonal.js';
+import {
+  createLookup,
+  createProfileState,
+  describeSlot,
+  profileLookup,
+  profileObserve,
+  type ProfileConfig,
+  type ProfileLookup,
+  type ProfileState,
+} from './seasonal-profile.js';
+
+/**
+ * Parameters of `sustained_high`.
+ *
+ * Rule: a reading is high when its value is above the limit; once every reading of the device
+ * has been high for at least `duration`, each high reading reports an active finding, and the
+ * first reading that is not high reports `active: false`. The limit, in order of precedence:
+ * - `level`: an absolute value (reports from the first reading);
+ * - `percentile`: the learned percentile (0–100) of the device's values (P² estimate over the
+ *   readings that were not high);
+ * - otherwise the expected level with a margin: high when value > expected × (1 + `ratio`) and
+ *   value − expected > `k` × deviation. The expected level is the top of the device's seasonal
+ *   range (time of day × weekday/weekend, see `seasonal`; slot `slot`, shift `timeShift`,
+ *   `dayWeight`, `minDays`, `utcOffsetMinutes`) once learned, else a slow EWMA baseline
+ *   (half-life `baselineHalfLife`) with its mean absolute deviation.
+ * Learned modes report only after `warmup` of event time since the device's first reading, and
+ * readings that are high are not learned (the baseline is frozen while high).
+ *
+ * Score: `level` and `percentile`: value ÷ limit; expected level: the smaller of excess ÷
+ * (ratio·expected) and excess ÷ (k·deviation); 0.5 at 1, critical from 2.5 (`scoreForRatio`).
+ *
+ * @example
+ * { type: 'sustained_high', metrics: ['usageKw'], params: { level: 40, duration: '15m' } }
+ */
+export const sustainedHighParams = Type.Object({
+  ratio: Type.Number({ minimum: 0, default: 0.25, description: 'Margin over the expected level (0.25 = +25%).' }),
+  duration: DurationParam('10m', 'How long every reading must be high before it is reported.'),
+  level: Type.Optional(Type.Number({ description: 'Absolute limit; overrides the learned ones.' })),
+  percentile: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, description: 'Learned percentile of the values used as the limit (e.g. 95).' })),
+  k: Type.Number({ minimum: 0, default: 3, description: 'Noise guard: the excess must also exceed k × the deviation.' }),
+  baselineHalfLife: DurationParam('2h', 'Half-life of the slow baseline used while the seasonal profile is not learned.'),
+  warmup: DurationParam('1d', 'Event time learned before learned limits report.'),
+  slot: DurationParam('15m', 'Time-of-day slot of the seasonal profile; must divide a day.'),
+  timeShift: DurationParam('30m', 'Tolerated shift in time of day of the seasonal profile.'),
+  dayWeight: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.25, description: 'Weight of the newest day in the profile.' }),
+  minDays: Type.Integer({ minimum: 1, default: 1, description: 'Days a slot must have been seen before the profile is used.' }),
+  utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC.' }),
+});
+export type SustainedHighParams = Static<typeof sustainedHighParams>;
+
+export interface SustainedHighState {
+  /** 1 once a reading was seen. */
+  n: number;
+  /** Readings learned into the slow baseline (capped). */
+  learned: number;
+  /** First reading's time (warm-up) and previous reading's time. */
+  start: number;
+  time: number;
+  /** Slow baseline and its mean absolute deviation. */
+  base: number;
+  deviation: number;
+  profile: ProfileState;
+  quantile: QuantileState;
+  /** Time the current run of high readings began, or -1. */
+  highSince: number;
+  /** 1 while reported. */
+  active: number;
+}
+
+const MODE_LEVEL = 0;
+const MODE_PERCENTILE = 1;
+const MODE_PROFILE = 2;
+const MODE_BASELINE = 3;
+
+export class SustainedHighDetector implements Detector<SustainedHighState> {
+  readonly type = 'sustained_high';
+  readonly alertType: string;
+  readonly metric: string;
+  private readonly index: number;
+  private readonly ratio: number;
+  private readonly durationMs: number;
+  private readonly hasLevel: boolean;
+  private readonly level: number;
+  private readonly hasPercentile: boolean;
+  private readonly quantile: number;
+  private readonly k: number;
+  private readonly baselineHalfLifeMs: number;
+  private readonly warmupMs: number;
+  private readonly profile: ProfileConfig;
+  private readonly lookup: ProfileLookup = createLookup();
+
+  constructor(alertType: string, metric: string, index: number, p: SustainedHighParams) {
+    this.alertType = alertType;
+    this.metric = metric;
+    this.index = index;
+    this.ratio = p.ratio;
+    this.durationMs = parseDuration(p.duration);
+    this.hasLevel = p.level !== undefined;
+    this.level = p.level ?? 0;
+    this.hasPercentile = p.percentile !== undefined;
+    this.quantile = (p.percentile ?? 50) / 100;
+    this.k = p.k;
+    this.baselineHalfLifeMs = parseDuration(p.baselineHalfLife);
+    this.warmupMs = parseDuration(p.warmup);
+    this.profile = profileConfigOf(p);
+  }
+
+  createState(): SustainedHighState {
+    return {
+      n: 0,
+      learned: 0,
+      start: 0,
+      time: 0,
+      base: 0,
+      deviation: 0,
+      profile: createProfileState(this.profile),
+      quantile: createQuantileState(),
+      highSince: -1,
+      active: 0,
+    };
+  }
+
+  onReading(state: SustainedHighState, reading: Reading, ctx: DetectorContext): number {
+    const x = reading.values[this.index];
+    if (x === undefined || !Number.isFinite(x)) return 0;
+    const t = reading.time;
+    if (state.n === 0) {
+      state.n = 1;
+      state.start = t;
+      state.time = t;
+      state.base = x;
+    }
+    let mode = -1;
+    let limit = 0;
+    let expected = 0;
+    let deviation = 0;
+    let evidence = 0;
+    if (this.hasLevel) {
+      mode = MODE_LEVEL;
+      limit = this.level;
+      if (x > limit) evidence = limit > 0 ? x / limit : 1;
+    } else if (t - state.start >= this.warmupMs) {
+      if (this.hasPercentile) {
+        mode = MODE_PERCENTILE;
+        limit = quantileValue(state.quantile, this.quantile);
+        if (x > limit) evidence = limit > 0 ? x / limit : 1;
+      } else {
+        if (profileLookup(state.profile, this.profile, t, this.lookup)) {
+          mode = MODE_PROFILE;
+          expected = this.lookup.high;
+          deviation = this.lookup.deviation;
+        } else {
+          mode = MODE_BASELINE;
+          expected = state.base;
+          deviation = state.deviation;
+        }
+        const margin = this.ratio * Math.abs(expected);
+        const noise = this.k * deviation;
+        limit = expected + (margin > noise ? margin : noise);
+        const excess = x - expected;
+        if (x > limit) {
+          const relativeRatio = margin > 0 ? excess / margin : Number.POSITIVE_INFINITY;
+          const noiseRatio = noise > 0 ? excess / noise : Number.POSITIVE_INFINITY;
+          evidence = relativeRatio < noiseRatio ? relativeRatio : noiseRatio;
+          if (evidence === Number.POSITIVE_INFINITY) evidence = 1;
+        }
+      }
+    }
+
+    let result = 0;
+    if (evidence > 0) {
+      if (state.highSince < 0) state.highSince = t;
+      const elapsed = t - state.highSince;
+      if (elapsed >= this.durationMs) {
+        state.active = 1;
+        result = Math.max(0.5, scoreForRatio(evidence));
+        this.report(state, t, x, mode, limit, expected, deviation, result, ctx);
+      } else {
+        result = this.durationMs > 0 ? (0.49 * elapsed) / this.durationMs : 0.49;
+      }
+    } else {
+      if (state.active === 1) {
+        state.active = 0;
+        const explain =
+          `${this.metric} ${formatNumber(x)} is no longer above ${formatNumber(limit)}; ` +
+          `it was high for ${formatDuration(t - state.highSince)} (since ${formatTime(state.highSince)})`;
+        ctx.report({ time: t, score: 0, value: x, baseline: mode >= MODE_PROFILE ? expected : undefined, threshold: limit, explain, metric: this.metric, active: false });
+      }
+      state.highSince = -1;
+      this.learn(state, t, x);
+    }
+    state.time = t;
+    return result;
+  }
+
+  private learn(state: SustainedHighState, t: number, x: number): void {
+    if (this.hasLevel) return;
+    if (this.hasPercentile) {
+      quantileAdd(state.quantile, this.quantile, x);
+      return;
+    }
+    if (state.learned < 1_000_000) state.learned++;
+    let weight = ewmaWeight(t - state.time, this.baselineHalfLifeMs);
+    const countWeight = 1 / state.learned;
+    if (countWeight > weight) weight = countWeight;
+    state.deviation += weight * (Math.abs(x - state.base) - state.deviation);
+    state.base += weight * (x - state.base);
+    profileObserve(state.profile, this.profile, t, x);
+  }
+
+  private report(
+    state: SustainedHighState,
+    t: number,
+    x: number,
+    mode: number,
+    limit: number,
+    expected: number,
+    deviation: number,
+    score: number,
+    ctx: DetectorContext,
+  ): void {
+    let basis: string;
+    if (mode === MODE_LEVEL) basis = `the configured level ${formatNumber(limit)}`;
+    else if (mode === MODE_PERCENTILE) basis = `its learned ${formatNumber(this.quantile * 100)}th percentile ${formatNumber(limit)}`;
+    else {
+      const source =
+        mode === MODE_PROFILE
+          ? `seasonal profile, ${describeSlot(this.profile, this.lookup)}`
+          : `slow EWMA baseline, half-life ${formatDuration(this.baselineHalfLifeMs)}`;
+      basis =
+        `${formatNumber(limit)} (expected ${formatNumber(expected)} from its ${source}; margin ${formatPercent(this.ratio)} ` +
+        `and ${formatNumber(this.k)} × deviation ${formatNumber(deviation)})`;
+    }
+    const explain =
+      `${this.metric} has been above ${basis} for ${formatDuration(t - state.highSince)} since ${formatTime(state.highSince)}; ` +
+      `now ${formatNumber(x)}; duration threshold ${formatDuration(this.durationMs)}`;
+    ctx.report({ time: t, score, value: x, baseline: mode >= MODE_PROFILE ? expected : undefined, threshold: limit, explain, metric: this.metric, active: true });
+  }
+}
+
+/**
+ * Builds one sustained_high detector per metric of the spec.
+ *
+ * @example
+ * createSustainedHighDetectors({ type: 'sustained_high', metrics: ['usageKw'], params: { level: 40 }, alertType: undefined, enabled: true }, power);
+ */
+export function createSustainedHighDetectors(spec: DetectorSpec, schema: StreamSchema): SustainedHighDetector[] {
+  const p = resolveParams(sustainedHighParams, spec.params);
+  return selectMetrics(spec, schema).map((m) => new SustainedHighDetector(spec.alertType ?? 'sustained_high', m.name, m.index, p));
+}

@@ -1,0 +1,842 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DuckDBInstance, listValue, type DuckDBConnection, type DuckDBValue, type JS } from '@duckdb/node-api';
+import {
+  GpError,
+  SEVERITIES,
+  STATS_PER_METRIC,
+  type Aggregate,
+  type Alert,
+  type AlertEvent,
+  type AlertStatus,
+  type AlertTransition,
+  type OpsEvent,
+  type OpsKind,
+  type Severity,
+  type TransitionKind,
+} from '../model/index.js';
+import {
+  DEFAULT_RETENTION,
+  opsEventId,
+  type AlertFilter,
+  type DeviceStatus,
+  type QualityQuery,
+  type QualityRow,
+  type ReadingRow,
+  type RetentionPolicy,
+  type RetentionResult,
+  type SeriesPoint,
+  type SeriesQuery,
+  type SeriesResult,
+  type StatusQuery,
+  type Store,
+} from './store.js';
+import {
+  SCHEMA_STATEMENTS,
+  SCHEMA_VERSION,
+  STAGE_AGGREGATES,
+  STAGE_ALERTS,
+  STAGE_OPS,
+  STAGE_READINGS,
+  STAGE_TRANSITIONS,
+  STAGING_TABLES,
+  selectStaged,
+  upsertDevicesFrom,
+} from './duckdb-schema.js';
+import { StagingWriter, stagingTableDdl, type StagingCell, type StagingTable } from './duckdb-staging.js';
+import { OPS_KINDS, readingRowId } from './row-identity.js';
+
+export interface DuckDbStoreOptions {
+  /** A file path (parent directories are created) or `:memory:`. */
+  path: string;
+  /** Retention used by `applyRetention` when a call gives none; missing fields take `DEFAULT_RETENTION`. */
+  retention?: Partial<RetentionPolicy>;
+}
+
+/**
+ * The embedded default store: one DuckDB file (or memory), nothing to run beside it.
+ * See duckdb-schema.ts for the tables and why they look the way they do.
+ *
+ * Writes go through one connection, one call at a time, each batch staged in bulk and moved into
+ * place by a single idempotent INSERT; queries use a second connection, so they never wait behind
+ * a large write. Any call made before `ready()` opens the store first.
+ *
+ * @example
+ * const store = createDuckDbStore({ path: './data/gridpulse.duckdb', retention: { readingsMs: 7 * 86_400_000 } });
+ * await store.ready();
+ * await store.upsertAggregates(aggregates);
+ * const status = await store.latestStatus({ site: 's-1' });
+ * await store.close();
+ */
+export function createDuckDbStore(options: DuckDbStoreOptions): Store {
+  return new DuckDbStore(options);
+}
+
+interface Handles {
+  instance: DuckDBInstance;
+  writer: DuckDBConnection;
+  reader: DuckDBConnection;
+}
+
+type Row = JS[];
+
+const WINDOW_MS = { '1m': 60_000, '5m': 300_000, '15m': 900_000 } as const;
+type WindowName = keyof typeof WINDOW_MS;
+const WINDOWS_FINEST_FIRST: readonly WindowName[] = ['1m', '5m', '15m'];
+const RESOLUTIONS = ['raw', '1m', '5m', '15m', 'auto'] as const;
+const ALERT_STATUSES: readonly AlertStatus[] = ['open', 'acknowledged', 'resolved'];
+const DEFAULT_MAX_POINTS = 500;
+const DEFAULT_ALERT_LIMIT = 1000;
+const MEMORY_PATH = ':memory:';
+
+type AddRow = (row: readonly StagingCell[]) => void;
+type Fill = (add: AddRow) => void;
+type StagedFills = ReadonlyArray<readonly [StagingTable, Fill]>;
+
+/** `SET a = excluded.a, ...` for every column of a staging table but the identity ones. */
+function updatesExcept(table: StagingTable, identity: readonly string[]): string {
+  return table.columns
+    .map(([name]) => name)
+    .filter((name) => !identity.includes(name))
+    .map((name) => `${name} = excluded.${name}`)
+    .join(', ');
+}
+const AGGREGATE_UPDATES = updatesExcept(STAGE_AGGREGATES, ['stream', 'key', 'window_name', 'start_ms', 'metric']);
+const ALERT_UPDATES = updatesExcept(STAGE_ALERTS, ['id']);
+
+class DuckDbStore implements Store {
+  readonly kind = 'duckdb';
+  private readonly path: string;
+  private readonly retention: RetentionPolicy;
+  private opening: Promise<Handles> | undefined;
+  private closing: Promise<void> | undefined;
+  // Tails of the two call queues: each call starts when the previous one on its connection settled.
+  private writeTail: Promise<unknown> = Promise.resolve();
+  private readTail: Promise<unknown> = Promise.resolve();
+
+  constructor(options: DuckDbStoreOptions) {
+    if (typeof options.path !== 'string' || options.path.trim() === '') {
+      throw new GpError('GP_CONFIG_INVALID', `store path: expected a file path or "${MEMORY_PATH}", got ${JSON.stringify(options.path)}`, {
+        field: 'path',
+      });
+    }
+    this.path = options.path;
+    this.retention = mergeRetention(DEFAULT_RETENTION, options.retention, 'retention');
+  }
+
+  ready(): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(closedError());
+    return this.open().then(() => undefined);
+  }
+
+  // ---- writes ----------------------------------------------------------------------------
+
+  async writeReadings(rows: readonly ReadingRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const unique = new Map<string, ReadingRow>();
+    let minTime = Number.POSITIVE_INFINITY;
+    let maxTime = Number.NEGATIVE_INFINITY;
+    rows.forEach((row, index) => {
+      requireText(row.stream, `readings[${index}].stream`);
+      requireText(row.key, `readings[${index}].key`);
+      requireFinite(row.time, `readings[${index}].time`, 'epoch milliseconds');
+      requireFinite(row.offset, `readings[${index}].offset`, 'a source offset');
+      const id = readingRowId(row);
+      // Insert-once: the first copy of a row in a batch is the one kept, as across batches.
+      if (unique.has(id)) return;
+      unique.set(id, row);
+      if (row.time < minTime) minTime = row.time;
+      if (row.time > maxTime) maxTime = row.time;
+    });
+    const fill: Fill = (add) => {
+      for (const row of unique.values()) add([row.stream, row.key, row.site, row.time, row.offset, JSON.stringify(row.values)]);
+    };
+    // The time range lets DuckDB skip every row group outside the batch when it looks for copies.
+    const range = { minTime: epochMs(minTime), maxTime: epochMs(maxTime) };
+    await this.write('write readings', (connection) =>
+      withStaged(connection, [[STAGE_READINGS, fill]], () =>
+        transaction(connection, async () => {
+          await connection.run(
+            `INSERT INTO readings (stream, key, site, time_ms, source_offset, metric_values)
+             SELECT s.stream, s.key, s.site, CAST(s.time_ms AS BIGINT), CAST(s.source_offset AS BIGINT), CAST(s.metric_values AS JSON)
+             FROM ${STAGE_READINGS.name} s
+             WHERE NOT EXISTS (
+               SELECT 1 FROM readings r
+               WHERE r.time_ms BETWEEN $minTime AND $maxTime
+                 AND r.stream = s.stream AND r.key = s.key
+                 AND r.time_ms = CAST(s.time_ms AS BIGINT) AND r.source_offset = CAST(s.source_offset AS BIGINT))`,
+            range,
+          );
+          await connection.run(upsertDevicesFrom(STAGE_READINGS));
+        }),
+      ),
+    );
+  }
+
+  async upsertAggregates(aggregates: readonly Aggregate[]): Promise<void> {
+    if (aggregates.length === 0) return;
+    // ON CONFLICT cannot touch one row twice in a statement, so the batch is reduced first with
+    // the rule the table applies: a higher or equal revision wins (the later one on a tie).
+    const winners = new Map<string, Aggregate>();
+    aggregates.forEach((aggregate, index) => {
+      const field = `aggregates[${index}]`;
+      requireText(aggregate.stream, `${field}.stream`);
+      requireText(aggregate.key, `${field}.key`);
+      requireText(aggregate.window, `${field}.window`);
+      requireFinite(aggregate.start, `${field}.start`, 'epoch milliseconds');
+      requireFinite(aggregate.end, `${field}.end`, 'epoch milliseconds');
+      requireFinite(aggregate.revision, `${field}.revision`, 'a revision number');
+      const identity = `${aggregate.stream}\u0000${aggregate.key}\u0000${aggregate.window}\u0000${aggregate.start}`;
+      const held = winners.get(identity);
+      if (held === undefined || aggregate.revision >= held.revision) winners.set(identity, aggregate);
+    });
+    const fill: Fill = (add) => {
+      for (const aggregate of winners.values()) addAggregateRows(aggregate, add);
+    };
+    await this.write('upsert aggregates', (connection) =>
+      withStaged(connection, [[STAGE_AGGREGATES, fill]], () =>
+        transaction(connection, async () => {
+          await connection.run(
+            `INSERT INTO aggregates SELECT ${selectStaged(STAGE_AGGREGATES, ['start_ms', 'end_ms'])} FROM ${STAGE_AGGREGATES.name}
+             ON CONFLICT (stream, key, window_name, start_ms, metric) DO UPDATE SET ${AGGREGATE_UPDATES}
+             WHERE excluded.revision >= aggregates.revision`,
+          );
+          await connection.run(upsertDevicesFrom(STAGE_AGGREGATES));
+        }),
+      ),
+    );
+  }
+
+  async writeAlertEvents(events: readonly AlertEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const alerts = new Map<string, AlertEvent>();
+    const transitions = new Map<string, AlertTransition>();
+    events.forEach((event, index) => {
+      const { alert, transition } = event;
+      const field = `events[${index}]`;
+      requireText(alert.id, `${field}.alert.id`);
+      requireText(alert.stream, `${field}.alert.stream`);
+      requireText(alert.key, `${field}.alert.key`);
+      requireFinite(alert.openedAt, `${field}.alert.openedAt`, 'epoch milliseconds');
+      requireFinite(alert.updatedAt, `${field}.alert.updatedAt`, 'epoch milliseconds');
+      requireText(transition.id, `${field}.transition.id`);
+      requireFinite(transition.seq, `${field}.transition.seq`, 'a sequence number');
+      requireFinite(transition.time, `${field}.transition.time`, 'epoch milliseconds');
+      // The alert row keeps the state of its newest transition, so replays never move it back.
+      const held = alerts.get(alert.id);
+      if (held === undefined || transition.seq >= held.transition.seq) alerts.set(alert.id, event);
+      if (!transitions.has(transition.id)) transitions.set(transition.id, transition);
+    });
+    const fillAlerts: Fill = (add) => {
+      for (const { alert: a, transition } of alerts.values()) {
+        add([
+          a.id, a.stream, a.key, a.site, a.type, a.metric, a.severity, a.status, a.openedAt, a.updatedAt, a.resolvedAt,
+          a.score, a.peakScore, a.value, a.findings, a.explain, transition.seq,
+        ]);
+      }
+    };
+    const fillTransitions: Fill = (add) => {
+      for (const t of transitions.values()) add([t.id, t.alertId, t.seq, t.kind, t.time, t.status, t.severity, t.score, t.explain]);
+    };
+    const staged: StagedFills = [
+      [STAGE_ALERTS, fillAlerts],
+      [STAGE_TRANSITIONS, fillTransitions],
+    ];
+    await this.write('write alert events', (connection) =>
+      withStaged(connection, staged, () =>
+        transaction(connection, async () => {
+          await connection.run(
+            `INSERT INTO alerts SELECT ${selectStaged(STAGE_ALERTS, ['opened_at_ms', 'updated_at_ms', 'resolved_at_ms'])} FROM ${STAGE_ALERTS.name}
+             ON CONFLICT (id) DO UPDATE SET ${ALERT_UPDATES} WHERE excluded.last_seq >= alerts.last_seq`,
+          );
+          await connection.run(
+            `INSERT INTO alert_transitions SELECT ${selectStaged(STAGE_TRANSITIONS, ['time_ms'])} FROM ${STAGE_TRANSITIONS.name}
+             ON CONFLICT (id) DO NOTHING`,
+          );
+        }),
+      ),
+    );
+  }
+
+  async writeOps(events: readonly OpsEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const unique = new Map<string, OpsEvent>();
+    events.forEach((event, index) => {
+      requireText(event.stream, `ops[${index}].stream`);
+      if (!(OPS_KINDS as readonly string[]).includes(event.kind)) {
+        throw new GpError('GP_INPUT_INVALID', `ops[${index}].kind: expected one of ${OPS_KINDS.join(', ')}, got ${JSON.stringify(event.kind)}`, {
+          field: `ops[${index}].kind`,
+        });
+      }
+      const id = opsEventId(event);
+      if (!unique.has(id)) unique.set(id, event);
+    });
+    const fill: Fill = (add) => {
+      for (const [id, e] of unique) {
+        // OpsEvent has no site today; a source that knows it may attach one.
+        const site = (e as OpsEvent & { site?: unknown }).site;
+        const at = e.time !== undefined && Number.isFinite(e.time) ? e.time : e.watermark;
+        add([
+          id, e.kind, e.stream, e.key, typeof site === 'string' ? site : null, e.time, e.watermark, e.offset,
+          e.reason, e.field, e.expected, e.got, e.lagMs, e.missed, at,
+        ]);
+      }
+    };
+    const bigints = ['time_ms', 'watermark_ms', 'source_offset', 'lag_ms', 'at_ms'];
+    await this.write('write ops events', (connection) =>
+      withStaged(connection, [[STAGE_OPS, fill]], async () => {
+        await connection.run(`INSERT INTO ops SELECT ${selectStaged(STAGE_OPS, bigints)} FROM ${STAGE_OPS.name} ON CONFLICT (id) DO NOTHING`);
+      }),
+    );
+  }
+
+  async applyRetention(now: number, retention?: Partial<RetentionPolicy>): Promise<RetentionResult> {
+    requireFinite(now, 'now', 'epoch milliseconds');
+    const policy = mergeRetention(this.retention, retention, 'retention');
+    const cutoff = (ms: number): bigint => epochMs(now - ms);
+    return this.write('apply retention', (connection) =>
+      transaction(connection, async () => {
+        const readings = await connection.run(`DELETE FROM readings WHERE time_ms < $cutoff`, { cutoff: cutoff(policy.readingsMs) });
+        // Aggregates are counted per window (stream, key, window, start), not per stored metric row.
+        const aggregateCutoff = cutoff(policy.aggregatesMs);
+        const aggregates = toNumber(
+          await scalar(
+            connection,
+            `SELECT count(*) FROM (SELECT DISTINCT stream, key, window_name, start_ms FROM aggregates WHERE start_ms < $cutoff)`,
+            { cutoff: aggregateCutoff },
+          ),
+        );
+        await connection.run(`DELETE FROM aggregates WHERE start_ms < $cutoff`, { cutoff: aggregateCutoff });
+        // Only resolved alerts age out, measured from when they resolved: an alert that stayed open
+        // for months and resolved yesterday is recent history. Open and acknowledged alerts stay.
+        const expired = `status = 'resolved' AND coalesce(resolved_at_ms, updated_at_ms, opened_at_ms) < $cutoff`;
+        const alertCutoff = { cutoff: cutoff(policy.alertsMs) };
+        await connection.run(`DELETE FROM alert_transitions WHERE alert_id IN (SELECT id FROM alerts WHERE ${expired})`, alertCutoff);
+        const alerts = await connection.run(`DELETE FROM alerts WHERE ${expired}`, alertCutoff);
+        const ops = await connection.run(`DELETE FROM ops WHERE at_ms < $cutoff`, { cutoff: cutoff(policy.opsMs) });
+        return { readings: readings.rowsChanged, aggregates, alerts: alerts.rowsChanged, ops: ops.rowsChanged };
+      }),
+    );
+  }
+
+  // ---- queries ---------------------------------------------------------------------------
+
+  async querySeries(query: SeriesQuery): Promise<SeriesResult> {
+    requireText(query.key, 'key');
+    requireText(query.metric, 'metric');
+    requireFinite(query.from, 'from', 'epoch milliseconds');
+    requireFinite(query.to, 'to', 'epoch milliseconds');
+    if (query.from > query.to) {
+      throw new GpError('GP_INPUT_INVALID', `from: expected a time at or before to (${query.to}), got ${query.from}`, { field: 'from' });
+    }
+    if (!(RESOLUTIONS as readonly unknown[]).includes(query.resolution)) {
+      throw new GpError('GP_INPUT_INVALID', `resolution: expected one of ${RESOLUTIONS.join(', ')}, got ${JSON.stringify(query.resolution)}`, {
+        field: 'resolution',
+      });
+    }
+    const maxPoints = query.maxPoints ?? DEFAULT_MAX_POINTS;
+    if (!Number.isFinite(maxPoints) || maxPoints < 1) {
+      throw new GpError('GP_INPUT_INVALID', `maxPoints: expected a positive number, got ${String(query.maxPoints)}`, { field: 'maxPoints' });
+    }
+    const resolution = query.resolution === 'auto' ? pickResolution(query.from, query.to, maxPoints) : query.resolution;
+    const params: Record<string, DuckDBValue> = { key: query.key, from: epochMs(query.from), to: epochMs(query.to) };
+    let streamFilter = '';
+    if (query.stream !== undefined) {
+      streamFilter = 'AND stream = $stream';
+      params['stream'] = query.stream;
+    }
+    let points: SeriesPoint[];
+    if (resolution === 'raw') {
+      params['path'] = jsonPath(query.metric);
+      const rows = await this.read('query series', (connection) =>
+        readRows(
+          connection,
+          `SELECT CAST(time_ms AS DOUBLE), TRY_CAST(metric_values ->> $path AS DOUBLE) FROM readings
+           WHERE key = $key ${streamFilter} AND time_ms BETWEEN $from AND $to
+           ORDER BY time_ms, source_offset`,
+          params,
+        ),
+      );
+      points = rows.map((row) => {
+        const value = toNullableNumber(row[1]);
+        return { time: toNumber(row[0]), count: value === null ? 0 : 1, min: value, max: value, avg: value, last: value };
+      });
+    } else {
+      params['window'] = resolution;
+      params['metric'] = query.metric;
+      const rows = await this.read('query series', (connection) =>
+        readRows(
+          connection,
+          `SELECT CAST(start_ms AS DOUBLE), stat_count, stat_min, stat_max, stat_avg, stat_last FROM aggregates
+           WHERE window_name = $window AND key = $key AND metric = $metric ${streamFilter} AND start_ms BETWEEN $from AND $to
+           ORDER BY start_ms, stream`,
+          params,
+        ),
+      );
+      points = rows.map((row) => ({
+        time: toNumber(row[0]),
+        count: toNullableNumber(row[1]) ?? 0,
+        min: toNullableNumber(row[2]),
+        max: toNullableNumber(row[3]),
+        avg: toNullableNumber(row[4]),
+        last: toNullableNumber(row[5]),
+      }));
+    }
+    return { key: query.key, metric: query.metric, resolution, points };
+  }
+
+  async latestStatus(query: StatusQuery): Promise<DeviceStatus[]> {
+    if (query.keys !== undefined && query.keys.length === 0) return [];
+    const filters: string[] = [];
+    const params: Record<string, DuckDBValue> = {};
+    if (query.stream !== undefined) {
+      filters.push('stream = $stream');
+      params['stream'] = query.stream;
+    }
+    if (query.keys !== undefined) {
+      filters.push('list_contains($keys, key)');
+      params['keys'] = listValue([...query.keys]);
+    }
+    if (query.site !== undefined) {
+      filters.push('site = $site');
+      params['site'] = query.site;
+    }
+    const where = filters.map((filter) => ` AND ${filter}`).join('');
+    const [windows, alertCounts] = await this.read('latest status', async (connection) => [
+      await readRows(
+        connection,
+        `WITH newest AS (
+           SELECT stream, key, max(start_ms) AS start_ms FROM aggregates WHERE window_name = '1m'${where} GROUP BY stream, key
+         )
+         SELECT a.stream, a.key, a.site, CAST(a.end_ms AS DOUBLE), a.metric, a.stat_avg
+         FROM aggregates a JOIN newest n ON a.stream = n.stream AND a.key = n.key AND a.start_ms = n.start_ms
+         WHERE a.window_name = '1m'
+         ORDER BY a.stream, a.key, a.metric`,
+        params,
+      ),
+      await readRows(
+        connection,
+        `SELECT stream, key, CAST(count(*) AS DOUBLE) FROM alerts WHERE status IN ('open', 'acknowledged') GROUP BY stream, key`,
+      ),
+    ]);
+    const openAlerts = new Map(alertCounts.map((row) => [`${String(row[0])}\u0000${String(row[1])}`, toNumber(row[2])]));
+    const devices = new Map<string, DeviceStatus>();
+    for (const row of windows) {
+      const stream = String(row[0]);
+      const key = String(row[1]);
+      const id = `${stream}\u0000${key}`;
+      let device = devices.get(id);
+      if (device === undefined) {
+        device = { stream, key, site: toNullableText(row[2]), lastSeen: toNumber(row[3]), lastAvg: {}, openAlerts: openAlerts.get(id) ?? 0 };
+        devices.set(id, device);
+      }
+      const metric = String(row[4]);
+      // An aggregate of a stream without metrics is stored under the empty name, to keep the window.
+      if (metric !== '') device.lastAvg[metric] = toNullableNumber(row[5]);
+    }
+    return [...devices.values()];
+  }
+
+  async listAlerts(filter: AlertFilter): Promise<Alert[]> {
+    const filters: string[] = [];
+    const params: Record<string, DuckDBValue> = {};
+    for (const field of ['stream', 'key', 'site', 'type'] as const) {
+      const value = filter[field];
+      if (value === undefined) continue;
+      filters.push(`${field} = $${field}`);
+      params[field] = value;
+    }
+    const statuses = oneOrMany(filter.status, ALERT_STATUSES, 'status');
+    if (statuses !== undefined) {
+      filters.push('list_contains($statuses, status)');
+      params['statuses'] = listValue(statuses);
+    }
+    const severities = oneOrMany(filter.severity, SEVERITIES, 'severity');
+    if (severities !== undefined) {
+      filters.push('list_contains($severities, severity)');
+      params['severities'] = listValue(severities);
+    }
+    if (filter.from !== undefined) {
+      requireFinite(filter.from, 'from', 'epoch milliseconds');
+      // Still open (no resolvedAt) means the interval reaches +infinity.
+      filters.push('(resolved_at_ms IS NULL OR resolved_at_ms >= $from)');
+      params['from'] = epochMs(filter.from);
+    }
+    if (filter.to !== undefined) {
+      requireFinite(filter.to, 'to', 'epoch milliseconds');
+      filters.push('opened_at_ms <= $to');
+      params['to'] = epochMs(filter.to);
+    }
+    const limit = filter.limit ?? DEFAULT_ALERT_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new GpError('GP_INPUT_INVALID', `limit: expected a positive integer, got ${String(filter.limit)}`, { field: 'limit' });
+    }
+    params['limit'] = limit;
+    const where = filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`;
+    const rows = await this.read('list alerts', (connection) =>
+      readRows(
+        connection,
+        `SELECT id, stream, key, site, type, metric, severity, status, CAST(opened_at_ms AS DOUBLE), CAST(updated_at_ms AS DOUBLE),
+                CAST(resolved_at_ms AS DOUBLE), score, peak_score, value, findings, explain
+         FROM alerts ${where} ORDER BY opened_at_ms DESC, id LIMIT $limit`,
+        params,
+      ),
+    );
+    return rows.map(rowToAlert);
+  }
+
+  async alertTransitions(alertId: string): Promise<AlertTransition[]> {
+    requireText(alertId, 'alertId');
+    const rows = await this.read('alert transitions', (connection) =>
+      readRows(
+        connection,
+        `SELECT id, alert_id, seq, kind, CAST(time_ms AS DOUBLE), status, severity, score, explain
+         FROM alert_transitions WHERE alert_id = $alertId ORDER BY seq`,
+        { alertId },
+      ),
+    );
+    return rows.map((row) => ({
+      id: String(row[0]),
+      alertId: String(row[1]),
+      seq: toNumber(row[2]),
+      kind: String(row[3]) as TransitionKind,
+      time: toNumber(row[4]),
+      status: String(row[5]) as AlertStatus,
+      severity: String(row[6]) as Severity,
+      score: toNullableNumber(row[7]) ?? Number.NaN,
+      explain: String(row[8]),
+    }));
+  }
+
+  async dataQuality(query: QualityQuery): Promise<QualityRow[]> {
+    const by = query.by ?? 'key';
+    if (by !== 'key' && by !== 'site') {
+      throw new GpError('GP_INPUT_INVALID', `by: expected "key" or "site", got ${JSON.stringify(by)}`, { field: 'by' });
+    }
+    const filters: string[] = [];
+    const params: Record<string, DuckDBValue> = {};
+    if (query.stream !== undefined) {
+      filters.push('o.stream = $stream');
+      params['stream'] = query.stream;
+    }
+    if (query.from !== undefined) {
+      requireFinite(query.from, 'from', 'epoch milliseconds');
+      filters.push('o.at_ms >= $from');
+      params['from'] = epochMs(query.from);
+    }
+    if (query.to !== undefined) {
+      requireFinite(query.to, 'to', 'epoch milliseconds');
+      filters.push('o.at_ms <= $to');
+      params['to'] = epochMs(query.to);
+    }
+    const where = filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`;
+    const group = by === 'key' ? 'o.key' : 'coalesce(o.site, d.site)';
+    const kindCounts = OPS_KINDS.map((kind) => `CAST(count(*) FILTER (WHERE o.kind = '${kind}') AS DOUBLE)`).join(', ');
+    const rows = await this.read('data quality', (connection) =>
+      readRows(
+        connection,
+        `SELECT o.stream, ${group} AS grp, CAST(count(*) AS DOUBLE), ${kindCounts}
+         FROM ops o LEFT JOIN devices d ON d.stream = o.stream AND d.key = o.key
+         ${where}
+         GROUP BY o.stream, grp ORDER BY o.stream, grp NULLS LAST`,
+        params,
+      ),
+    );
+    return rows.map((row) => {
+      const counts = {} as Record<OpsKind, number>;
+      OPS_KINDS.forEach((kind, index) => {
+        counts[kind] = toNumber(row[3 + index]);
+      });
+      return { stream: String(row[0]), group: toNullableText(row[1]), counts, total: toNumber(row[2]) };
+    });
+  }
+
+  async counts(): Promise<Record<'readings' | 'aggregates' | 'alerts' | 'transitions' | 'ops', number>> {
+    const row = await this.read('counts', async (connection) => {
+      const rows = await readRows(
+        connection,
+        `SELECT
+           (SELECT CAST(count(*) AS DOUBLE) FROM readings),
+           (SELECT CAST(count(*) AS DOUBLE) FROM (SELECT DISTINCT stream, key, window_name, start_ms FROM aggregates)),
+           (SELECT CAST(count(*) AS DOUBLE) FROM alerts),
+           (SELECT CAST(count(*) AS DOUBLE) FROM alert_transitions),
+           (SELECT CAST(count(*) AS DOUBLE) FROM ops)`,
+      );
+      return rows[0] ?? [];
+    });
+    return {
+      readings: toNumber(row[0]),
+      aggregates: toNumber(row[1]),
+      alerts: toNumber(row[2]),
+      transitions: toNumber(row[3]),
+      ops: toNumber(row[4]),
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------
+
+  private open(): Promise<Handles> {
+    if (this.opening === undefined) {
+      const opening = this.connect();
+      this.opening = opening;
+      // A failed open may be retried by the next call (for example after a lock was released).
+      opening.catch(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
+    }
+    return this.opening;
+  }
+
+  private async connect(): Promise<Handles> {
+    let instance: DuckDBInstance;
+    try {
+      if (this.path !== MEMORY_PATH) mkdirSync(dirname(resolve(this.path)), { recursive: true });
+      instance = await DuckDBInstance.create(this.path);
+    } catch (cause) {
+      throw new GpError('GP_STORE_FAILED', `cannot open DuckDB store at ${this.path}: ${messageOf(cause)}`, { path: this.path }, { cause });
+    }
+    try {
+      const writer = await instance.connect();
+      const reader = await instance.connect();
+      for (const statement of SCHEMA_STATEMENTS) await writer.run(statement);
+      const version = toNullableNumber(await scalar(writer, `SELECT max(version) FROM gridpulse_schema`));
+      if (version === null) await writer.run(`INSERT INTO gridpulse_schema VALUES (${SCHEMA_VERSION})`);
+      else if (version > SCHEMA_VERSION) {
+        throw new GpError(
+          'GP_STORE_FAILED',
+          `DuckDB store at ${this.path} has schema version ${version}, newer than this build understands (${SCHEMA_VERSION}); upgrade gridpulse`,
+          { path: this.path, version },
+        );
+      }
+      for (const table of STAGING_TABLES) await writer.run(stagingTableDdl(table));
+      return { instance, writer, reader };
+    } catch (cause) {
+      instance.closeSync();
+      if (cause instanceof GpError) throw cause;
+      throw new GpError('GP_STORE_FAILED', `cannot prepare DuckDB store at ${this.path}: ${messageOf(cause)}`, { path: this.path }, { cause });
+    }
+  }
+
+  private write<T>(what: string, task: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) return Promise.reject(closedError());
+    const run = async (): Promise<T> => task((await this.open()).writer);
+    const result = this.writeTail.then(run, run).catch((cause: unknown) => rethrow(what, cause));
+    this.writeTail = result.catch(() => undefined);
+    return result;
+  }
+
+  private read<T>(what: string, task: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) return Promise.reject(closedError());
+    const run = async (): Promise<T> => task((await this.open()).reader);
+    const result = this.readTail.then(run, run).catch((cause: unknown) => rethrow(what, cause));
+    this.readTail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Calls already queued run to completion; new ones were refused from the moment closing was set.
+    await Promise.allSettled([this.writeTail, this.readTail]);
+    const opening = this.opening;
+    if (opening === undefined) return;
+    const handles = await opening.catch(() => undefined);
+    if (handles === undefined) return;
+    try {
+      // Fold the WAL into the file so the next opener (any process) starts from a clean file.
+      if (this.path !== MEMORY_PATH) await handles.writer.run('CHECKPOINT');
+    } catch (cause) {
+      throw new GpError('GP_STORE_FAILED', `closing DuckDB store at ${this.path}: ${messageOf(cause)}`, { path: this.path }, { cause });
+    } finally {
+      handles.reader.closeSync();
+      handles.writer.closeSync();
+      handles.instance.closeSync();
+    }
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+/**
+ * Fills the given staging tables, runs `body`, and empties them again whatever happens, so a
+ * large batch does not stay in memory until the next write.
+ */
+async function withStaged<T>(connection: DuckDBConnection, fills: StagedFills, body: () => Promise<T>): Promise<T> {
+  try {
+    for (const [table, fill] of fills) {
+      const writer = await StagingWriter.open(connection, table);
+      try {
+        fill((row) => writer.add(row));
+        writer.finish();
+      } catch (cause) {
+        writer.abort();
+        throw cause;
+      }
+    }
+    return await body();
+  } finally {
+    for (const [table] of fills) await connection.run(`DELETE FROM ${table.name}`);
+  }
+}
+
+function addAggregateRows(a: Aggregate, add: AddRow): void {
+  const head = [a.stream, a.key, a.site ?? null, a.window, a.start, a.end, a.revision, a.count, a.energyKwh];
+  if (a.metrics.length === 0) {
+    add([...head, '', 0, null, null, null, null, null, null, null]);
+    return;
+  }
+  const seen = new Set<string>();
+  for (let m = 0; m < a.metrics.length; m++) {
+    const metric = a.metrics[m] as string;
+    // A repeated metric name would make the upsert touch one row twice; the first one is kept.
+    if (seen.has(metric)) continue;
+    seen.add(metric);
+    const base = m * STATS_PER_METRIC;
+    const stats = a.stats;
+    add([
+      ...head,
+      metric,
+      stats[base] ?? 0,
+      stats[base + 1],
+      stats[base + 2],
+      stats[base + 3],
+      stats[base + 4],
+      stats[base + 5],
+      stats[base + 6],
+      stats[base + 7],
+    ]);
+  }
+}
+
+async function transaction<T>(connection: DuckDBConnection, body: () => Promise<T>): Promise<T> {
+  await connection.run('BEGIN TRANSACTION');
+  try {
+    const result = await body();
+    await connection.run('COMMIT');
+    return result;
+  } catch (cause) {
+    await connection.run('ROLLBACK').catch(() => undefined);
+    throw cause;
+  }
+}
+
+async function readRows(connection: DuckDBConnection, sql: string, params?: Record<string, DuckDBValue>): Promise<Row[]> {
+  const reader = await connection.runAndReadAll(sql, params);
+  return reader.getRowsJS();
+}
+
+async function scalar(connection: DuckDBConnection, sql: string, params?: Record<string, DuckDBValue>): Promise<JS> {
+  const rows = await readRows(connection, sql, params);
+  return rows[0]?.[0] ?? null;
+}
+
+function pickResolution(from: number, to: number, maxPoints: number): WindowName {
+  const span = to - from;
+  // Window resolutions only: raw readings are optional and irregular, so their count says little
+  // about what a chart of the range needs.
+  for (const window of WINDOWS_FINEST_FIRST) {
+    if (Math.ceil(span / WINDOW_MS[window]) <= maxPoints) return window;
+  }
+  return '15m';
+}
+
+function jsonPath(metric: string): string {
+  // Quoted member access, so names with dots or brackets are read as one key.
+  return `$.${JSON.stringify(metric)}`;
+}
+
+function rowToAlert(row: Row): Alert {
+  return {
+    id: String(row[0]),
+    stream: String(row[1]),
+    key: String(row[2]),
+    site: toNullableText(row[3]) ?? undefined,
+    type: String(row[4]),
+    metric: toNullableText(row[5]) ?? undefined,
+    severity: String(row[6]) as Severity,
+    status: String(row[7]) as AlertStatus,
+    openedAt: toNumber(row[8]),
+    updatedAt: toNumber(row[9]),
+    resolvedAt: toNullableNumber(row[10]) ?? undefined,
+    score: toNullableNumber(row[11]) ?? Number.NaN,
+    peakScore: toNullableNumber(row[12]) ?? Number.NaN,
+    value: toNullableNumber(row[13]) ?? Number.NaN,
+    findings: toNumber(row[14]),
+    explain: String(row[15]),
+  };
+}
+
+function oneOrMany<T extends string>(value: T | readonly T[] | undefined, allowed: readonly T[], field: string): T[] | undefined {
+  if (value === undefined) return undefined;
+  const values: readonly T[] = typeof value === 'string' ? [value] : value;
+  for (const item of values) {
+    if (!allowed.includes(item)) {
+      throw new GpError('GP_INPUT_INVALID', `${field}: expected one or more of ${allowed.join(', ')}, got ${JSON.stringify(item)}`, { field });
+    }
+  }
+  return [...values];
+}
+
+function mergeRetention(base: RetentionPolicy, overrides: Partial<RetentionPolicy> | undefined, field: string): RetentionPolicy {
+  const merged: RetentionPolicy = { ...base };
+  if (overrides === undefined) return merged;
+  for (const name of Object.keys(DEFAULT_RETENTION) as (keyof RetentionPolicy)[]) {
+    const value = overrides[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new GpError('GP_CONFIG_INVALID', `${field}.${name}: expected a duration in milliseconds (a number >= 0), got ${JSON.stringify(value)}`, {
+        field: `${field}.${name}`,
+      });
+    }
+    merged[name] = value;
+  }
+  return merged;
+}
+
+function requireText(value: unknown, field: string): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new GpError('GP_INPUT_INVALID', `${field}: expected a non-empty string, got ${JSON.stringify(value) ?? String(value)}`, { field });
+  }
+}
+
+function requireFinite(value: unknown, field: string, expected: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new GpError('GP_INPUT_INVALID', `${field}: expected ${expected} (a finite number), got ${String(value)}`, { field });
+  }
+}
+
+function epochMs(value: number): bigint {
+  return BigInt(Math.round(value));
+}
+
+function toNumber(value: JS | undefined): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  return Number.NaN;
+}
+
+function toNullableNumber(value: JS | undefined): number | null {
+  if (value === null || value === undefined) return null;
+  const number = toNumber(value);
+  return Number.isFinite(number) ? number : null;
+}
+
+function toNullableText(value: JS | undefined): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function closedError(): GpError {
+  return new GpError('GP_INTERNAL', 'the DuckDB store is closed: create a new one to keep using the file');
+}
+
+function rethrow(what: string, cause: unknown): never {
+  if (cause instanceof GpError) throw cause;
+  throw new GpError('GP_STORE_FAILED', `DuckDB store could not ${what}: ${messageOf(cause)}`, { operation: what }, { cause });
+}

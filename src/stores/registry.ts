@@ -1,0 +1,55 @@
+import { GpError } from '../model/index.js';
+import { createDuckDbStore } from './duckdb-store.js';
+import type { RetentionPolicy, Store } from './store.js';
+
+export interface StoreOptions {
+  /** Retention used by `applyRetention` when a call gives none; missing fields take `DEFAULT_RETENTION`. */
+  retention?: Partial<RetentionPolicy>;
+}
+
+/** The store URLs this build understands. */
+export const SUPPORTED_STORE_URLS: readonly string[] = ['duckdb:<path>', 'duckdb::memory:'];
+
+// Known to gridpulse but not built into this package yet: named so the message can say so.
+const NOT_BUILT_IN = ['postgres', 'postgresql', 'timescaledb', 'clickhouse', 'elasticsearch'];
+
+/**
+ * Creates a store from a URL. `duckdb:<path>` opens (or creates) a DuckDB file, creating its parent
+ * directories; `duckdb::memory:` keeps everything in memory. `duckdb://<path>` is accepted too.
+ *
+ * @example
+ * const store = createStore('duckdb:./data/gridpulse.duckdb', { retention: { readingsMs: 7 * 86_400_000 } });
+ * await store.ready();
+ */
+export function createStore(url: string, options: StoreOptions = {}): Store {
+  const supported = SUPPORTED_STORE_URLS.join(' or ');
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new GpError('GP_STORE_URL_INVALID', `store url: expected ${supported}, got ${JSON.stringify(url)}`, { field: 'url' });
+  }
+  const match = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(url.trim());
+  const scheme = match?.[1]?.toLowerCase();
+  if (match === null || scheme === undefined) {
+    throw new GpError('GP_STORE_URL_INVALID', `store url: expected ${supported}, got ${JSON.stringify(url)} (no scheme)`, { field: 'url', url });
+  }
+  if (scheme === 'duckdb') {
+    let path = match[2] ?? '';
+    if (path.startsWith('//')) path = path.slice(2);
+    if (path === '') {
+      throw new GpError('GP_STORE_URL_INVALID', `store url: expected a file path after "duckdb:" or ":memory:", got ${JSON.stringify(url)}`, {
+        field: 'url',
+        url,
+      });
+    }
+    return createDuckDbStore(options.retention === undefined ? { path } : { path, retention: options.retention });
+  }
+  const why = NOT_BUILT_IN.includes(scheme) ? `the ${scheme} store is not part of this build` : `unknown store scheme "${scheme}"`;
+  throw new GpError('GP_STORE_URL_INVALID', `store url ${JSON.stringify(redact(url))}: ${why}; this build supports ${supported}`, {
+    field: 'url',
+    scheme,
+  });
+}
+
+// Server URLs may carry a password; it never goes into a message or a log.
+function redact(url: string): string {
+  return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+}
