@@ -17,8 +17,11 @@ export interface BaselineShiftState {
   base: number;
   /** EWMA of |value − baseline|: the metric's running deviation. */
   deviation: number;
-  /** Fast EWMA (half-life `onset`) used to tell a sudden move from a ramp. */
-  recent: number;
+  /** Value of the latest reading at least `onset` older than the current one: tells a sudden move from a ramp. */
+  reference: number;
+  /** The reading that becomes the reference once it is `onset` old. */
+  pendingValue: number;
+  pendingTime: number;
   /** 1 while the condition is reported. */
   firing: number;
   /** Event time the current report began. */
@@ -80,7 +83,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
   }
 
   createState(): BaselineShiftState {
-    return { n: 0, time: 0, base: 0, deviation: 0, recent: 0, firing: 0, since: 0 };
+    return { n: 0, time: 0, base: 0, deviation: 0, reference: 0, pendingValue: 0, pendingTime: 0, firing: 0, since: 0 };
   }
 
   onReading(state: BaselineShiftState, reading: Reading, ctx: DetectorContext): number {
@@ -93,15 +96,20 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
       state.time = t;
       state.base = x;
       state.deviation = 0;
-      state.recent = x;
+      state.reference = x;
+      state.pendingValue = x;
+      state.pendingTime = t;
       state.firing = 0;
       state.since = t;
       return 0;
     }
     const step = t - state.time;
     state.time = t;
-    const recentBefore = state.recent;
-    state.recent = recentBefore + ewmaWeight(step, this.onsetMs) * (x - recentBefore);
+    if (t - state.pendingTime >= this.onsetMs) {
+      state.reference = state.pendingValue;
+      state.pendingValue = x;
+      state.pendingTime = t;
+    }
     const base = state.base;
 
     // At or below the outage floor the outage detector speaks; learning such values would drag
@@ -123,7 +131,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
 
     if (state.n >= this.warmup && evidence >= 1) {
       // A ramp reaches the threshold gradually; a spike gets most of the way in one go.
-      if (state.firing === 1 || this.direction * (x - recentBefore) >= this.suddenness * move) {
+      if (state.firing === 1 || this.direction * (x - state.reference) >= this.suddenness * move) {
         if (state.firing === 0) {
           state.firing = 1;
           state.since = t;
@@ -177,7 +185,6 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
     const old = state.base;
     state.firing = 0;
     state.base = x;
-    state.recent = x;
     const explain =
       `${this.metric} stayed ${formatPercent((x - old) / Math.abs(old || 1))} ${this.direction > 0 ? 'over' : 'below'} its baseline ` +
       `${formatNumber(old)} for ${formatDuration(t - state.since)}; ${formatNumber(x)} is adopted as the new baseline (adoptAfter ${formatDuration(this.adoptAfterMs)})`;

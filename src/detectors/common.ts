@@ -43,8 +43,17 @@ export function metricIndexOf(schema: StreamSchema, name: string): number {
 export function ewmaWeight(stepMs: number, halfLifeMs: number): number {
   if (!(stepMs > 0)) return 0;
   if (!(halfLifeMs > 0)) return 1;
-  return 1 - Math.exp((-stepMs * Math.LN2) / halfLifeMs);
+  // Devices report at a steady interval, so the same (step, half-life) comes again and again:
+  // remembering the last one saves an exp() per call (a pure-function memo: still deterministic).
+  if (stepMs === lastStep && halfLifeMs === lastHalfLife) return lastWeight;
+  lastStep = stepMs;
+  lastHalfLife = halfLifeMs;
+  lastWeight = 1 - Math.exp((-stepMs * Math.LN2) / halfLifeMs);
+  return lastWeight;
 }
+let lastStep = Number.NaN;
+let lastHalfLife = Number.NaN;
+let lastWeight = 0;
 
 /**
  * Maps evidence to a score. `ratio` is the evidence divided by its threshold (1 = just at the
@@ -62,13 +71,14 @@ export function scoreForRatio(ratio: number): number {
   return 1 - 0.5 / ratio;
 }
 
-/** A number for an explanation: 3 significant digits, trailing zeros kept short. */
+/** A number for an explanation: integers as they are, others with 3 significant digits (2 decimals from 1 up). */
 export function formatNumber(x: number): string {
   if (Number.isNaN(x)) return 'n/a';
   if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
   const magnitude = Math.abs(x);
   let text: string;
-  if (magnitude >= 1000) text = x.toFixed(0);
+  if (Number.isInteger(x) && magnitude < 1e9) text = String(x);
+  else if (magnitude >= 1000) text = x.toFixed(0);
   else if (magnitude >= 100) text = x.toFixed(1);
   else if (magnitude >= 1) text = x.toFixed(2);
   else if (magnitude === 0) text = '0';

@@ -10,8 +10,8 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  * Rule: the mirror of `spike`. A reading fires when its value falls below the device's EWMA
  * baseline (half-life `halfLife`) by at least `threshold` (relative, 0.35 = −35%) AND by more
  * than `k` × the running mean absolute deviation, after `warmup` readings, and the fall was
- * sudden (at least `suddenness` of it since the recent level, a fast EWMA with half-life
- * `onset`), so an evening ramp-down is not a drop. The baseline is frozen while firing; a fall
+ * sudden (at least `suddenness` of it since the reference reading, the latest reading at least
+ * `onset` older), so an evening ramp-down is not a drop. The baseline is frozen while firing; a fall
  * that lasts `adoptAfter` becomes the new baseline. A value at or below `outageRatio` × the
  * baseline is an outage, not a drop: the outage detector takes precedence, and an ongoing drop
  * finding clears.
@@ -27,8 +27,8 @@ export const dropParams = Type.Object({
   halfLife: DurationParam('30m', 'Half-life of the EWMA baseline, in event time.'),
   k: Type.Number({ minimum: 0, default: 6, description: 'Noise guard: the fall must also exceed k × the running mean absolute deviation.' }),
   warmup: Type.Integer({ minimum: 1, default: 12, description: 'Readings learned before the first report.' }),
-  onset: DurationParam('1m', 'Half-life of the recent level the suddenness test compares with.'),
-  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Share of the fall that must have happened since the recent level (0 = any fall).' }),
+  onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.75, description: 'Share of the fall that must have happened since the recent level (0 = any fall).' }),
   adoptAfter: DurationParam('1h', 'A fall reported this long is adopted as the new baseline.'),
   outageRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'At or below this share of the baseline the value is an outage (outage detector), not a drop.' }),
 });

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { ewmaWeight, formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
+import { formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 
 /**
@@ -11,10 +11,10 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  * outside the fences Q1 − k·IQR or Q3 + k·IQR, once half the window is filled, and two guards
  * agree: the value differs from the median by at least `minChange` of |median| (a quantised or
  * very smooth metric has a tiny IQR), and a new episode starts suddenly — at least `suddenness`
- * of the distance from the median must have appeared since the recent level (fast EWMA,
- * half-life `onset`) — so a load ramp is not an outlier. The window is kept as a ring plus a
- * sorted copy: each reading replaces the oldest value in the sorted copy with one shift, O(window)
- * moves at worst, no allocation.
+ * of the distance from the median must have appeared since the reference reading (the latest
+ * one at least `onset` older) — so a load ramp is not an outlier. The window is kept as a ring
+ * plus a sorted copy: each reading replaces the oldest value in the sorted copy with binary
+ * searches and one memmove, no allocation.
  *
  * Score: evidence = the smaller of (distance beyond the inner quartile ÷ k·IQR) and
  * |value − median| ÷ (minChange·|median|); 0.5 at 1, 0.75 at 2, critical from 2.5.
@@ -25,21 +25,27 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
 export const iqrParams = Type.Object({
   window: Type.Integer({ minimum: 4, maximum: 100_000, default: 120, description: 'Readings in the rolling window.' }),
   k: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Fence distance in IQRs beyond the quartiles.' }),
-  minChange: Type.Number({ minimum: 0, default: 0.2, description: 'Relative guard: |value − median| must also be at least this share of |median|.' }),
-  onset: DurationParam('1m', 'Half-life of the recent level the suddenness test compares with.'),
-  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Share of the distance from the median that must be new (0 = off).' }),
+  minChange: Type.Number({ minimum: 0, default: 0.25, description: 'Relative guard: |value − median| must also be at least this share of |median|.' }),
+  onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.75, description: 'Share of the distance from the median that must be new (0 = off).' }),
 });
 export type IqrParams = Static<typeof iqrParams>;
 
+/**
+ * Per-device state. The two windows are Float64Arrays so that a sorted shift is one memmove;
+ * checkpoint them with `detectorStateToJson` / `detectorStateFromJson`.
+ */
 export interface IqrState {
   /** Ring of the last `window` values in arrival order. */
-  values: number[];
+  values: Float64Array;
   /** The same values sorted ascending (first `count` entries). */
-  sorted: number[];
+  sorted: Float64Array;
   position: number;
   count: number;
-  time: number;
-  recent: number;
+  /** Value of the latest reading at least `onset` older than the current one (suddenness test). */
+  reference: number;
+  pendingValue: number;
+  pendingTime: number;
   firing: number;
   since: number;
 }
@@ -68,12 +74,11 @@ export class IqrDetector implements Detector<IqrState> {
 
   createState(): IqrState {
     return {
-      values: new Array<number>(this.window).fill(0),
-      sorted: new Array<number>(this.window).fill(0),
+      values: new Float64Array(this.window),
+      sorted: new Float64Array(this.window),
       position: 0,
       count: 0,
-      time: 0,
-      recent: 0,
+      reference: 0, pendingValue: 0, pendingTime: 0,
       firing: 0,
       since: 0,
     };
@@ -83,9 +88,15 @@ export class IqrDetector implements Detector<IqrState> {
     const x = reading.values[this.index];
     if (x === undefined || !Number.isFinite(x)) return 0;
     const t = reading.time;
-    const recentBefore = state.count === 0 ? x : state.recent;
-    state.recent = recentBefore + (state.count === 0 ? 1 : ewmaWeight(t - state.time, this.onsetMs)) * (x - recentBefore);
-    state.time = t;
+    if (state.count === 0) {
+      state.reference = x;
+      state.pendingValue = x;
+      state.pendingTime = t;
+    } else if (t - state.pendingTime >= this.onsetMs) {
+      state.reference = state.pendingValue;
+      state.pendingValue = x;
+      state.pendingTime = t;
+    }
     let score = 0;
     const n = state.count;
     if (n * 2 >= this.window) {
@@ -104,7 +115,7 @@ export class IqrDetector implements Detector<IqrState> {
         const relativeRatio = relativeFloor > 0 ? magnitude / relativeFloor : Number.POSITIVE_INFINITY;
         evidence = fenceRatio < relativeRatio ? fenceRatio : relativeRatio;
       }
-      if (evidence >= 1 && (state.firing === 1 || Math.abs(x - recentBefore) >= this.suddenness * magnitude)) {
+      if (evidence >= 1 && (state.firing === 1 || Math.abs(x - state.reference) >= this.suddenness * magnitude)) {
         if (state.firing === 0) {
           state.firing = 1;
           state.since = t;
@@ -133,37 +144,33 @@ export class IqrDetector implements Detector<IqrState> {
 
   private push(state: IqrState, x: number): void {
     const sorted = state.sorted;
-    if (state.count < this.window) {
-      let i = state.count;
-      while (i > 0 && sorted[i - 1]! > x) {
-        sorted[i] = sorted[i - 1]!;
-        i--;
-      }
-      sorted[i] = x;
-      state.count++;
+    const n = state.count;
+    if (n < this.window) {
+      const at = upperBound(sorted, n, x);
+      sorted.copyWithin(at + 1, at, n);
+      sorted[at] = x;
+      state.count = n + 1;
     } else {
-      // Replace the oldest value in place and slide the new one to its sorted position.
+      // Replace the oldest value in place: shift the values between its slot and the new one's by one.
       const old = state.values[state.position]!;
-      let i = lowerBound(sorted, this.window, old);
+      const i = lowerBound(sorted, n, old);
       if (x > old) {
-        while (i + 1 < this.window && sorted[i + 1]! < x) {
-          sorted[i] = sorted[i + 1]!;
-          i++;
-        }
+        const end = upperBound(sorted, n, x);
+        sorted.copyWithin(i, i + 1, end);
+        sorted[end - 1] = x;
       } else {
-        while (i > 0 && sorted[i - 1]! > x) {
-          sorted[i] = sorted[i - 1]!;
-          i--;
-        }
+        const at = lowerBound(sorted, n, x);
+        sorted.copyWithin(at + 1, at, i);
+        sorted[at] = x;
       }
-      sorted[i] = x;
     }
     state.values[state.position] = x;
     state.position = state.position + 1 === this.window ? 0 : state.position + 1;
   }
 }
 
-function lowerBound(sorted: number[], n: number, x: number): number {
+/** First index in sorted[0, n) whose value is ≥ x (n when none). */
+function lowerBound(sorted: Float64Array, n: number, x: number): number {
   let low = 0;
   let high = n;
   while (low < high) {
@@ -171,10 +178,22 @@ function lowerBound(sorted: number[], n: number, x: number): number {
     if (sorted[mid]! < x) low = mid + 1;
     else high = mid;
   }
-  return low < n ? low : n - 1;
+  return low;
 }
 
-function quantileOfSorted(sorted: number[], n: number, q: number): number {
+/** First index in sorted[0, n) whose value is > x (n when none). */
+function upperBound(sorted: Float64Array, n: number, x: number): number {
+  let low = 0;
+  let high = n;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! <= x) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function quantileOfSorted(sorted: Float64Array, n: number, q: number): number {
   const position = (n - 1) * q;
   const below = Math.floor(position);
   const fraction = position - below;

@@ -72,7 +72,7 @@ export function resolveParams<T extends TObject>(schema: T, params: Readonly<Rec
     if (given !== undefined && Value.Check(property, given)) merged[name] = given;
     else if (fallback !== undefined) merged[name] = Value.Clone(fallback);
   }
-  return merged as Static<T>;
+  return merged;
 }
 
 /**
@@ -117,10 +117,11 @@ export function validateParams(schema: TObject, params: unknown, basePath: strin
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') return typeof value;
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value) ?? typeof value;
   } catch {
-    return String(value);
+    return typeof value;
   }
 }
 

@@ -282,6 +282,7 @@ class Parser {
     if (this.peek('(')) return this.parseStat(name, start);
     if (name.toLowerCase() === 'pi') return { kind: 'number', start, evaluate: () => Math.PI };
     const index = this.metricIndex(name, start);
+    if (!this.metrics.some((m) => m.index === index)) this.metrics.push({ name, index });
     return { kind: 'number', start, evaluate: (m) => m[index]! };
   }
 
@@ -323,7 +324,6 @@ class Parser {
     if (index === undefined) {
       throw new RuleSyntaxError(at + 1, `unknown metric "${name}"; the stream has ${this.schema.metrics.map((m) => m.name).join(', ')}`);
     }
-    if (!this.metrics.some((m) => m.index === index)) this.metrics.push({ name, index });
     return index;
   }
 

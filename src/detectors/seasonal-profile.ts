@@ -35,15 +35,22 @@ export interface ProfileState {
   deviation: number[];
   /** Same layout: days folded in (capped). */
   days: number[];
-  /** Absolute slot number (since the epoch, local) being accumulated, or -1. */
+  /** Absolute slot number (since the epoch, local) being accumulated, or -1, and its index in the arrays. */
   slot: number;
+  index: number;
   sum: number;
   absolute: number;
   count: number;
+  /** What the profile expects in the slot of the latest lookup (computed once per slot). */
+  expected: ProfileLookup;
 }
 
-/** Result of a lookup; a detector keeps one and reuses it (no allocation per reading). */
+/** The expectation for one slot. */
 export interface ProfileLookup {
+  /** Absolute slot this lookup is for (-1: none yet). */
+  slot: number;
+  /** 1 when the profile had a learned slot to offer. */
+  found: number;
   /** Lowest and highest learned mean within ± shiftSlots of the slot. */
   low: number;
   high: number;
@@ -65,14 +72,12 @@ export function createProfileState(config: ProfileConfig): ProfileState {
     deviation: new Array<number>(size).fill(0),
     days: new Array<number>(size).fill(0),
     slot: -1,
+    index: 0,
     sum: 0,
     absolute: 0,
     count: 0,
+    expected: { slot: -1, found: 0, low: 0, high: 0, mean: 0, deviation: 0, days: 0, borrowed: 0, dayType: 0, slotOfDay: 0 },
   };
-}
-
-export function createLookup(): ProfileLookup {
-  return { low: 0, high: 0, mean: 0, deviation: 0, days: 0, borrowed: 0, dayType: 0, slotOfDay: 0 };
 }
 
 /** 0 for Monday–Friday, 1 for Saturday and Sunday, of an absolute (local) day number. */
@@ -88,14 +93,15 @@ export function profileObserve(p: ProfileState, config: ProfileConfig, time: num
   if (slot !== p.slot) {
     if (p.slot >= 0 && p.count > 0) fold(p, config);
     p.slot = slot;
+    p.index = indexOfSlot(slot, config);
     p.sum = 0;
     p.absolute = 0;
     p.count = 0;
   }
-  const i = indexOfSlot(slot, config);
+  const i = p.index;
   const expected = p.days[i]! > 0 ? p.mean[i]! : p.count > 0 ? p.sum / p.count : x;
   p.sum += x;
-  p.absolute += Math.abs(x - expected);
+  p.absolute += x > expected ? x - expected : expected - x;
   p.count++;
 }
 
@@ -105,7 +111,7 @@ function indexOfSlot(slot: number, config: ProfileConfig): number {
 }
 
 function fold(p: ProfileState, config: ProfileConfig): void {
-  const i = indexOfSlot(p.slot, config);
+  const i = p.index;
   const dayMean = p.sum / p.count;
   const dayDeviation = p.absolute / p.count;
   const days = p.days[i]!;
@@ -122,14 +128,22 @@ function fold(p: ProfileState, config: ProfileConfig): void {
 }
 
 /**
- * What the profile expects at `time`: the slot of the reading's own day type when learned
- * (≥ minDays), else the other day type's (borrowed = 1), else nothing (returns false).
+ * What the profile expects at `time`, in `p.expected`: the slot of the reading's own day type
+ * when learned (≥ minDays), else the other day type's (borrowed = 1), else nothing (returns
+ * false). Computed once per slot: later readings of the slot reuse it, so today's readings never
+ * move the expectation they are judged against.
  */
-export function profileLookup(p: ProfileState, config: ProfileConfig, time: number, out: ProfileLookup): boolean {
+export function profileLookup(p: ProfileState, config: ProfileConfig, time: number): boolean {
   const slot = Math.floor((time + config.offsetMs) / config.slotMs);
+  const out = p.expected;
+  if (slot === out.slot) return out.found === 1;
+  out.slot = slot;
+  out.found = 0;
   const day = Math.floor(slot / config.slots);
   const slotOfDay = slot - day * config.slots;
   const ownType = dayTypeOfDay(day);
+  out.dayType = ownType;
+  out.slotOfDay = slotOfDay;
   let type = ownType;
   if (p.days[type * config.slots + slotOfDay]! < config.minDays) {
     type = 1 - ownType;
@@ -149,14 +163,13 @@ export function profileLookup(p: ProfileState, config: ProfileConfig, time: numb
     if (m < low) low = m;
     if (m > high) high = m;
   }
+  out.found = 1;
   out.low = low;
   out.high = high;
   out.mean = p.mean[i]!;
   out.deviation = p.deviation[i]!;
   out.days = p.days[i]!;
   out.borrowed = type === ownType ? 0 : 1;
-  out.dayType = ownType;
-  out.slotOfDay = slotOfDay;
   return true;
 }
 

@@ -2,17 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
 import { formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
-import {
-  DAY_MS,
-  createLookup,
-  createProfileState,
-  describeSlot,
-  profileLookup,
-  profileObserve,
-  type ProfileConfig,
-  type ProfileLookup,
-  type ProfileState,
-} from './seasonal-profile.js';
+import { DAY_MS, createProfileState, describeSlot, profileLookup, profileObserve, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
 
 /**
  * Parameters of `seasonal`.
@@ -20,8 +10,8 @@ import {
  * Rule: each device learns a time-of-day profile (slots of `slot`, weekday and weekend apart,
  * local time = UTC + `utcOffsetMinutes`): per slot an EWMA across days (newest day weighs
  * `dayWeight`) of the slot mean and of the mean absolute deviation of readings from it. A slot
- * is learned after `minDays` days; until then the other day type's slot is borrowed (with 1.5×
- * wider thresholds), and with neither nothing is reported. The expected range at a time is
+ * is learned after `minDays` days; until then the other day type's slot is borrowed (with twice
+ * as wide thresholds), and with neither nothing is reported. The expected range at a time is
  * spanned by the learned means within ± `timeShift` (so an evening peak half an hour early is
  * normal). A reading fires when its distance beyond that range exceeds both `k` × the slot's
  * deviation and `ratio` × the range edge it passed. `direction` limits it to high or low values.
@@ -34,7 +24,7 @@ import {
  * { type: 'seasonal', metrics: ['usageKw'], params: { slot: '30m', utcOffsetMinutes: 60 } }
  */
 export const seasonalParams = Type.Object({
-  k: Type.Number({ minimum: 0, default: 4, description: 'Distance beyond the expected range must exceed k × the slot deviation.' }),
+  k: Type.Number({ minimum: 0, default: 5, description: 'Distance beyond the expected range must exceed k × the slot deviation.' }),
   ratio: Type.Number({ minimum: 0, default: 0.3, description: 'Distance must also exceed this share of the expected level (0.3 = 30%).' }),
   slot: DurationParam('15m', 'Time-of-day slot; must divide a day.'),
   timeShift: DurationParam('30m', 'Tolerated shift in time of day: neighbouring slots within it widen the expected range.'),
@@ -67,7 +57,7 @@ export interface SeasonalState {
 }
 
 /** Widening of both thresholds while the other day type's profile is borrowed. */
-const BORROWED_FACTOR = 1.5;
+const BORROWED_FACTOR = 2;
 
 export class SeasonalDetector implements Detector<SeasonalState> {
   readonly type = 'seasonal';
@@ -79,7 +69,6 @@ export class SeasonalDetector implements Detector<SeasonalState> {
   private readonly high: boolean;
   private readonly low: boolean;
   private readonly profile: ProfileConfig;
-  private readonly lookup: ProfileLookup = createLookup();
 
   constructor(alertType: string, metric: string, index: number, p: SeasonalParams) {
     this.alertType = alertType;
@@ -100,13 +89,13 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     const x = reading.values[this.index];
     if (x === undefined || !Number.isFinite(x)) return 0;
     const t = reading.time;
-    const l = this.lookup;
+    const l = state.profile.expected;
     let evidence = 0;
     let distance = 0;
     let edge = 0;
     let noise = 0;
     let allowed = 0;
-    if (profileLookup(state.profile, this.profile, t, l)) {
+    if (profileLookup(state.profile, this.profile, t)) {
       const widen = l.borrowed === 1 ? BORROWED_FACTOR : 1;
       if (this.high && x > l.high) {
         distance = x - l.high;

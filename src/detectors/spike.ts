@@ -11,8 +11,9 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  * `halfLife` of event time) by at least `threshold` (relative, 0.4 = +40%) AND by more than
  * `k` × the running mean absolute deviation of the metric (so a noisy or tiny metric does not
  * fire on its own noise), after `warmup` readings. The rise must also be sudden: at least
- * `suddenness` of it must have happened since the recent level (a fast EWMA with half-life
- * `onset`) — a load ramping up over half an hour is not a spike. While firing the baseline is
+ * `suddenness` of it must have happened since the reference reading (the latest reading at
+ * least `onset` older; the previous one for readings a minute or more apart) — a load ramping
+ * up over half an hour is not a spike. While firing the baseline is
  * frozen, so the spike is not learned as normal; a rise that lasts `adoptAfter` is a new level
  * and becomes the baseline (the finding then clears). Values at or below `outageRatio` × the
  * baseline are left to the outage detector and not learned. A baseline unseen for 4 half-lives
@@ -29,8 +30,8 @@ export const spikeParams = Type.Object({
   halfLife: DurationParam('30m', 'Half-life of the EWMA baseline, in event time.'),
   k: Type.Number({ minimum: 0, default: 6, description: 'Noise guard: the rise must also exceed k × the running mean absolute deviation.' }),
   warmup: Type.Integer({ minimum: 1, default: 12, description: 'Readings learned before the first report.' }),
-  onset: DurationParam('1m', 'Half-life of the recent level the suddenness test compares with.'),
-  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Share of the rise that must have happened since the recent level (0 = any rise).' }),
+  onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.75, description: 'Share of the rise that must have happened since the recent level (0 = any rise).' }),
   adoptAfter: DurationParam('1h', 'A rise reported this long is adopted as the new baseline.'),
   outageRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'Values at or below this share of the baseline are outages: not judged, not learned.' }),
 });

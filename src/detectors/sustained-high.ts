@@ -4,16 +4,7 @@ import { ewmaWeight, formatDuration, formatNumber, formatPercent, formatTime, sc
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 import { createQuantileState, quantileAdd, quantileValue, type QuantileState } from './quantile.js';
 import { profileConfigOf } from './seasonal.js';
-import {
-  createLookup,
-  createProfileState,
-  describeSlot,
-  profileLookup,
-  profileObserve,
-  type ProfileConfig,
-  type ProfileLookup,
-  type ProfileState,
-} from './seasonal-profile.js';
+import { createProfileState, describeSlot, profileLookup, profileObserve, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
 
 /**
  * Parameters of `sustained_high`.
@@ -27,7 +18,8 @@ import {
  * - otherwise the expected level with a margin: high when value > expected × (1 + `ratio`) and
  *   value − expected > `k` × deviation. The expected level is the top of the device's seasonal
  *   range (time of day × weekday/weekend, see `seasonal`; slot `slot`, shift `timeShift`,
- *   `dayWeight`, `minDays`, `utcOffsetMinutes`) once learned, else a slow EWMA baseline
+ *   `dayWeight`, `minDays`, `utcOffsetMinutes`) once learned (the other day type's profile is
+ *   borrowed, with twice the margins, until the reading's own day type is learned), else a slow EWMA baseline
  *   (half-life `baselineHalfLife`) with its mean absolute deviation.
  * Learned modes report only after `warmup` of event time since the device's first reading, and
  * readings that are high are not learned (the baseline is frozen while high).
@@ -93,7 +85,6 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly baselineHalfLifeMs: number;
   private readonly warmupMs: number;
   private readonly profile: ProfileConfig;
-  private readonly lookup: ProfileLookup = createLookup();
 
   constructor(alertType: string, metric: string, index: number, p: SustainedHighParams) {
     this.alertType = alertType;
@@ -151,17 +142,21 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         limit = quantileValue(state.quantile, this.quantile);
         if (x > limit) evidence = limit > 0 ? x / limit : 1;
       } else {
-        if (profileLookup(state.profile, this.profile, t, this.lookup)) {
+        let widen = 1;
+        if (profileLookup(state.profile, this.profile, t)) {
+          const lookup = state.profile.expected;
           mode = MODE_PROFILE;
-          expected = this.lookup.high;
-          deviation = this.lookup.deviation;
+          expected = lookup.high;
+          deviation = lookup.deviation;
+          // The other day type's profile is a weak expectation (weekends differ): twice the margins.
+          if (lookup.borrowed === 1) widen = 2;
         } else {
           mode = MODE_BASELINE;
           expected = state.base;
           deviation = state.deviation;
         }
-        const margin = this.ratio * Math.abs(expected);
-        const noise = this.k * deviation;
+        const margin = widen * this.ratio * Math.abs(expected);
+        const noise = widen * this.k * deviation;
         limit = expected + (margin > noise ? margin : noise);
         const excess = x - expected;
         if (x > limit) {
@@ -227,11 +222,11 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   ): void {
     let basis: string;
     if (mode === MODE_LEVEL) basis = `the configured level ${formatNumber(limit)}`;
-    else if (mode === MODE_PERCENTILE) basis = `its learned ${formatNumber(this.quantile * 100)}th percentile ${formatNumber(limit)}`;
+    else if (mode === MODE_PERCENTILE) basis = `its learned ${formatNumber(Math.round(this.quantile * 1000) / 10)}th percentile ${formatNumber(limit)}`;
     else {
       const source =
         mode === MODE_PROFILE
-          ? `seasonal profile, ${describeSlot(this.profile, this.lookup)}`
+          ? `seasonal profile, ${describeSlot(this.profile, state.profile.expected)}`
           : `slow EWMA baseline, half-life ${formatDuration(this.baselineHalfLifeMs)}`;
       basis =
         `${formatNumber(limit)} (expected ${formatNumber(expected)} from its ${source}; margin ${formatPercent(this.ratio)} ` +

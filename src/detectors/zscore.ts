@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { ewmaWeight, formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
+import { formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 
 /**
@@ -11,8 +11,8 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  * two guards agree: the value differs from the mean by at least `minChange` of |mean| (a
  * very smooth metric has a tiny std, and its ordinary wiggles would otherwise have huge z),
  * and a new episode must start suddenly — at least `suddenness` of the distance from the mean
- * must have appeared since the recent level (fast EWMA, half-life `onset`) — so the start of a
- * load ramp is not an outlier. Values enter the window clipped to mean ± max(threshold·std,
+ * must have appeared since the reference reading (the latest one at least `onset` older) — so
+ * the start of a load ramp is not an outlier. Values enter the window clipped to mean ± max(threshold·std,
  * minChange·|mean|), so one outlier does not inflate the std that judges the next readings.
  *
  * Score: evidence = the smaller of |z| ÷ threshold and |value − mean| ÷ (minChange·|mean|);
@@ -24,9 +24,9 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
 export const zscoreParams = Type.Object({
   window: Type.Integer({ minimum: 4, maximum: 100_000, default: 60, description: 'Readings in the rolling window.' }),
   threshold: Type.Number({ exclusiveMinimum: 0, default: 4, description: '|z| at or above this fires.' }),
-  minChange: Type.Number({ minimum: 0, default: 0.2, description: 'Relative guard: |value − mean| must also be at least this share of |mean|.' }),
-  onset: DurationParam('1m', 'Half-life of the recent level the suddenness test compares with.'),
-  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Share of the distance from the mean that must be new (0 = off).' }),
+  minChange: Type.Number({ minimum: 0, default: 0.25, description: 'Relative guard: |value − mean| must also be at least this share of |mean|.' }),
+  onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.75, description: 'Share of the distance from the mean that must be new (0 = off).' }),
 });
 export type ZscoreParams = Static<typeof zscoreParams>;
 
@@ -39,8 +39,10 @@ export interface ZscoreState {
   mean: number;
   /** Sum of squared deviations from the mean (Welford). */
   squares: number;
-  time: number;
-  recent: number;
+  /** Value of the latest reading at least `onset` older than the current one (suddenness test). */
+  reference: number;
+  pendingValue: number;
+  pendingTime: number;
   firing: number;
   since: number;
 }
@@ -68,16 +70,22 @@ export class ZscoreDetector implements Detector<ZscoreState> {
   }
 
   createState(): ZscoreState {
-    return { values: new Array<number>(this.window).fill(0), position: 0, count: 0, mean: 0, squares: 0, time: 0, recent: 0, firing: 0, since: 0 };
+    return { values: new Array<number>(this.window).fill(0), position: 0, count: 0, mean: 0, squares: 0, reference: 0, pendingValue: 0, pendingTime: 0, firing: 0, since: 0 };
   }
 
   onReading(state: ZscoreState, reading: Reading, ctx: DetectorContext): number {
     const x = reading.values[this.index];
     if (x === undefined || !Number.isFinite(x)) return 0;
     const t = reading.time;
-    const recentBefore = state.count === 0 ? x : state.recent;
-    state.recent = recentBefore + (state.count === 0 ? 1 : ewmaWeight(t - state.time, this.onsetMs)) * (x - recentBefore);
-    state.time = t;
+    if (state.count === 0) {
+      state.reference = x;
+      state.pendingValue = x;
+      state.pendingTime = t;
+    } else if (t - state.pendingTime >= this.onsetMs) {
+      state.reference = state.pendingValue;
+      state.pendingValue = x;
+      state.pendingTime = t;
+    }
     const n = state.count;
     const mean = state.mean;
     const std = n > 1 ? Math.sqrt(state.squares / n) : 0;
@@ -91,7 +99,7 @@ export class ZscoreDetector implements Detector<ZscoreState> {
       evidence = zRatio < relativeRatio ? zRatio : relativeRatio;
     }
     let score: number;
-    if (evidence >= 1 && (state.firing === 1 || Math.abs(x - recentBefore) >= this.suddenness * magnitude)) {
+    if (evidence >= 1 && (state.firing === 1 || Math.abs(x - state.reference) >= this.suddenness * magnitude)) {
       if (state.firing === 0) {
         state.firing = 1;
         state.since = t;

@@ -1,21 +1,26 @@
 /**
  * Mergeable per-metric window statistics kept in a Float64Array, ACC_STRIDE slots per metric:
- * n, mean, m2 (Welford, numerically stable for large levels with small variance), min, max,
- * first time, first value, last time, last value, sum. Panes merge with Chan's parallel formula, so a
- * sliding window is the merge of its panes and never re-reads readings.
+ * count, sum, shift K, Σ(x−K), Σ(x−K)², min, max, first time, first value, last time, last value.
+ *
+ * Variance comes from sums of deviations from a shift K (the metric's first value in the pane):
+ * as cheap as plain sums of squares (no division per value, unlike Welford) but without their
+ * cancellation when the level is large and the spread small (230 V ± 0.5 V). Panes merge
+ * exactly by re-basing the source's sums onto the target's shift, so a sliding window is the
+ * merge of its panes and never re-reads readings. The plain sum is kept separately so sums of
+ * round numbers stay round.
  */
-export const ACC_STRIDE = 10;
+export const ACC_STRIDE = 11;
 const N = 0;
-const MEAN = 1;
-const M2 = 2;
-const MIN = 3;
-const MAX = 4;
-const FIRST_T = 5;
-const FIRST = 6;
-const LAST_T = 7;
-const LAST = 8;
-// A plain running sum besides Welford's mean: sums of round numbers stay round (385, not 384.99999999999994).
-const SUM = 9;
+const SUM = 1;
+const SHIFT = 2;
+const SD = 3;
+const SD2 = 4;
+const MIN = 5;
+const MAX = 6;
+const FIRST_T = 7;
+const FIRST = 8;
+const LAST_T = 9;
+const LAST = 10;
 
 export function createAccumulator(metricCount: number): Float64Array {
   const acc = new Float64Array(metricCount * ACC_STRIDE);
@@ -26,32 +31,32 @@ export function createAccumulator(metricCount: number): Float64Array {
 export function resetAccumulator(acc: Float64Array): void {
   for (let o = 0; o < acc.length; o += ACC_STRIDE) {
     acc[o + N] = 0;
-    acc[o + MEAN] = 0;
-    acc[o + M2] = 0;
+    acc[o + SUM] = 0;
+    acc[o + SHIFT] = 0;
+    acc[o + SD] = 0;
+    acc[o + SD2] = 0;
     acc[o + MIN] = Infinity;
     acc[o + MAX] = -Infinity;
     acc[o + FIRST_T] = Infinity;
     acc[o + FIRST] = Number.NaN;
     acc[o + LAST_T] = -Infinity;
     acc[o + LAST] = Number.NaN;
-    acc[o + SUM] = 0;
   }
 }
 
 /** Adds one reading's values (NaN = absent) at `time`. Ties in time keep the first-arrived value as first and the last-arrived as last. */
 export function addValues(acc: Float64Array, values: Float64Array, time: number): void {
   const metrics = values.length;
-  for (let m = 0; m < metrics; m++) {
+  for (let m = 0, o = 0; m < metrics; m++, o += ACC_STRIDE) {
     const x = values[m]!;
     if (x !== x) continue; // NaN: absent
-    const o = m * ACC_STRIDE;
-    const n = acc[o + N]! + 1;
-    acc[o + N] = n;
+    const n = acc[o + N]!;
+    if (n === 0) acc[o + SHIFT] = x;
+    acc[o + N] = n + 1;
     acc[o + SUM] = acc[o + SUM]! + x;
-    const delta = x - acc[o + MEAN]!;
-    const mean = acc[o + MEAN]! + delta / n;
-    acc[o + MEAN] = mean;
-    acc[o + M2] = acc[o + M2]! + delta * (x - mean);
+    const d = x - acc[o + SHIFT]!;
+    acc[o + SD] = acc[o + SD]! + d;
+    acc[o + SD2] = acc[o + SD2]! + d * d;
     if (x < acc[o + MIN]!) acc[o + MIN] = x;
     if (x > acc[o + MAX]!) acc[o + MAX] = x;
     if (time < acc[o + FIRST_T]!) {
@@ -65,17 +70,22 @@ export function addValues(acc: Float64Array, values: Float64Array, time: number)
   }
 }
 
-/** target += source (Chan et al.'s pairwise combination of mean and M2). */
+/** target += source. */
 export function mergeInto(target: Float64Array, source: Float64Array): void {
   for (let o = 0; o < target.length; o += ACC_STRIDE) {
     const nb = source[o + N]!;
     if (nb === 0) continue;
     const na = target[o + N]!;
-    const n = na + nb;
-    const delta = source[o + MEAN]! - target[o + MEAN]!;
-    target[o + MEAN] = target[o + MEAN]! + (delta * nb) / n;
-    target[o + M2] = target[o + M2]! + source[o + M2]! + (delta * delta * na * nb) / n;
-    target[o + N] = n;
+    if (na === 0) {
+      for (let k = 0; k < ACC_STRIDE; k++) target[o + k] = source[o + k]!;
+      continue;
+    }
+    // Re-base the source's deviations from its shift onto the target's shift.
+    const delta = source[o + SHIFT]! - target[o + SHIFT]!;
+    const sdb = source[o + SD]!;
+    target[o + SD2] = target[o + SD2]! + source[o + SD2]! + 2 * delta * sdb + nb * delta * delta;
+    target[o + SD] = target[o + SD]! + sdb + nb * delta;
+    target[o + N] = na + nb;
     target[o + SUM] = target[o + SUM]! + source[o + SUM]!;
     if (source[o + MIN]! < target[o + MIN]!) target[o + MIN] = source[o + MIN]!;
     if (source[o + MAX]! > target[o + MAX]!) target[o + MAX] = source[o + MAX]!;
@@ -107,11 +117,12 @@ export function writeStats(acc: Float64Array, out: Float64Array): void {
       continue;
     }
     const sum = acc[o + SUM]!;
+    const sd = acc[o + SD]!;
     out[s + 1] = acc[o + MIN]!;
     out[s + 2] = acc[o + MAX]!;
     out[s + 3] = sum / n;
     out[s + 4] = sum;
-    out[s + 5] = Math.sqrt(Math.max(0, acc[o + M2]! / n));
+    out[s + 5] = Math.sqrt(Math.max(0, (acc[o + SD2]! - (sd * sd) / n) / n));
     out[s + 6] = acc[o + FIRST]!;
     out[s + 7] = acc[o + LAST]!;
   }

@@ -1,4 +1,5 @@
 import type { Reading, StreamSchema } from '../model/index.js';
+import { ABSENT, FlatJsonScanner, NULL, NUMBER, STRING } from './flat-json.js';
 import { parseTime } from './time.js';
 
 /** Why a record could not become a reading: the field, what was expected and what was got. */
@@ -42,10 +43,22 @@ export class ReadingDecoder {
   readonly reading: Reading;
   private readonly fields: string[];
   private readonly metricCount: number;
+  private readonly scanner: FlatJsonScanner;
+  // Scanner slots: 0 key, 1 time, 2 site, 3 id, then one per metric (derived metrics have no field).
+  private static readonly FIRST_METRIC_SLOT = 4;
 
   constructor(readonly schema: StreamSchema) {
     this.metricCount = schema.metrics.length;
     this.fields = schema.metrics.map((m) => m.field);
+    // A field name that is not set gets a name no JSON key can equal ("\u0000…"), so it never matches.
+    const none = (tag: string): string => `\u0000${tag}`;
+    this.scanner = new FlatJsonScanner([
+      schema.keyField,
+      schema.timeField,
+      schema.siteField ?? none('site'),
+      schema.idField ?? none('id'),
+      ...this.fields.map((f, i) => (f.length > 0 ? f : none(`derived${i}`))),
+    ]);
     this.reading = {
       stream: schema.name,
       key: '',
@@ -58,6 +71,8 @@ export class ReadingDecoder {
   }
 
   decodeText(text: string, offset: number): DecodeError | null {
+    if (this.scanner.scan(text) && this.fromScan(text, offset)) return null;
+    // Not a simple flat record, or something about it is wrong: the general path decides and explains.
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -65,6 +80,51 @@ export class ReadingDecoder {
       return error(`malformed JSON: ${(e as Error).message}`, undefined, 'a JSON object', describeValue(text));
     }
     return this.decodeObject(parsed, offset);
+  }
+
+  /** Fills the reading from the scanner's slots; false when any field needs the general path. */
+  private fromScan(text: string, offset: number): boolean {
+    const sc = this.scanner;
+    const kinds = sc.kinds;
+    const schema = this.schema;
+    const r = this.reading;
+    let key: string;
+    if (kinds[0] === STRING && sc.ends[0]! > sc.starts[0]!) key = sc.stringOf(text, 0);
+    else if (kinds[0] === NUMBER) key = String(sc.numbers[0]);
+    else return false;
+    let time: number;
+    if (kinds[1] === NUMBER) time = parseTime(sc.numbers[1], schema.timeFormat);
+    else if (kinds[1] === STRING) time = parseTime(sc.stringOf(text, 1), schema.timeFormat);
+    else return false;
+    if (time !== time) return false;
+    const values = r.values;
+    let present = 0;
+    for (let m = 0; m < this.metricCount; m++) {
+      const slot = ReadingDecoder.FIRST_METRIC_SLOT + m;
+      const kind = kinds[slot];
+      if (kind === NUMBER) {
+        values[m] = sc.numbers[slot]!;
+        present++;
+      } else if (kind === ABSENT || kind === NULL || (kind === STRING && sc.ends[slot] === sc.starts[slot])) {
+        values[m] = Number.NaN;
+      } else if (kind === STRING) {
+        const v = Number(sc.stringOf(text, slot));
+        if (!Number.isFinite(v)) return false;
+        values[m] = v;
+        present++;
+      } else return false;
+    }
+    if (present === 0) return false;
+    r.offset = offset;
+    r.key = key;
+    r.time = time;
+    if (schema.siteField !== undefined) {
+      r.site = kinds[2] === STRING && sc.ends[2]! > sc.starts[2]! ? sc.stringOf(text, 2) : kinds[2] === NUMBER ? String(sc.numbers[2]) : undefined;
+    }
+    if (schema.idField !== undefined) {
+      r.id = kinds[3] === STRING ? sc.stringOf(text, 3) : kinds[3] === NUMBER ? String(sc.numbers[3]) : undefined;
+    }
+    return true;
   }
 
   decodeObject(record: unknown, offset: number): DecodeError | null {

@@ -523,9 +523,12 @@ export class StreamEngine {
     resetAccumulator(scratch);
     let revision = 0;
     let any = false;
-    for (const pane of ws.panes) {
-      if (pane.start < start) continue;
-      if (pane.start >= end) break;
+    // Panes are sorted by start and a window's panes are among the newest: walk back from the end.
+    const panes = ws.panes;
+    for (let i = panes.length - 1; i >= 0; i--) {
+      const pane = panes[i]!;
+      if (pane.start >= end) continue;
+      if (pane.start < start) break;
       mergeInto(scratch, pane.acc);
       revision += pane.amendments;
       any = true;
@@ -668,9 +671,7 @@ export class StreamEngine {
           }
           ws.firedUpTo = Math.max(ws.firedUpTo, final ? end - spec.slideMs : alignDown(wm, spec.slideMs));
           // Panes are kept while some window holding them can still be amended.
-          let drop = 0;
-          while (drop < panes.length && panes[drop]!.start + spec.sizeMs + allowed <= wm) drop++;
-          if (drop > 0) for (const pane of panes.splice(0, drop)) this.panePool.push(pane.acc);
+          while (panes.length > 0 && panes[0]!.start + spec.sizeMs + allowed <= wm) this.panePool.push(panes.shift()!.acc);
         }
         if (panes.length > 0 && panes[panes.length - 1]!.start + spec.sizeMs > ws.firedUpTo) stillDirty = true;
       }

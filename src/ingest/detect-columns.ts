@@ -2,7 +2,7 @@
  * Column auto-detection for file replay: which column is the device, which the time, which are
  * metrics (and which of those hold interval energy), from a sample of the file's records.
  */
-import { GpError } from '../model/index.js';
+import { GpError, type StreamSchema } from '../model/index.js';
 
 /** Name of the synthesized time field of a `--time @row` layout (the records carry epoch ms under it). */
 export const ROW_TIME_FIELD = '@row';
@@ -138,7 +138,8 @@ export function deviceNameOf(fileName: string): string {
  *   TWF; a label must never be a feature). A measurement that is all zeros in the sample and
  *   written as `0` is taken for a flag: name it with `--metrics` if it is not one.
  *
- * Hints are matched like column names (`normalizeName`) and must exist; a layout without a
+ * With `stream` (the configured stream of `--stream`), its key, time and site field names are
+ * tried first. Hints are matched like column names (`normalizeName`) and must exist; a layout without a
  * time column fails with `GP_INPUT_UNKNOWN_LAYOUT`, listing the columns found and the flags.
  *
  * @example
@@ -152,6 +153,7 @@ export function detectColumns(
   header: readonly string[] | undefined,
   fileName: string,
   hints: LayoutHints = {},
+  stream?: Pick<StreamSchema, 'keyField' | 'timeField' | 'siteField'>,
 ): DetectedLayout {
   const columns = header !== undefined && header.length > 0 ? [...header] : columnsOf(sample);
   const deviceName = deviceNameOf(fileName);
@@ -177,8 +179,13 @@ export function detectColumns(
     }
     return undefined;
   };
+  // A configured stream (`--stream`): its own field names come before the usual candidates.
+  const preferred = (field: string | undefined, candidates: readonly string[]): string[] =>
+    field === undefined ? [...candidates] : [normalizeName(field), ...candidates];
   const profiles = new Map(columns.map((column) => [column, profile(sample, column)]));
   const profileOf = (column: string): ColumnProfile => profiles.get(column) ?? profile(sample, column);
+
+  if (sample.length === 0) fail('no data records to detect the layout from (the file is empty, has only a header, or its first lines do not parse)');
 
   // Time.
   let timeField: string;
@@ -194,7 +201,7 @@ export function detectColumns(
     rowTime = { startMs, intervalMs };
   } else {
     const explicit = hints.time !== undefined;
-    const named = explicit ? hinted('--time', hints.time ?? '') : (firstNamed(TIME_NAMES) ?? columns.find((column) => profileOf(column).isoShare >= NUMERIC_SHARE && profileOf(column).hasClock));
+    const named = explicit ? hinted('--time', hints.time ?? '') : (firstNamed(preferred(stream?.timeField, TIME_NAMES)) ?? columns.find((column) => profileOf(column).isoShare >= NUMERIC_SHARE && profileOf(column).hasClock));
     if (named === undefined) return fail('no time column found (looked for timestamp, timestamp_utc, tstp, time, ts, date or ISO-8601 values)');
     const format = timeFormatOf(profileOf(named));
     if (format === undefined) {
@@ -211,10 +218,10 @@ export function detectColumns(
   else if (hints.key !== undefined) keyField = hinted('--key', hints.key);
   else {
     // An `id` that counts rows (1, 2, 3...) names rows, not devices.
-    keyField = KEY_NAMES.map((candidate) => byNormal.get(candidate)).find((column) => column !== undefined && !profileOf(column).isRowCounter);
+    keyField = preferred(stream?.keyField, KEY_NAMES).map((candidate) => byNormal.get(candidate)).find((column) => column !== undefined && !profileOf(column).isRowCounter);
   }
   if (keyField === timeField) fail(`the key and the time cannot both be column "${keyField}"`);
-  const siteField = hints.site !== undefined ? hinted('--site', hints.site) : firstNamed(SITE_NAMES);
+  const siteField = hints.site !== undefined ? hinted('--site', hints.site) : firstNamed(preferred(stream?.siteField, SITE_NAMES));
 
   // Metrics.
   const taken = new Set<string>([timeField, ...(keyField === undefined ? [] : [keyField]), ...(siteField === undefined ? [] : [siteField])]);

@@ -121,8 +121,9 @@ export async function sniffFile(path: string, options: SniffOptions = {}): Promi
 }
 
 /**
- * Streams the records of one file with a detected (or configured) layout. Reads the file's own
- * header (CSV) and checks that the layout's key and time columns are in it. Bad lines become
+ * Streams the records of one file with a detected layout. Reads the file's own header (CSV) and
+ * checks that the layout's key and time columns are in it. Without a layout (NDJSON whose
+ * records name their own stream fields) nothing is checked or added. Bad lines become
  * `error` records and reading goes on; only an unreadable file or a header that does not fit
  * the layout throws.
  *
@@ -136,7 +137,7 @@ export async function sniffFile(path: string, options: SniffOptions = {}): Promi
  *   else engine.accept(record);
  * }
  */
-export function readRecords(path: string, layout: DetectedLayout, options: ReadRecordsOptions = {}): AsyncIterableIterator<SourceRecord> {
+export function readRecords(path: string, layout: DetectedLayout | undefined, options: ReadRecordsOptions = {}): AsyncIterableIterator<SourceRecord> {
   return flattenBatches(readRecordBatches(path, layout, options));
 }
 
@@ -146,7 +147,7 @@ export function readRecords(path: string, layout: DetectedLayout, options: ReadR
  * @example
  * for await (const records of readRecordBatches(path, layout)) for (const record of records) handle(record);
  */
-export async function* readRecordBatches(path: string, layout: DetectedLayout, options: ReadRecordsOptions = {}): AsyncGenerator<SourceRecord[]> {
+export async function* readRecordBatches(path: string, layout: DetectedLayout | undefined, options: ReadRecordsOptions = {}): AsyncGenerator<SourceRecord[]> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const limit = formatBytes(maxLineBytes);
   const synthesize = new RecordSynthesizer(layout);
@@ -169,7 +170,7 @@ export async function* readRecordBatches(path: string, layout: DetectedLayout, o
           const opened = openCsv(path, line.offset, line.text, maxLineBytes);
           header = opened.header;
           assembler = opened.assembler;
-          checkHeader(path, header, layout);
+          if (layout !== undefined) checkHeader(path, header, layout);
           continue;
         }
       }
@@ -199,11 +200,11 @@ class RecordSynthesizer {
   private readonly rowTime: boolean;
   private readonly deviceName: string | undefined;
 
-  constructor(layout: DetectedLayout) {
-    this.rowTime = layout.rowTime !== undefined;
-    this.startMs = layout.rowTime?.startMs ?? 0;
-    this.intervalMs = layout.rowTime?.intervalMs ?? 0;
-    this.deviceName = layout.keyField === undefined ? layout.deviceName : undefined;
+  constructor(layout: DetectedLayout | undefined) {
+    this.rowTime = layout?.rowTime !== undefined;
+    this.startMs = layout?.rowTime?.startMs ?? 0;
+    this.intervalMs = layout?.rowTime?.intervalMs ?? 0;
+    this.deviceName = layout !== undefined && layout.keyField === undefined ? layout.deviceName : undefined;
     this.needed = this.rowTime || this.deviceName !== undefined;
   }
 
@@ -320,7 +321,7 @@ function errorRecord(offset: number, reason: string, field?: string, expected?: 
 }
 
 function oversizeHeader(path: string, offset: number, bytes: number, maxLineBytes: number): GpError {
-  return new GpError('GP_INPUT_INVALID', `${path}: line ${offset}, the first line, has ${bytes} bytes and exceeds the ${formatBytes(maxLineBytes)} limit; cannot tell the format`, { path, offset });
+  return new GpError('GP_INPUT_INVALID', `${path}: line ${offset}, the first non-empty line, has ${bytes} bytes and exceeds the ${formatBytes(maxLineBytes)} limit; cannot tell the format`, { path, offset });
 }
 
 function describeJson(value: unknown): string {

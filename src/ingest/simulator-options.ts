@@ -2,6 +2,7 @@
  * Options of the telemetry simulator, their defaults and their validation. The CLI passes the
  * user's text straight in; every problem becomes a GpError naming the option.
  */
+import { parseDuration } from '../config/index.js';
 import { GpError } from '../model/index.js';
 
 const DAY_MS = 86_400_000;
@@ -44,35 +45,21 @@ export type SimulationOptionsInput = {
   [K in keyof SimulationOptions]?: SimulationOptions[K] | string;
 };
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: DAY_MS };
-
 /**
- * Parses a simulator duration: a number with a unit (`500ms`, `60s`, `15m`, `2h`, `1d`, also
- * combined largest first like `1h30m`) or a bare number of milliseconds.
+ * Parses a duration option (`"60s"`, `"15m"`, `"1h30m"`, or a number of milliseconds) with
+ * the config's grammar, reporting a problem against the command-line option.
  *
  * @example
- * parseSimulationDuration('60s', 'interval'); // 60000
- * parseSimulationDuration('soon', 'interval'); // throws GpError GP_INPUT_INVALID naming --interval
+ * parseDurationOption('60s', 'interval'); // 60000
+ * parseDurationOption('soon', 'interval'); // throws GpError GP_INPUT_INVALID naming --interval
  */
-export function parseSimulationDuration(text: string | number, option: string): number {
-  if (typeof text === 'number') return text;
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
-  const component = /(\d+(?:\.\d+)?)(ms|d|h|m|s)/y;
-  let total = 0;
-  let position = 0;
-  while (position < trimmed.length) {
-    component.lastIndex = position;
-    const match = component.exec(trimmed);
-    const unit = match?.[2];
-    if (match === null || unit === undefined) {
-      throw invalidOption(option, 'a duration like "60s", "15m", "1h30m" or a number of milliseconds', text);
-    }
-    total += Number(match[1]) * (UNIT_MS[unit] ?? Number.NaN);
-    position = component.lastIndex;
+export function parseDurationOption(value: string | number, option: string): number {
+  try {
+    return parseDuration(typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value);
+  } catch (error) {
+    if (error instanceof GpError) throw invalidOption(option, 'a duration like "60s", "15m", "1h30m" or a number of milliseconds', value);
+    throw error;
   }
-  if (trimmed === '') throw invalidOption(option, 'a duration like "60s", "15m", "1h30m" or a number of milliseconds', text);
-  return Math.round(total);
 }
 
 /**
@@ -113,7 +100,7 @@ function numberOption(value: number | string, option: string, low: number, high:
 }
 
 function durationOption(value: number | string, option: string, lowMs: number, highMs: number): number {
-  const parsed = parseSimulationDuration(value, option);
+  const parsed = parseDurationOption(value, option);
   if (!Number.isFinite(parsed) || parsed < lowMs || parsed > highMs || !Number.isInteger(parsed)) {
     throw invalidOption(option, `a whole number of milliseconds from ${lowMs} to ${highMs} (or a duration like "60s")`, value);
   }

@@ -1,4 +1,4 @@
-import type { StagingTable } from './duckdb-staging.js';
+import { labelsTableName, type StagingTable } from './duckdb-staging.js';
 
 /**
  * The DuckDB schema of gridpulse, created idempotently by `ready()`.
@@ -118,9 +118,9 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
 export const STAGE_READINGS: StagingTable = {
   name: 'stage_readings',
   columns: [
-    ['stream', 'text'],
-    ['key', 'text'],
-    ['site', 'text'],
+    ['stream', 'label'],
+    ['key', 'label'],
+    ['site', 'label'],
     ['time_ms', 'double'],
     ['source_offset', 'double'],
     ['metric_values', 'text'],
@@ -130,16 +130,16 @@ export const STAGE_READINGS: StagingTable = {
 export const STAGE_AGGREGATES: StagingTable = {
   name: 'stage_aggregates',
   columns: [
-    ['stream', 'text'],
-    ['key', 'text'],
-    ['site', 'text'],
-    ['window_name', 'text'],
+    ['stream', 'label'],
+    ['key', 'label'],
+    ['site', 'label'],
+    ['window_name', 'label'],
     ['start_ms', 'double'],
     ['end_ms', 'double'],
     ['revision', 'integer'],
     ['reading_count', 'integer'],
     ['energy_kwh', 'double'],
-    ['metric', 'text'],
+    ['metric', 'label'],
     ['stat_count', 'double'],
     ['stat_min', 'double'],
     ['stat_max', 'double'],
@@ -155,13 +155,13 @@ export const STAGE_ALERTS: StagingTable = {
   name: 'stage_alerts',
   columns: [
     ['id', 'text'],
-    ['stream', 'text'],
-    ['key', 'text'],
-    ['site', 'text'],
-    ['type', 'text'],
-    ['metric', 'text'],
-    ['severity', 'text'],
-    ['status', 'text'],
+    ['stream', 'label'],
+    ['key', 'label'],
+    ['site', 'label'],
+    ['type', 'label'],
+    ['metric', 'label'],
+    ['severity', 'label'],
+    ['status', 'label'],
     ['opened_at_ms', 'double'],
     ['updated_at_ms', 'double'],
     ['resolved_at_ms', 'double'],
@@ -178,12 +178,12 @@ export const STAGE_TRANSITIONS: StagingTable = {
   name: 'stage_transitions',
   columns: [
     ['id', 'text'],
-    ['alert_id', 'text'],
+    ['alert_id', 'label'],
     ['seq', 'integer'],
-    ['kind', 'text'],
+    ['kind', 'label'],
     ['time_ms', 'double'],
-    ['status', 'text'],
-    ['severity', 'text'],
+    ['status', 'label'],
+    ['severity', 'label'],
     ['score', 'double'],
     ['explain', 'text'],
   ],
@@ -193,10 +193,10 @@ export const STAGE_OPS: StagingTable = {
   name: 'stage_ops',
   columns: [
     ['id', 'text'],
-    ['kind', 'text'],
-    ['stream', 'text'],
-    ['key', 'text'],
-    ['site', 'text'],
+    ['kind', 'label'],
+    ['stream', 'label'],
+    ['key', 'label'],
+    ['site', 'label'],
     ['time_ms', 'double'],
     ['watermark_ms', 'double'],
     ['source_offset', 'double'],
@@ -212,18 +212,16 @@ export const STAGE_OPS: StagingTable = {
 
 export const STAGING_TABLES: readonly StagingTable[] = [STAGE_READINGS, STAGE_AGGREGATES, STAGE_ALERTS, STAGE_TRANSITIONS, STAGE_OPS];
 
-/** `INSERT INTO target SELECT ... FROM staging` column list, casting staged doubles back to BIGINT where the target wants it. */
-export function selectStaged(table: StagingTable, bigintColumns: readonly string[], alias = ''): string {
-  const prefix = alias === '' ? '' : `${alias}.`;
-  return table.columns
-    .map(([name]) => (bigintColumns.includes(name) ? `CAST(${prefix}${name} AS BIGINT) AS ${name}` : `${prefix}${name}`))
-    .join(', ');
-}
-
-/** Keeps `devices` current from a staging table that has stream, key and site columns. */
+/** Keeps `devices` current from a staging table whose stream, key and site are label columns. */
 export function upsertDevicesFrom(staging: StagingTable): string {
+  const labels = labelsTableName(staging);
   return `INSERT INTO devices (stream, key, site)
-    SELECT stream, key, max(site) FROM ${staging.name} GROUP BY stream, key
+    SELECT stream_label.label, key_label.label, max(site_label.label)
+    FROM (SELECT DISTINCT stream, key, site FROM ${staging.name}) staged
+    JOIN ${labels} stream_label ON stream_label.id = staged.stream
+    JOIN ${labels} key_label ON key_label.id = staged.key
+    LEFT JOIN ${labels} site_label ON site_label.id = staged.site
+    GROUP BY stream_label.label, key_label.label
     ON CONFLICT (stream, key) DO UPDATE SET site = excluded.site
     WHERE excluded.site IS NOT NULL AND excluded.site IS DISTINCT FROM devices.site`;
 }

@@ -40,10 +40,9 @@ import {
   STAGE_READINGS,
   STAGE_TRANSITIONS,
   STAGING_TABLES,
-  selectStaged,
   upsertDevicesFrom,
 } from './duckdb-schema.js';
-import { StagingWriter, stagingTableDdl, type StagingCell, type StagingTable } from './duckdb-staging.js';
+import { StagingArea, clearStagingSql, selectStaged, stagingTableDdl, type StagingCell, type StagingTable } from './duckdb-staging.js';
 import { OPS_KINDS, readingRowId } from './row-identity.js';
 
 export interface DuckDbStoreOptions {
@@ -76,6 +75,13 @@ interface Handles {
   instance: DuckDBInstance;
   writer: DuckDBConnection;
   reader: DuckDBConnection;
+  staging: Staging;
+}
+
+interface Staging {
+  area: StagingArea;
+  /** Set when emptying the staging tables after a failure failed too. */
+  dirty: boolean;
 }
 
 type Row = JS[];
@@ -112,6 +118,8 @@ class DuckDbStore implements Store {
   private closing: Promise<void> | undefined;
   // Tails of the two call queues: each call starts when the previous one on its connection settled.
   private writeTail: Promise<unknown> = Promise.resolve();
+  // Devices whose row in `devices` is current, by stream + key (this store is the file's only writer).
+  private readonly knownDevices = new Map<string, { site: string | undefined }>();
   private readTail: Promise<unknown> = Promise.resolve();
 
   constructor(options: DuckDbStoreOptions) {
@@ -151,26 +159,19 @@ class DuckDbStore implements Store {
     const fill: Fill = (add) => {
       for (const row of unique.values()) add([row.stream, row.key, row.site, row.time, row.offset, JSON.stringify(row.values)]);
     };
-    // The time range lets DuckDB skip every row group outside the batch when it looks for copies.
-    const range = { minTime: epochMs(minTime), maxTime: epochMs(maxTime) };
-    await this.write('write readings', (connection) =>
-      withStaged(connection, [[STAGE_READINGS, fill]], () =>
-        transaction(connection, async () => {
-          await connection.run(
-            `INSERT INTO readings (stream, key, site, time_ms, source_offset, metric_values)
-             SELECT s.stream, s.key, s.site, CAST(s.time_ms AS BIGINT), CAST(s.source_offset AS BIGINT), CAST(s.metric_values AS JSON)
-             FROM ${STAGE_READINGS.name} s
-             WHERE NOT EXISTS (
-               SELECT 1 FROM readings r
-               WHERE r.time_ms BETWEEN $minTime AND $maxTime
-                 AND r.stream = s.stream AND r.key = s.key
-                 AND r.time_ms = CAST(s.time_ms AS BIGINT) AND r.source_offset = CAST(s.source_offset AS BIGINT))`,
-            range,
-          );
-          await connection.run(upsertDevicesFrom(STAGE_READINGS));
-        }),
-      ),
-    );
+    // The time range (integers this code formats, so inlined) lets DuckDB skip every row group
+    // outside the batch when it looks for copies.
+    const devices = this.devicesUpsert(STAGE_READINGS, unique.values());
+    await this.writeStaged('write readings', [[STAGE_READINGS, fill]], [
+      `INSERT INTO readings (stream, key, site, time_ms, source_offset, metric_values)
+       SELECT s.stream, s.key, s.site, s.time_ms, s.source_offset, CAST(s.metric_values AS JSON)
+       FROM (${selectStaged(STAGE_READINGS, ['time_ms', 'source_offset'])}) s
+       WHERE NOT EXISTS (
+         SELECT 1 FROM readings r
+         WHERE r.time_ms BETWEEN ${epochMs(minTime)} AND ${epochMs(maxTime)}
+           AND r.stream = s.stream AND r.key = s.key AND r.time_ms = s.time_ms AND r.source_offset = s.source_offset)`,
+      ...devices.statements,
+    ], devices.remember);
   }
 
   async upsertAggregates(aggregates: readonly Aggregate[]): Promise<void> {
@@ -193,18 +194,13 @@ class DuckDbStore implements Store {
     const fill: Fill = (add) => {
       for (const aggregate of winners.values()) addAggregateRows(aggregate, add);
     };
-    await this.write('upsert aggregates', (connection) =>
-      withStaged(connection, [[STAGE_AGGREGATES, fill]], () =>
-        transaction(connection, async () => {
-          await connection.run(
-            `INSERT INTO aggregates SELECT ${selectStaged(STAGE_AGGREGATES, ['start_ms', 'end_ms'])} FROM ${STAGE_AGGREGATES.name}
-             ON CONFLICT (stream, key, window_name, start_ms, metric) DO UPDATE SET ${AGGREGATE_UPDATES}
-             WHERE excluded.revision >= aggregates.revision`,
-          );
-          await connection.run(upsertDevicesFrom(STAGE_AGGREGATES));
-        }),
-      ),
-    );
+    const devices = this.devicesUpsert(STAGE_AGGREGATES, winners.values());
+    await this.writeStaged('upsert aggregates', [[STAGE_AGGREGATES, fill]], [
+      `INSERT INTO aggregates ${selectStaged(STAGE_AGGREGATES, ['start_ms', 'end_ms'])}
+       ON CONFLICT (stream, key, window_name, start_ms, metric) DO UPDATE SET ${AGGREGATE_UPDATES}
+       WHERE excluded.revision >= aggregates.revision`,
+      ...devices.statements,
+    ], devices.remember);
   }
 
   async writeAlertEvents(events: readonly AlertEvent[]): Promise<void> {
@@ -242,20 +238,11 @@ class DuckDbStore implements Store {
       [STAGE_ALERTS, fillAlerts],
       [STAGE_TRANSITIONS, fillTransitions],
     ];
-    await this.write('write alert events', (connection) =>
-      withStaged(connection, staged, () =>
-        transaction(connection, async () => {
-          await connection.run(
-            `INSERT INTO alerts SELECT ${selectStaged(STAGE_ALERTS, ['opened_at_ms', 'updated_at_ms', 'resolved_at_ms'])} FROM ${STAGE_ALERTS.name}
-             ON CONFLICT (id) DO UPDATE SET ${ALERT_UPDATES} WHERE excluded.last_seq >= alerts.last_seq`,
-          );
-          await connection.run(
-            `INSERT INTO alert_transitions SELECT ${selectStaged(STAGE_TRANSITIONS, ['time_ms'])} FROM ${STAGE_TRANSITIONS.name}
-             ON CONFLICT (id) DO NOTHING`,
-          );
-        }),
-      ),
-    );
+    await this.writeStaged('write alert events', staged, [
+      `INSERT INTO alerts ${selectStaged(STAGE_ALERTS, ['opened_at_ms', 'updated_at_ms', 'resolved_at_ms'])}
+       ON CONFLICT (id) DO UPDATE SET ${ALERT_UPDATES} WHERE excluded.last_seq >= alerts.last_seq`,
+      `INSERT INTO alert_transitions ${selectStaged(STAGE_TRANSITIONS, ['time_ms'])} ON CONFLICT (id) DO NOTHING`,
+    ]);
   }
 
   async writeOps(events: readonly OpsEvent[]): Promise<void> {
@@ -283,11 +270,9 @@ class DuckDbStore implements Store {
       }
     };
     const bigints = ['time_ms', 'watermark_ms', 'source_offset', 'lag_ms', 'at_ms'];
-    await this.write('write ops events', (connection) =>
-      withStaged(connection, [[STAGE_OPS, fill]], async () => {
-        await connection.run(`INSERT INTO ops SELECT ${selectStaged(STAGE_OPS, bigints)} FROM ${STAGE_OPS.name} ON CONFLICT (id) DO NOTHING`);
-      }),
-    );
+    await this.writeStaged('write ops events', [[STAGE_OPS, fill]], [
+      `INSERT INTO ops ${selectStaged(STAGE_OPS, bigints)} ON CONFLICT (id) DO NOTHING`,
+    ]);
   }
 
   async applyRetention(now: number, retention?: Partial<RetentionPolicy>): Promise<RetentionResult> {
@@ -419,18 +404,18 @@ class DuckDbStore implements Store {
         `SELECT stream, key, CAST(count(*) AS DOUBLE) FROM alerts WHERE status IN ('open', 'acknowledged') GROUP BY stream, key`,
       ),
     ]);
-    const openAlerts = new Map(alertCounts.map((row) => [`${String(row[0])}\u0000${String(row[1])}`, toNumber(row[2])]));
+    const openAlerts = new Map(alertCounts.map((row) => [`${toText(row[0])}\u0000${toText(row[1])}`, toNumber(row[2])]));
     const devices = new Map<string, DeviceStatus>();
     for (const row of windows) {
-      const stream = String(row[0]);
-      const key = String(row[1]);
+      const stream = toText(row[0]);
+      const key = toText(row[1]);
       const id = `${stream}\u0000${key}`;
       let device = devices.get(id);
       if (device === undefined) {
         device = { stream, key, site: toNullableText(row[2]), lastSeen: toNumber(row[3]), lastAvg: {}, openAlerts: openAlerts.get(id) ?? 0 };
         devices.set(id, device);
       }
-      const metric = String(row[4]);
+      const metric = toText(row[4]);
       // An aggregate of a stream without metrics is stored under the empty name, to keep the window.
       if (metric !== '') device.lastAvg[metric] = toNullableNumber(row[5]);
     }
@@ -496,15 +481,15 @@ class DuckDbStore implements Store {
       ),
     );
     return rows.map((row) => ({
-      id: String(row[0]),
-      alertId: String(row[1]),
+      id: toText(row[0]),
+      alertId: toText(row[1]),
       seq: toNumber(row[2]),
-      kind: String(row[3]) as TransitionKind,
+      kind: toText(row[3]) as TransitionKind,
       time: toNumber(row[4]),
-      status: String(row[5]) as AlertStatus,
-      severity: String(row[6]) as Severity,
+      status: toText(row[5]) as AlertStatus,
+      severity: toText(row[6]) as Severity,
       score: toNullableNumber(row[7]) ?? Number.NaN,
-      explain: String(row[8]),
+      explain: toText(row[8]),
     }));
   }
 
@@ -547,7 +532,7 @@ class DuckDbStore implements Store {
       OPS_KINDS.forEach((kind, index) => {
         counts[kind] = toNumber(row[3 + index]);
       });
-      return { stream: String(row[0]), group: toNullableText(row[1]), counts, total: toNumber(row[2]) };
+      return { stream: toText(row[0]), group: toNullableText(row[1]), counts, total: toNumber(row[2]) };
     });
   }
 
@@ -613,8 +598,10 @@ class DuckDbStore implements Store {
           { path: this.path, version },
         );
       }
-      for (const table of STAGING_TABLES) await writer.run(stagingTableDdl(table));
-      return { instance, writer, reader };
+      for (const table of STAGING_TABLES) {
+        for (const statement of stagingTableDdl(table)) await writer.run(statement);
+      }
+      return { instance, writer, reader, staging: { area: new StagingArea(writer), dirty: false } };
     } catch (cause) {
       instance.closeSync();
       if (cause instanceof GpError) throw cause;
@@ -622,12 +609,78 @@ class DuckDbStore implements Store {
     }
   }
 
-  private write<T>(what: string, task: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+  private write<T>(what: string, task: (connection: DuckDBConnection, staging: Staging) => Promise<T>): Promise<T> {
     if (this.closing !== undefined) return Promise.reject(closedError());
-    const run = async (): Promise<T> => task((await this.open()).writer);
+    const run = async (): Promise<T> => {
+      const handles = await this.open();
+      return task(handles.writer, handles.staging);
+    };
     const result = this.writeTail.then(run, run).catch((cause: unknown) => rethrow(what, cause));
     this.writeTail = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Stages the batch, then runs `statements` in one transaction and empties the staging tables,
+   * all in a single round trip to DuckDB (a small batch costs about one statement, not six).
+   */
+  private writeStaged(what: string, fills: StagedFills, statements: readonly string[], onSuccess?: () => void): Promise<void> {
+    return this.write(what, async (connection, staging) => {
+      const clear = fills.flatMap(([table]) => clearStagingSql(table));
+      try {
+        if (staging.dirty) {
+          // A previous failure may have left rows behind: they must not join this batch.
+          for (const table of STAGING_TABLES) await connection.run(clearStagingSql(table).join(';\n'));
+          staging.dirty = false;
+        }
+        for (const [table, fill] of fills) {
+          const writer = await staging.area.writer(table);
+          try {
+            fill((row) => writer.add(row));
+            writer.finish();
+          } catch (cause) {
+            writer.abort();
+            throw cause;
+          }
+        }
+        await connection.run(['BEGIN TRANSACTION', ...statements, 'COMMIT', ...clear].join(';\n'));
+        onSuccess?.();
+      } catch (cause) {
+        await connection.run('ROLLBACK').catch(() => undefined);
+        await connection.run(clear.join(';\n')).catch(() => {
+          staging.dirty = true;
+        });
+        throw cause;
+      }
+    });
+  }
+
+  /**
+   * The `devices` upsert for a batch, or nothing when every device in it is already known with
+   * that site: an upsert costs DuckDB a few milliseconds even when it changes nothing.
+   */
+  private devicesUpsert(
+    staging: StagingTable,
+    rows: Iterable<{ stream: string; key: string; site: string | undefined }>,
+  ): { statements: string[]; remember: () => void } {
+    let changed = false;
+    const seen: [string, string | undefined][] = [];
+    for (const row of rows) {
+      const id = `${row.stream}\u0000${row.key}`;
+      const known = this.knownDevices.get(id);
+      if (known === undefined || (row.site !== undefined && row.site !== known.site)) {
+        changed = true;
+        seen.push([id, row.site]);
+      }
+    }
+    if (!changed) return { statements: [], remember: () => undefined };
+    return {
+      statements: [upsertDevicesFrom(staging)],
+      // Called once the write succeeded, so the devices of a failed batch are upserted next time.
+      remember: () => {
+        for (const [id, site] of seen) this.knownDevices.set(id, { site: site ?? this.knownDevices.get(id)?.site });
+      },
+    };
   }
 
   private read<T>(what: string, task: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -646,6 +699,7 @@ class DuckDbStore implements Store {
     const handles = await opening.catch(() => undefined);
     if (handles === undefined) return;
     try {
+      handles.staging.area.close();
       // Fold the WAL into the file so the next opener (any process) starts from a clean file.
       if (this.path !== MEMORY_PATH) await handles.writer.run('CHECKPOINT');
     } catch (cause) {
@@ -659,28 +713,6 @@ class DuckDbStore implements Store {
 }
 
 // ---- helpers -----------------------------------------------------------------------------
-
-/**
- * Fills the given staging tables, runs `body`, and empties them again whatever happens, so a
- * large batch does not stay in memory until the next write.
- */
-async function withStaged<T>(connection: DuckDBConnection, fills: StagedFills, body: () => Promise<T>): Promise<T> {
-  try {
-    for (const [table, fill] of fills) {
-      const writer = await StagingWriter.open(connection, table);
-      try {
-        fill((row) => writer.add(row));
-        writer.finish();
-      } catch (cause) {
-        writer.abort();
-        throw cause;
-      }
-    }
-    return await body();
-  } finally {
-    for (const [table] of fills) await connection.run(`DELETE FROM ${table.name}`);
-  }
-}
 
 function addAggregateRows(a: Aggregate, add: AddRow): void {
   const head = [a.stream, a.key, a.site ?? null, a.window, a.start, a.end, a.revision, a.count, a.energyKwh];
@@ -750,14 +782,14 @@ function jsonPath(metric: string): string {
 
 function rowToAlert(row: Row): Alert {
   return {
-    id: String(row[0]),
-    stream: String(row[1]),
-    key: String(row[2]),
+    id: toText(row[0]),
+    stream: toText(row[1]),
+    key: toText(row[2]),
     site: toNullableText(row[3]) ?? undefined,
-    type: String(row[4]),
+    type: toText(row[4]),
     metric: toNullableText(row[5]) ?? undefined,
-    severity: String(row[6]) as Severity,
-    status: String(row[7]) as AlertStatus,
+    severity: toText(row[6]) as Severity,
+    status: toText(row[7]) as AlertStatus,
     openedAt: toNumber(row[8]),
     updatedAt: toNumber(row[9]),
     resolvedAt: toNullableNumber(row[10]) ?? undefined,
@@ -765,7 +797,7 @@ function rowToAlert(row: Row): Alert {
     peakScore: toNullableNumber(row[12]) ?? Number.NaN,
     value: toNullableNumber(row[13]) ?? Number.NaN,
     findings: toNumber(row[14]),
-    explain: String(row[15]),
+    explain: toText(row[15]),
   };
 }
 
@@ -825,7 +857,13 @@ function toNullableNumber(value: JS | undefined): number | null {
 }
 
 function toNullableText(value: JS | undefined): string | null {
-  return value === null || value === undefined ? null : String(value);
+  return value === null || value === undefined ? null : toText(value);
+}
+
+function toText(value: JS | undefined): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  return value === null || value === undefined ? '' : JSON.stringify(value);
 }
 
 function messageOf(cause: unknown): string {

@@ -35,7 +35,7 @@ export function createStore(url: string, options: StoreOptions = {}): Store {
     let path = match[2] ?? '';
     if (path.startsWith('//')) path = path.slice(2);
     if (path === '') {
-      throw new GpError('GP_STORE_URL_INVALID', `store url: expected a file path after "duckdb:" or ":memory:", got ${JSON.stringify(url)}`, {
+      throw new GpError('GP_STORE_URL_INVALID', `store url: expected ${supported}, got ${JSON.stringify(url)} (no path after "duckdb:")`, {
         field: 'url',
         url,
       });

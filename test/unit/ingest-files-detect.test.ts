@@ -154,6 +154,20 @@ describe('detectColumns', () => {
     );
   });
 
+  it('tries the field names of a configured stream (--stream) before the usual names', async () => {
+    const path = file('feed.csv', 'unit,read_at,timestamp,kw\nu1,2024-01-01T00:00:00Z,2020-01-01T00:00:00Z,1.5\nu1,2024-01-01T00:05:00Z,2020-01-01T00:00:00Z,1.7\n');
+    const sniffed = await sniffFile(path);
+    const layout = detectColumns(sniffed.sample, sniffed.header, path, {}, { keyField: 'unit', timeField: 'readAt', siteField: undefined });
+    assert.equal(layout.keyField, 'unit');
+    assert.equal(layout.timeField, 'read_at');
+    assert.equal(layout.intervalMs, 5 * 60_000);
+  });
+
+  it('fails on a file with only a header, saying there is nothing to detect from', async () => {
+    const path = file('empty.csv', 'meter_id,timestamp,kwh\n');
+    await assert.rejects(detect(path), layoutError((message) => message.includes('no data records') && message.includes('"timestamp"')));
+  });
+
   it('fails when a hint names no column, listing the columns', async () => {
     await assert.rejects(detect(lclPath, { time: 'when' }), layoutError((message) => message.includes('--time "when" names no column') && message.includes('"timestamp_utc"')));
     await assert.rejects(detect(lclPath, { metrics: ['voltage'] }), layoutError((message) => message.includes('--metrics "voltage"')));

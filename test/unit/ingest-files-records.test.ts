@@ -164,6 +164,14 @@ describe('readRecords on NDJSON', () => {
     ]);
   });
 
+  it('reads NDJSON without a layout (records that name their own fields) the same way', async () => {
+    const path = file('power-2.ndjson', lines.join('\n'));
+    const out: SourceRecord[] = [];
+    for await (const record of readRecords(path, undefined)) out.push(record);
+    assert.deepEqual(out.map((record) => record.offset), [1, 3, 4]);
+    assert.ok(out.every((record) => record.kind === 'json'));
+  });
+
   it('decodes lines itself when it must add the file device, and reports malformed ones', async () => {
     const path = file('press-7.ndjson.gz', gzipSync(Buffer.from('{"ts":1700000000,"rpm":1500}\nnot json\n[{"ts":1700000060,"rpm":1510}]\n42\n')));
     const layout = await layoutOf(path);

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { register as bench } from './bench.js';
+import { register as config } from './config.js';
+import { register as demo } from './demo.js';
+import { register as evaluate } from './eval.js';
+import { register as replay } from './replay.js';
+import { register as simulate } from './simulate.js';
 
-/** Each command module exports `register(program)`; the list is explicit (no discovery from the file system). */
-type Register = (program: Command) => void;
-const modules: Array<() => Promise<{ register: Register }>> = [];
-
+/** Every command, in the order `gridpulse --help` lists them (no discovery from the file system). */
 export function registerCommands(program: Command): void {
-  void program;
-  void modules;
+  for (const register of [demo, replay, simulate, evaluate, bench, config]) register(program);
 }

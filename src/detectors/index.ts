@@ -1,0 +1,30 @@
+/**
+ * The out-of-the-box detectors of gridpulse and their registry. The engine gets a stream's
+ * detectors from `createDetectors(schema)`; the config check uses `validateDetectorSpec`.
+ */
+export {
+  createDetectors,
+  detectorTypes,
+  detectorDefinition,
+  validateDetectorSpec,
+  resolveDetectorParams,
+  registerDetector,
+  combineScores,
+  type DetectorDefinition,
+} from './registry.js';
+export { parseDuration, validateParams, resolveParams, DurationParam, type SpecIssue } from './params.js';
+export { scoreForRatio, selectMetrics, ewmaWeight, formatNumber, formatPercent, formatDuration, type SelectedMetric } from './common.js';
+export { spikeParams, createSpikeDetectors, type SpikeParams } from './spike.js';
+export { dropParams, createDropDetectors, type DropParams } from './drop.js';
+export { BaselineShiftDetector, type BaselineShiftState, type BaselineShiftConfig } from './baseline-shift.js';
+export { outageParams, createOutageDetectors, OutageDetector, type OutageParams, type OutageState } from './outage.js';
+export { sustainedHighParams, createSustainedHighDetectors, SustainedHighDetector, type SustainedHighParams, type SustainedHighState } from './sustained-high.js';
+export { silenceParams, createSilenceDetectors, SilenceDetector, type SilenceParams, type SilenceState } from './silence.js';
+export { zscoreParams, createZscoreDetectors, ZscoreDetector, type ZscoreParams, type ZscoreState } from './zscore.js';
+export { iqrParams, createIqrDetectors, IqrDetector, type IqrParams, type IqrState } from './iqr.js';
+export { seasonalParams, createSeasonalDetectors, SeasonalDetector, type SeasonalParams, type SeasonalState } from './seasonal.js';
+export { outOfRangeParams, createOutOfRangeDetectors, OutOfRangeDetector, type OutOfRangeParams, type OutOfRangeState } from './out-of-range.js';
+export { physicsParams, createPhysicsDetectors, PhysicsDetector, type PhysicsParams, type PhysicsState } from './physics.js';
+export { ruleParams, createRuleDetectors, RuleDetector, type RuleParams, type RuleState } from './rule.js';
+export { compileRule, RuleSyntaxError, type CompiledRule, type WindowTerm, type RuleEvaluator } from './rule-parser.js';
+export { detectorStateToJson, detectorStateFromJson } from './state-json.js';

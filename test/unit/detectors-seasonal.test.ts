@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createDetectors } from '../../src/detectors/index.js';
+import { constantWithNoise, dailyLoad, DAY, HOUR, MINUTE, MONDAY, run, singleSchema, spec, type Sample } from './detectors-harness.js';
+
+function detect(type: string, samples: Iterable<Sample>, params: Record<string, unknown> = {}) {
+  const schema = singleSchema([spec(type, params)]);
+  return run(schema, createDetectors(schema), samples);
+}
+
+/** Daily load for `days` with value × factor between `from` and `to` (absolute times). */
+function loadWithEpisode(days: number, from: number, to: number, factor: number): Sample[] {
+  return [...dailyLoad(MONDAY, days, MINUTE, 0.02)].map((s) => (s.time >= from && s.time < to ? { time: s.time, values: { x: s.values.x! * factor } } : s));
+}
+
+test('sustained_high with a level fires after the duration, not before, and reports the end', () => {
+  const samples: Sample[] = [];
+  for (let i = 0; i < 80; i++) samples.push({ time: MONDAY + i * MINUTE, values: { x: i >= 30 && i < 50 ? 4 : 2 } });
+  const { ctx, scores } = detect('sustained_high', samples, { level: 3, duration: '10m' });
+  const active = ctx.active();
+  assert.equal((active[0]!.time - MONDAY) / MINUTE, 40, 'first report once high for 10 minutes');
+  assert.equal(active.length, 10);
+  assert.ok(scores[39]! < 0.5 && scores[39]! > 0.4, 'high but not yet long enough: a sub-threshold score');
+  assert.ok(active[0]!.score >= 0.5);
+  assert.match(active[0]!.explain, /^x has been above the configured level 3 for 10m since 2025-01-06T00:30:00\.000Z; now 4; duration threshold 10m$/);
+  const cleared = ctx.cleared();
+  assert.equal(cleared.length, 1);
+  assert.equal((cleared[0]!.time - MONDAY) / MINUTE, 50);
+  assert.match(cleared[0]!.explain, /no longer above 3; it was high for 20m/);
+  // A high run shorter than the duration says nothing.
+  const short = samples.map((s, i) => ({ time: s.time, values: { x: i >= 30 && i < 39 ? 4 : 2 } }));
+  assert.equal(detect('sustained_high', short, { level: 3, duration: '10m' }).ctx.findings.length, 0);
+});
+
+test('sustained_high learns the daily profile and flags a high night', () => {
+  // Thursday night 02:00–02:40 at double the usual night load.
+  const from = MONDAY + 3 * DAY + 2 * HOUR;
+  const { ctx } = detect('sustained_high', loadWithEpisode(4, from, from + 40 * MINUTE, 2));
+  const active = ctx.active();
+  assert.ok(active.length > 0);
+  assert.equal(active[0]!.time, from + 10 * MINUTE);
+  assert.match(active[0]!.explain, /expected 1\.\d+ from its seasonal profile, weekday 02:\d\d–02:\d\d, learned over 3 days; margin \+25% and 3 × deviation/);
+  assert.ok(active.every((f) => f.time < from + 40 * MINUTE));
+  assert.equal(ctx.cleared().length, 1);
+  assert.equal(ctx.cleared()[0]!.time, from + 40 * MINUTE);
+});
+
+test('sustained_high uses its slow baseline before a day is learned', () => {
+  const samples = [...constantWithNoise(MONDAY, 600, MINUTE, 2, 0.01)].map((s, i) => (i >= 300 && i < 340 ? { time: s.time, values: { x: 3.2 } } : s));
+  const { ctx } = detect('sustained_high', samples, { warmup: '2h' });
+  assert.equal(ctx.active()[0]!.time, MONDAY + 310 * MINUTE);
+  assert.match(ctx.active()[0]!.explain, /from its slow EWMA baseline, half-life 2h/);
+});
+
+test('sustained_high above a learned percentile', () => {
+  const samples = [...constantWithNoise(MONDAY, 600, MINUTE, 2, 0.02)].map((s, i) => (i >= 400 && i < 430 ? { time: s.time, values: { x: 2.3 } } : s));
+  const { ctx } = detect('sustained_high', samples, { percentile: 99, warmup: '2h', duration: '15m' });
+  assert.equal(ctx.active()[0]!.time, MONDAY + 415 * MINUTE);
+  assert.match(ctx.active()[0]!.explain, /above its learned 99th percentile 2\.\d\d for 15m/);
+});
+
+test('seasonal flags a value far outside the learned range for the time of day', () => {
+  const from = MONDAY + 4 * DAY + 3 * HOUR; // Friday 03:00, night load ~1.5
+  const { ctx } = detect('seasonal', loadWithEpisode(5, from, from + 5 * MINUTE, 3));
+  const active = ctx.active();
+  assert.equal(active.length, 5);
+  assert.equal(active[0]!.time, from);
+  assert.match(active[0]!.explain, /^x 4\.\d\d is \d\.\d\d above its seasonal expected range 1\.\d\d–1\.\d\d \(weekday 03:00–03:15, learned over 4 days, ±30m\); thresholds 5 × deviation/);
+  assert.ok(active[0]!.score >= 0.8);
+  assert.equal(ctx.cleared()[0]!.time, from + 5 * MINUTE);
+});
+
+test('seasonal says nothing until a slot is learned, then judges lows too', () => {
+  const early = MONDAY + 10 * HOUR + 30 * MINUTE;
+  assert.equal(detect('seasonal', loadWithEpisode(2, early, early + 5 * MINUTE, 4)).ctx.findings.length, 0, 'day one: no profile');
+  const from = MONDAY + 3 * DAY + 19 * HOUR; // Thursday evening peak
+  const { ctx } = detect('seasonal', loadWithEpisode(4, from, from + 3 * MINUTE, 0.2));
+  assert.equal(ctx.active().length, 3);
+  assert.match(ctx.active()[0]!.explain, /below its seasonal expected range/);
+  assert.equal(detect('seasonal', loadWithEpisode(4, from, from + 3 * MINUTE, 0.2), { direction: 'high' }).ctx.findings.length, 0);
+});

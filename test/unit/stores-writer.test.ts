@@ -1,0 +1,178 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { STATS_PER_METRIC, opsEvent, type Aggregate, type AlertEvent, type OpsEvent } from '../../src/model/index.js';
+import { createDuckDbStore, createStoreWriter, type ReadingRow, type Store } from '../../src/stores/index.js';
+
+const T0 = Date.UTC(2025, 10, 7, 12, 0, 0);
+const MINUTE = 60_000;
+
+function aggregate(key: string, start: number, avg: number): Aggregate {
+  const stats = new Float64Array(STATS_PER_METRIC).fill(avg);
+  stats[0] = 1;
+  return { stream: 'power', key, site: 's-1', window: '1m', start, end: start + MINUTE, revision: 0, count: 1, metrics: ['usageKw'], stats, energyKwh: null };
+}
+
+function reading(offset: number): ReadingRow {
+  return { stream: 'power', key: 'm-1', site: 's-1', time: T0 + offset * 1000, offset, values: { usageKw: offset } };
+}
+
+function late(offset: number): OpsEvent {
+  return opsEvent('late', 'power', 'late', { key: 'm-1', time: T0, offset });
+}
+
+interface Call {
+  method: 'writeReadings' | 'upsertAggregates' | 'writeAlertEvents' | 'writeOps';
+  items: unknown[];
+  release: () => void;
+  fail: (error: unknown) => void;
+}
+
+/**
+ * A store whose writes complete only when the test says so, to observe ordering, batching and
+ * what flush() waits for, without timers.
+ */
+function gatedStore(): { store: Store; calls: Call[]; nextCall: () => Promise<Call> } {
+  const calls: Call[] = [];
+  const listeners: ((call: Call) => void)[] = [];
+  const record = (method: Call['method'], items: readonly unknown[]): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const call: Call = { method, items: [...items], release: resolve, fail: reject };
+      calls.push(call);
+      listeners.splice(0).forEach((listener) => listener(call));
+    });
+  const unused = (): Promise<never> => Promise.reject(new Error('not used by the writer'));
+  const store: Store = {
+    kind: 'gated',
+    ready: () => Promise.resolve(),
+    writeReadings: (rows) => record('writeReadings', rows),
+    upsertAggregates: (aggregates) => record('upsertAggregates', aggregates),
+    writeAlertEvents: (events) => record('writeAlertEvents', events),
+    writeOps: (events) => record('writeOps', events),
+    applyRetention: unused,
+    querySeries: unused,
+    latestStatus: unused,
+    listAlerts: unused,
+    alertTransitions: unused,
+    dataQuality: unused,
+    counts: unused,
+    close: () => Promise.resolve(),
+  };
+  const nextCall = (): Promise<Call> => new Promise((resolve) => listeners.push(resolve));
+  return { store, calls, nextCall };
+}
+
+describe('store writer', () => {
+  test('writes in call order, one batch at a time, batches capped at maxBatch', async () => {
+    const { store, calls, nextCall } = gatedStore();
+    const writer = createStoreWriter(store, { maxBatch: 3 });
+    const first = nextCall();
+    writer.writeReadings([reading(1), reading(2)]);
+    writer.writeReadings([reading(3), reading(4)]);
+    writer.writeOps([late(1)]);
+    writer.upsertAggregates([aggregate('m-1', T0, 1)]);
+    assert.equal(writer.pending(), 6);
+    assert.equal(calls.length, 0, 'nothing is written synchronously on the caller’s path');
+
+    const call1 = await first;
+    assert.equal(call1.method, 'writeReadings');
+    assert.deepEqual(call1.items.map((r) => (r as ReadingRow).offset), [1, 2, 3]);
+    // Records given while a batch is in the store's hands go into a later batch, never into it.
+    writer.upsertAggregates([aggregate('m-1', T0 + MINUTE, 2)]);
+    assert.equal(writer.pending(), 7);
+    assert.equal(calls.length, 1, 'only one batch is in flight');
+
+    const order: string[] = [];
+    for (let expected = 0; expected < 3; expected++) {
+      const next = nextCall();
+      calls[calls.length - 1]?.release();
+      const call = await next;
+      order.push(`${call.method}:${call.items.length}`);
+    }
+    calls[calls.length - 1]?.release();
+    await writer.flush();
+    assert.deepEqual(order, ['writeReadings:1', 'writeOps:1', 'upsertAggregates:2']);
+    assert.equal(writer.pending(), 0);
+  });
+
+  test('flush waits until everything given before it is stored', async () => {
+    const { store, nextCall } = gatedStore();
+    const writer = createStoreWriter(store);
+    const called = nextCall();
+    writer.writeOps([late(1), late(2)]);
+    let flushed = false;
+    const flushing = writer.flush().then(() => {
+      flushed = true;
+    });
+    const call = await called;
+    await Promise.resolve();
+    assert.equal(flushed, false);
+    assert.equal(writer.pending(), 2);
+    call.release();
+    await flushing;
+    assert.equal(flushed, true);
+    assert.equal(writer.pending(), 0);
+    // Nothing pending: flush resolves at once.
+    await writer.flush();
+  });
+
+  test('a failed batch is reported, kept, and retried by the next flush', async () => {
+    const { store, calls, nextCall } = gatedStore();
+    const errors: string[] = [];
+    const writer = createStoreWriter(store, { onError: (error, batch) => errors.push(`${(error as Error).message} (${batch.kind} x${batch.size})`) });
+    const event: AlertEvent = {
+      alert: {
+        id: 'a-1', stream: 'power', key: 'm-1', site: 's-1', type: 'spike', metric: 'usageKw', severity: 'warning', status: 'open',
+        openedAt: T0, updatedAt: T0, resolvedAt: undefined, score: 0.7, peakScore: 0.7, value: 42, findings: 1, explain: 'spike',
+      },
+      transition: { id: 'a-1#0', alertId: 'a-1', seq: 0, kind: 'open', time: T0, status: 'open', severity: 'warning', score: 0.7, explain: 'spike' },
+    };
+    const first = nextCall();
+    writer.writeAlertEvents([event]);
+    const flushing = writer.flush();
+    (await first).fail(new Error('disk full'));
+    await assert.rejects(flushing, /disk full/);
+    assert.deepEqual(errors, ['disk full (alertEvents x1)']);
+    assert.equal(writer.pending(), 1, 'the failed batch is not dropped');
+
+    // While failed, new records are buffered behind it and nothing is written on its own.
+    writer.writeOps([late(1)]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(calls.length, 1);
+    assert.equal(writer.pending(), 2);
+
+    const retry = nextCall();
+    const flushingAgain = writer.flush();
+    const retried = await retry;
+    assert.equal(retried.method, 'writeAlertEvents');
+    assert.deepEqual(retried.items, [event]);
+    const then = nextCall();
+    retried.release();
+    const opsCall = await then;
+    assert.equal(opsCall.method, 'writeOps');
+    opsCall.release();
+    await flushingAgain;
+    assert.equal(writer.pending(), 0);
+  });
+
+  test('drives a DuckDB store end to end', async () => {
+    const store = createDuckDbStore({ path: ':memory:' });
+    await store.ready();
+    try {
+      const writer = createStoreWriter(store, { maxBatch: 100 });
+      for (let i = 0; i < 250; i++) {
+        writer.upsertAggregates([aggregate(`m-${i % 5}`, T0 + Math.floor(i / 5) * MINUTE, i)]);
+        writer.writeReadings([reading(i)]);
+      }
+      // A later amendment of the first window lands after the original: order is kept.
+      writer.upsertAggregates([{ ...aggregate('m-0', T0, 999), revision: 1 }]);
+      await writer.flush();
+      const counts = await store.counts();
+      assert.equal(counts.aggregates, 250);
+      assert.equal(counts.readings, 250);
+      const series = await store.querySeries({ key: 'm-0', metric: 'usageKw', from: T0, to: T0, resolution: '1m' });
+      assert.deepEqual(series.points.map((p) => p.avg), [999]);
+    } finally {
+      await store.close();
+    }
+  });
+});
