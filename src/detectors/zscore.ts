@@ -144,7 +144,7 @@ export class ZscoreDetector implements Detector<ZscoreState> {
       const meanBefore = state.mean;
       state.mean = meanBefore + (value - old) / this.window;
       state.squares += (value - old) * (value - state.mean + old - meanBefore);
-      if (state.squares < 0) state.squares = 0;
+      if (!(state.squares > 0)) state.squares = 0; // rounding below zero, or overflow from absurd values (healed at the next lap)
     }
     ring[position] = value;
     state.position = position + 1 === this.window ? 0 : position + 1;

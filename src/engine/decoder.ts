@@ -105,10 +105,11 @@ export class ReadingDecoder {
       if (kind === NUMBER) {
         values[m] = sc.numbers[slot]!;
         present++;
-      } else if (kind === ABSENT || kind === NULL || (kind === STRING && sc.ends[slot] === sc.starts[slot])) {
+      } else if (kind === ABSENT || kind === NULL) {
         values[m] = Number.NaN;
       } else if (kind === STRING) {
-        const v = Number(sc.stringOf(text, slot));
+        const raw = sc.stringOf(text, slot);
+        const v = raw.trim() === '' ? Number.NaN : Number(raw);
         if (!Number.isFinite(v)) return false;
         values[m] = v;
         present++;
@@ -174,10 +175,11 @@ export class ReadingDecoder {
         if (!Number.isFinite(v)) return error('value is not finite', field, 'a finite number', String(v), key, time);
         values[m] = v;
         present++;
-      } else if (v === undefined || v === null || v === '') {
+      } else if (v === undefined || v === null) {
+        // Absent. (An empty string is a wrong type; CSV sources leave empty cells out instead.)
         values[m] = Number.NaN;
       } else if (typeof v === 'string') {
-        const n = Number(v);
+        const n = v.trim() === '' ? Number.NaN : Number(v);
         if (!Number.isFinite(n)) return error('value is not a number', field, 'a finite number', describeValue(v), key, time);
         values[m] = n;
         present++;

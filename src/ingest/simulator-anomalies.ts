@@ -20,11 +20,11 @@
  *   or a timestamp 2–30 years in the future (magnitude 1; `variant` says which).
  * Machines (stream `machines`):
  * - overstrain: torque 66–72 Nm for 3–20 min with rpm lowered so that torque·ω stays within
- *   8.5–8.9 kW (magnitude = mean torque, Nm).
- * - heat_dissipation: process − air temperature 7.5–8.5 K with rpm 1200–1375 for 10–60 min,
- *   air 1.5–3 K warmer than usual (magnitude = mean temperature difference, K).
+ *   8.5–8.9 kW (magnitude = the episode's target torque, Nm).
+ * - heat_dissipation: process − air temperature 7.5–8.4 K with rpm 1200–1375 for 10–60 min,
+ *   air 1.5–3 K warmer than usual (magnitude = the episode's target difference, K).
  * - power_failure: torque·ω below 3.5 kW (high rpm, torque 4–10 Nm) or above 9.5 kW (torque
- *   59–64.5 Nm, rpm ≥ 1400) for 5–30 min (magnitude = mean mechanical power, W).
+ *   58–64.5 Nm, rpm ≥ 1400) for 5–30 min (magnitude = the episode's target power, W).
  * - tool_wear: a tool kept in use until 205–240 min of wear, where normal tools are changed at
  *   100–195 min (start = first reading at ≥ 200 min, magnitude = highest wear, min).
  *
@@ -326,9 +326,9 @@ export function describeAnomalyModel(): string {
     '| power | late | one reading delayed by 1 s – 2 h (log-uniform), written where event time + delay falls (end = arrival) | delay, s |',
     '| power | duplicate | one reading written twice; the identical copy arrives < ½ interval later (offsets = the copy) | 1 |',
     '| power | malformed | one extra corrupt line beside a real reading: truncated JSON, "usageKw":"abc", no meterId, no timestamp, NaN/Infinity, timestamp 2–30 years ahead (`variant`) | 1 |',
-    '| machines | overstrain | torque 66–72 Nm for 3–20 min, rpm lowered so torque·ω stays 8.5–8.9 kW | mean torque, Nm |',
-    '| machines | heat_dissipation | process − air 7.5–8.5 K with rpm 1200–1375 for 10–60 min, air 1.5–3 K warmer | mean difference, K |',
-    '| machines | power_failure | torque·ω < 3.5 kW (rpm 2300–2800, torque 4–10 Nm) or > 9.5 kW (torque 59–64.5 Nm) for 5–30 min (`variant` low/high) | mean power, W |',
+    '| machines | overstrain | torque 66–72 Nm for 3–20 min, rpm lowered so torque·ω stays 8.5–8.9 kW | target torque, Nm |',
+    '| machines | heat_dissipation | process − air 7.5–8.4 K with rpm 1200–1375 for 10–60 min, air 1.5–3 K warmer | target difference, K |',
+    '| machines | power_failure | torque·ω < 3.5 kW (rpm 2300–2800, torque 4–10 Nm) or > 9.5 kW (torque 58–64.5 Nm, rpm ≥ 1400) for 5–30 min (`variant` low/high) | target power, W |',
     '| machines | tool_wear | a tool kept until 205–240 min of wear (normal tools are changed at 100–195 min) | highest wear, min |',
     '',
     'At `--anomalies 1` every device gets 3–6 anomalies of each of its types per week of eligible time.',

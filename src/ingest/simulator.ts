@@ -160,6 +160,8 @@ interface Device {
   order: number;
   grid: ReadingGrid;
   anomalies: ScheduledAnomaly[];
+  /** Anomalies that found no free place on this device. */
+  skippedAnomalies: number;
   /** The line of reading `index` at `time`; undefined when the reading is not written (gap, late). */
   reading(index: number, time: number, queue: (text: string, arrival: number, anomaly: ScheduledAnomaly) => void): string | undefined;
 }
@@ -194,7 +196,7 @@ function createMeter(options: SimulationOptions, index: number): Device {
   const profile = createMeterProfile(options.seed, index, options.intervalMs);
   const grid = gridFor(options, profile.phaseMs);
   const random = new SimulationRandom(deriveSeed(options.seed, 1, index, PURPOSE_ANOMALY));
-  const anomalies = scheduleMeter(options, grid, random);
+  const { anomalies, skipped } = scheduleMeter(options, grid, random);
   const noise = new MeterNoise(options.seed, profile, options.intervalMs);
   const cursor = new AnomalyCursor(anomalies);
   const values: MeterValues = { level: 0, usageKw: 0, voltage: 0, powerFactor: 0 };
@@ -204,6 +206,7 @@ function createMeter(options: SimulationOptions, index: number): Device {
     order: profile.phaseMs * 2,
     grid,
     anomalies,
+    skippedAnomalies: skipped,
     reading(readingIndex, time, queue) {
       noise.next(time, values);
       const anomaly = cursor.at(readingIndex);
@@ -241,8 +244,8 @@ function createMeter(options: SimulationOptions, index: number): Device {
   };
 }
 
-function scheduleMeter(options: SimulationOptions, grid: ReadingGrid, random: SimulationRandom): ScheduledAnomaly[] {
-  if (options.anomalyRate <= 0) return [];
+function scheduleMeter(options: SimulationOptions, grid: ReadingGrid, random: SimulationRandom): { anomalies: ScheduledAnomaly[]; skipped: number } {
+  if (options.anomalyRate <= 0) return { anomalies: [], skipped: 0 };
   const { firstIndex, lastTime } = eligibleRange(options);
   const placer = new AnomalyPlacer(random, grid, firstIndex, lastTime);
   const eligibleMs = lastTime - (grid.firstTime + firstIndex * grid.intervalMs);
@@ -251,13 +254,8 @@ function scheduleMeter(options: SimulationOptions, grid: ReadingGrid, random: Si
     const count = anomalyCount(random, options.anomalyRate, eligibleMs);
     for (let i = 0; i < count; i += 1) draws.push(drawMeterAnomaly(type, random, options.intervalMs));
   }
-  const placed = placeAll(placer, draws);
-  skippedBy.set(grid, placer.skipped);
-  return placed;
+  return { anomalies: placeAll(placer, draws), skipped: placer.skipped };
 }
-
-// Skipped placements per device grid, read once by the summary (kept out of the Device shape).
-const skippedBy = new WeakMap<ReadingGrid, number>();
 
 /** One corrupt line beside a real reading (the real one is written as well). */
 function corruptLine(line: string, profile: MeterProfile, time: number, variant: MalformedVariant, random: SimulationRandom): string {
@@ -297,7 +295,6 @@ function createMachine(options: SimulationOptions, index: number): Device {
     anomalies.push(...placeAll(placer, draws));
     anomalies.sort((a, b) => a.firstIndex - b.firstIndex);
   }
-  skippedBy.set(grid, placer.skipped);
   const model = new MachineModel(options.seed, index, options.intervalMs);
   const cursor = new AnomalyCursor(anomalies);
   const minutesPerReading = options.intervalMs / 60_000;
@@ -309,6 +306,7 @@ function createMachine(options: SimulationOptions, index: number): Device {
     order: profile.phaseMs * 2 + 1,
     grid,
     anomalies,
+    skippedAnomalies: placer.skipped,
     reading(readingIndex, time) {
       while (tool + 1 < plan.starts.length && (plan.starts[tool + 1] ?? Number.POSITIVE_INFINITY) <= readingIndex) tool += 1;
       const wear = (readingIndex - (plan.starts[tool] ?? 0)) * minutesPerReading;
@@ -434,7 +432,7 @@ export function simulateLines(input: SimulationOptionsInput = {}): SimulationStr
     let skipped = 0;
     for (const device of devices) {
       for (const anomaly of device.anomalies) counts[anomaly.type] += 1;
-      skipped += skippedBy.get(device.grid) ?? 0;
+      skipped += device.skippedAnomalies;
     }
     return {
       lines: lineCount,

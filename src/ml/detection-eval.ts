@@ -16,7 +16,8 @@
  * whose `offset` is one of them, exactly. Any other label matches a detection on the same
  * stream and key whose onset (an alert's openedAt or reopen time, an ops event's time) lies in
  * [start − lead, end + tolerance] (lead 2 min, tolerance 15 min by default). One alert id is one
- * detection, however many transitions it had; each ops event is one detection.
+ * detection, however many transitions it had; each ops event is one detection. Detection delay
+ * is measured for time-window matches only: a line-based label is found when its line is read.
  */
 import { type AlertEvent, GpError, type OpsEvent, type OpsKind } from '../model/index.js';
 
@@ -114,7 +115,7 @@ export interface EvalTypeResult {
   /** truePositives / (detections − explained); null without such detections. */
   precision: number | null;
   f1: number | null;
-  /** First matching detection − label start, seconds, over matched labels. */
+  /** First matching detection − label start, seconds, over matched labels; not measured for line-based labels (null). */
   delayMedianSeconds: number | null;
   delayP95Seconds: number | null;
   /** Ids of the labels no detection matched. */
@@ -286,7 +287,9 @@ class LabelIndex {
   matches(detection: Detection): Array<{ label: EvalLabel; time: number | undefined }> {
     const found: Array<{ label: EvalLabel; time: number | undefined }> = [];
     if (detection.offset !== undefined) {
-      for (const label of this.byOffset.get(detection.offset) ?? []) found.push({ label, time: detection.onsets[0] });
+      // A line is flagged when it is read: the delay is not a property of the detector here (and
+      // the event time of a corrupt line can be years off), so none is measured.
+      for (const label of this.byOffset.get(detection.offset) ?? []) found.push({ label, time: undefined });
     }
     if (detection.key === undefined) return found;
     for (const label of this.byDevice.get(deviceKey(detection.stream, detection.key)) ?? []) {

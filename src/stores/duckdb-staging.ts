@@ -9,7 +9,7 @@ import { DOUBLE, DuckDBDataChunk, INTEGER, VARCHAR, type DuckDBAppender, type Du
  * into DuckDB with one native call per 2048 rows, but a VARCHAR column costs one native call per
  * cell, and the row appender one per cell of any type. So repeated strings (stream, key, site,
  * window, metric names: the `label` columns) are staged as integer ids into a small per-table
- * dictionary and joined back by the insert; only free text (`text`) is copied cell by cell.
+ * dictionary and looked up again by the insert; only free text (`text`) is copied cell by cell.
  * Times are staged as DOUBLE (exact for epoch ms) and cast to BIGINT by the insert, which spares a
  * BigInt conversion per value.
  */

@@ -622,7 +622,7 @@ class DuckDbStore implements Store {
 
   /**
    * Stages the batch, then runs `statements` in one transaction and empties the staging tables,
-   * all in a single round trip to DuckDB (a small batch costs about one statement, not six).
+   * all in one round trip to DuckDB's worker pool: small batches are the common case.
    */
   private writeStaged(what: string, fills: StagedFills, statements: readonly string[], onSuccess?: () => void): Promise<void> {
     return this.write(what, async (connection, staging) => {

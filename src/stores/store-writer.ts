@@ -1,13 +1,17 @@
-import type { Aggregate, AlertEvent, OpsEvent } from '../model/index.js';
+import { GpError, type Aggregate, type AlertEvent, type OpsEvent } from '../model/index.js';
 import type { ReadingRow, Store } from './store.js';
 
 /**
  * A write buffer in front of a Store for the engine's hot path: the write methods return at once
- * (no promise per record), and the records reach the store in batches, in the order they were
- * given, one batch at a time. Nothing is dropped: a batch that fails stays at the head of the
- * queue, its error goes to `onError` and is thrown by `flush()`, and the next `flush()` tries it
- * again. While failed, the writer keeps buffering (watch `pending()`) but writes nothing more
- * until `flush()` is called.
+ * (no promise per record), and the records reach the store in batches, one batch at a time.
+ * Records of one kind are written in the order they were given; batches of different kinds go in
+ * the order they were started (the tables are independent, and this keeps batches large when the
+ * engine interleaves aggregates, ops and alert events record by record). Nothing is dropped silently: a batch that fails stays at the head
+ * of the queue, its error goes to `onError` and is thrown by `flush()`, and the next `flush()`
+ * tries it again. While failed, the writer keeps buffering (watch `pending()`) but writes nothing
+ * more until `flush()` is called. The one exception is a record the store refuses as bad input:
+ * retrying cannot help, so it alone is set aside and reported (`onError` with `rejected: true`,
+ * and the pending `flush()` rejects with its error) while the records around it are written.
  *
  * The writer keeps the records it is given (no copy): do not mutate them afterwards.
  *
@@ -22,17 +26,24 @@ export interface StoreWriter {
   upsertAggregates(aggregates: readonly Aggregate[]): void;
   writeAlertEvents(events: readonly AlertEvent[]): void;
   writeOps(events: readonly OpsEvent[]): void;
-  /** Resolves when every record given before the call is stored; rejects with the error of a failed batch. */
+  /**
+   * Resolves when every record given before the call is stored. Rejects with the error of a failed
+   * batch (which stays queued), or, once all is written, with the error of a refused record.
+   */
   flush(): Promise<void>;
-  /** Records given but not yet stored (including the batch being written). */
+  /** Records given but not yet stored or set aside (including the batch being written). */
   pending(): number;
 }
 
 export interface StoreWriterOptions {
   /** Most records per store call (default 5000). Consecutive records of one kind share a batch. */
   maxBatch?: number;
-  /** Told about each failed batch; the batch is kept and retried by the next `flush()`. */
-  onError?: (error: unknown, batch: { kind: StoreWriteKind; size: number }) => void;
+  /**
+   * Told about each failure. `rejected: false`: the store failed (for example the disk is full);
+   * the batch is kept and retried by the next `flush()`. `rejected: true`: the store refused this
+   * one record as bad input (a GpError of the user domain); it is set aside, the rest goes on.
+   */
+  onError?: (error: unknown, batch: { kind: StoreWriteKind; size: number; rejected: boolean }) => void;
 }
 
 export type StoreWriteKind = 'readings' | 'aggregates' | 'alertEvents' | 'ops';
@@ -44,8 +55,10 @@ interface Batch {
 }
 
 interface Waiter {
-  /** Records that must be stored before this waiter resolves (counted from the writer's start). */
+  /** How many records (counted from the writer's start) must be handled before this waiter settles. */
   target: number;
+  /** A record refused as bad input while this waiter waited. */
+  error?: unknown;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -54,12 +67,17 @@ interface Waiter {
 export function createStoreWriter(store: Store, options: StoreWriterOptions = {}): StoreWriter {
   const maxBatch = options.maxBatch ?? 5000;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) {
-    throw new RangeError(`maxBatch: expected a positive integer, got ${String(options.maxBatch)}`);
+    throw new GpError('GP_CONFIG_INVALID', `maxBatch: expected a positive integer, got ${String(options.maxBatch)}`, { field: 'maxBatch' });
   }
   const queue: Batch[] = [];
+  // The newest batch of each kind that is neither full nor handed to the store: records of that
+  // kind join it even when other kinds were given since, so interleaved calls still make big batches.
+  const filling = new Map<StoreWriteKind, Batch>();
   const waiters: Waiter[] = [];
+  const refusesInput = (error: unknown): boolean => error instanceof GpError && error.domain === 'user';
   let given = 0;
-  let stored = 0;
+  // Records stored, or set aside as refused: the queue has moved past them.
+  let done = 0;
   let draining = false;
   let scheduled = false;
   // The error of the batch at the head of the queue, until a flush() retries it.
@@ -69,15 +87,14 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions = {}
     if (items.length === 0) return;
     let index = 0;
     while (index < items.length) {
-      let tail = queue[queue.length - 1];
-      // The head batch may be in the store's hands already: never grow it, start a new one.
-      const inFlight = draining && queue.length === 1;
-      if (tail === undefined || tail.kind !== kind || tail.items.length >= maxBatch || inFlight) {
-        tail = { kind, items: [] };
-        queue.push(tail);
+      let batch = filling.get(kind);
+      if (batch === undefined || batch.items.length >= maxBatch) {
+        batch = { kind, items: [] };
+        queue.push(batch);
+        filling.set(kind, batch);
       }
-      const take = Math.min(maxBatch - tail.items.length, items.length - index);
-      for (let i = 0; i < take; i++) tail.items.push(items[index + i]);
+      const take = Math.min(maxBatch - batch.items.length, items.length - index);
+      for (let i = 0; i < take; i++) batch.items.push(items[index + i]);
       index += take;
     }
     given += items.length;
@@ -99,25 +116,42 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions = {}
     draining = true;
     try {
       for (let batch = queue[0]; batch !== undefined; batch = queue[0]) {
+        // From here the store may hold the batch: later records of its kind start a new one.
+        if (filling.get(batch.kind) === batch) filling.delete(batch.kind);
         try {
           await send(batch);
         } catch (error) {
-          failure = { error };
-          for (const waiter of waiters.splice(0)) waiter.reject(error);
-          try {
-            options.onError?.(error, { kind: batch.kind, size: batch.items.length });
-          } catch {
-            // A throwing handler must not turn into an unhandled rejection; the batch's own error
-            // still reaches the next flush().
+          if (!refusesInput(error)) {
+            failure = { error };
+            for (const waiter of waiters.splice(0)) waiter.reject(error);
+            report(error, batch, false);
+            return;
           }
-          return;
+          // The store refuses something in this batch as bad input: retrying it would fail forever
+          // and hold up everything behind it. Halve the batch until the refused records stand
+          // alone; the others are written, in order, and only those are set aside.
+          if (batch.items.length > 1) {
+            const half = Math.ceil(batch.items.length / 2);
+            queue.splice(0, 1, { kind: batch.kind, items: batch.items.slice(0, half) }, { kind: batch.kind, items: batch.items.slice(half) });
+            continue;
+          }
+          for (const waiter of waiters) waiter.error ??= error;
+          report(error, batch, true);
         }
         queue.shift();
-        stored += batch.items.length;
+        done += batch.items.length;
         settleWaiters();
       }
     } finally {
       draining = false;
+    }
+  }
+
+  function report(error: unknown, batch: Batch, rejected: boolean): void {
+    try {
+      options.onError?.(error, { kind: batch.kind, size: batch.items.length, rejected });
+    } catch {
+      // A throwing handler must not become an unhandled rejection; flush() still reports the error.
     }
   }
 
@@ -137,9 +171,10 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions = {}
   function settleWaiters(): void {
     for (let i = waiters.length - 1; i >= 0; i--) {
       const waiter = waiters[i] as Waiter;
-      if (waiter.target <= stored) {
+      if (waiter.target <= done) {
         waiters.splice(i, 1);
-        waiter.resolve();
+        if (waiter.error === undefined) waiter.resolve();
+        else waiter.reject(waiter.error);
       }
     }
   }
@@ -149,15 +184,15 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions = {}
     upsertAggregates: (aggregates) => push('aggregates', aggregates),
     writeAlertEvents: (events) => push('alertEvents', events),
     writeOps: (events) => push('ops', events),
-    pending: () => given - stored,
+    pending: () => given - done,
     flush(): Promise<void> {
       const target = given;
-      if (stored >= target) return Promise.resolve();
+      if (done >= target) return Promise.resolve();
       // flush() is the retry: a failed batch is tried again from here.
       failure = undefined;
-      const done = new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));
+      const settled = new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));
       void drain();
-      return done;
+      return settled;
     },
   };
 }

@@ -105,3 +105,29 @@ test('the state codec keeps typed arrays and non-finite numbers', () => {
   assert.ok(Number.isNaN(again.d));
   assert.deepEqual({ ...again, c: null, d: null }, { ...state, c: null, d: null });
 });
+
+test('odd values never throw and scores stay in [0, 1]', () => {
+  const schema = powerSchema([
+    spec('spike'), spec('drop'), spec('outage'), spec('sustained_high', { warmup: '1h' }), spec('zscore'), spec('iqr'), spec('seasonal', { minDays: 1 }),
+    spec('out_of_range'), spec('physics'), spec('silence'), spec('rule', { when: 'usageKw / current > 0.5 or avg(usageKw, 1m) < 0' }),
+  ]);
+  const detectors = createDetectors(schema);
+  const random = prng(99);
+  const odd = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, -5, 1e300, -1e300, 5e-324, 1, 2, 3];
+  const pick = () => (random.next() < 0.5 ? odd[Math.floor(random.next() * odd.length)]! : random.gaussian() * 10);
+  const samples: Sample[] = [];
+  let time = MONDAY;
+  for (let i = 0; i < 5000; i++) {
+    time += random.next() < 0.9 ? MINUTE : Math.floor(random.next() * 5 * 24 * 60) * MINUTE + 1;
+    samples.push({ time, values: { usageKw: pick(), voltage: pick(), current: pick(), pf: pick() } });
+  }
+  const ctx = new FakeContext(schema);
+  ctx.intervalMs = MINUTE;
+  const { scores } = run(schema, detectors, samples, ctx);
+  assert.equal(scores.length, samples.length);
+  for (const f of ctx.findings) {
+    assert.ok(f.score >= 0 && f.score <= 1, `${f.detector} score ${f.score}`);
+    assert.equal(typeof f.explain, 'string');
+  }
+  assert.ok(ctx.findings.length > 0);
+});

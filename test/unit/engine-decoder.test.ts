@@ -27,7 +27,9 @@ test('the fast scanner and JSON.parse decode the same readings, byte for byte', 
     ' { "meterId" : "m-1" , "timestamp" : "2025-01-06T00:00:00Z" , "usageKw" : -0.000123e+2 } ',
     '{"meterId":42,"timestamp":1736121600,"usageKw":1E3,"extra":{"nested":[1,2]}}',
     '{"meterId":"m-\\"q\\"","timestamp":1736121600000,"usageKw":1}',
+    '{"meterId":"m-1","timestamp":1736121600000,"usageKw":"7.5","voltage":null}',
     '{"meterId":"m-1","timestamp":1736121600000,"usageKw":"7.5","voltage":null,"pf":""}',
+    '{"meterId":"m-1","timestamp":1736121600000,"usageKw":" "}',
     '{"meterId":"m-1","timestamp":1736121600000,"usageKw":true}',
     '{"meterId":"m-1","timestamp":1736121600000,"usageKw":12345678901234567890}',
     '{"meterId":"m-1","timestamp":1736121600000,"usageKw":0.1,"usageKw":0.2}',
@@ -77,6 +79,15 @@ test('times: epoch ms, epoch s and ISO-8601 with or without zone (no zone means 
   assert.ok(Number.isNaN(parseTime('2025-02-31T00:00:00Z', 'auto')), '31 February is rejected');
   assert.ok(Number.isNaN(parseTime('soon', 'auto')));
   assert.ok(Number.isNaN(parseTime(1736121600000, 'iso')));
+});
+
+test('an empty string where a number belongs is a wrong type, not a missing value', () => {
+  const d = new ReadingDecoder(schema);
+  const problem = d.decodeText('{"meterId":"m-1","timestamp":1736121600000,"usageKw":"","voltage":230}', 3);
+  assert.ok(problem);
+  assert.equal(problem.field, 'usageKw');
+  assert.equal(problem.expected, 'a finite number');
+  assert.equal(problem.got, '""');
 });
 
 test('typical records take the scanner path, odd ones do not', async () => {

@@ -26,7 +26,7 @@ describe('simulator determinism', () => {
     assert.equal(digest(first.lines), digest(second.lines));
     assert.equal(first.labels, second.labels);
     // The run is not trivially empty: anomalies were injected after the warm-up day.
-    assert.ok(JSON.parse(first.labels).anomalies.length > 10);
+    assert.ok((JSON.parse(first.labels) as { anomalies: unknown[] }).anomalies.length > 10);
   });
 
   it('gives different telemetry and labels for a different seed', () => {

@@ -94,6 +94,32 @@ describe('store writer', () => {
     assert.equal(writer.pending(), 0);
   });
 
+  test('records given kind by kind, interleaved, still travel in large batches', async () => {
+    const { store, calls, nextCall } = gatedStore();
+    const writer = createStoreWriter(store);
+    const first = nextCall();
+    for (let i = 0; i < 100; i++) {
+      writer.upsertAggregates([aggregate('m-1', T0 + i * MINUTE, i)]);
+      writer.writeOps([late(i)]);
+      writer.writeReadings([reading(i)]);
+    }
+    const flushing = writer.flush();
+    await first;
+    for (let later = 0; later < 2; later++) {
+      const next = nextCall();
+      calls[calls.length - 1]?.release();
+      await next;
+    }
+    calls[calls.length - 1]?.release();
+    await flushing;
+    assert.deepEqual(
+      calls.map((call) => `${call.method}:${call.items.length}`),
+      ['upsertAggregates:100', 'writeOps:100', 'writeReadings:100'],
+    );
+    // Within a kind, the order given is the order written.
+    assert.deepEqual(calls[0]?.items.map((a) => (a as Aggregate).start), Array.from({ length: 100 }, (_, i) => T0 + i * MINUTE));
+  });
+
   test('flush waits until everything given before it is stored', async () => {
     const { store, nextCall } = gatedStore();
     const writer = createStoreWriter(store);
@@ -118,7 +144,9 @@ describe('store writer', () => {
   test('a failed batch is reported, kept, and retried by the next flush', async () => {
     const { store, calls, nextCall } = gatedStore();
     const errors: string[] = [];
-    const writer = createStoreWriter(store, { onError: (error, batch) => errors.push(`${(error as Error).message} (${batch.kind} x${batch.size})`) });
+    const writer = createStoreWriter(store, {
+      onError: (error, batch) => errors.push(`${(error as Error).message} (${batch.kind} x${batch.size}, rejected=${batch.rejected})`),
+    });
     const event: AlertEvent = {
       alert: {
         id: 'a-1', stream: 'power', key: 'm-1', site: 's-1', type: 'spike', metric: 'usageKw', severity: 'warning', status: 'open',
@@ -131,7 +159,7 @@ describe('store writer', () => {
     const flushing = writer.flush();
     (await first).fail(new Error('disk full'));
     await assert.rejects(flushing, /disk full/);
-    assert.deepEqual(errors, ['disk full (alertEvents x1)']);
+    assert.deepEqual(errors, ['disk full (alertEvents x1, rejected=false)']);
     assert.equal(writer.pending(), 1, 'the failed batch is not dropped');
 
     // While failed, new records are buffered behind it and nothing is written on its own.
@@ -152,6 +180,34 @@ describe('store writer', () => {
     opsCall.release();
     await flushingAgain;
     assert.equal(writer.pending(), 0);
+  });
+
+  test('a record the store refuses as bad input is set aside alone; the others are written in order', async () => {
+    const store = createDuckDbStore({ path: ':memory:' });
+    try {
+      const refused: string[] = [];
+      const writer = createStoreWriter(store, {
+        onError: (error, batch) => refused.push(`${batch.kind} x${batch.size} rejected=${batch.rejected}: ${(error as Error).message}`),
+      });
+      const batch = Array.from({ length: 9 }, (_, i) => aggregate('m-1', T0 + i * MINUTE, i));
+      batch.splice(4, 0, aggregate('m-1', Number.NaN, -1));
+      writer.upsertAggregates(batch);
+      writer.writeOps([late(1)]);
+      await assert.rejects(writer.flush(), /start: expected epoch milliseconds/);
+      assert.deepEqual(refused, ['aggregates x1 rejected=true: aggregates[0].start: expected epoch milliseconds (a finite number), got NaN']);
+      assert.equal(writer.pending(), 0);
+      const counts = await store.counts();
+      assert.equal(counts.aggregates, 9);
+      assert.equal(counts.ops, 1);
+      const series = await store.querySeries({ key: 'm-1', metric: 'usageKw', from: T0, to: T0 + 8 * MINUTE, resolution: '1m' });
+      assert.deepEqual(series.points.map((p) => p.avg), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      // The writer goes on: a later flush with nothing refused resolves.
+      writer.writeOps([late(2)]);
+      await writer.flush();
+      assert.equal((await store.counts()).ops, 2);
+    } finally {
+      await store.close();
+    }
   });
 
   test('drives a DuckDB store end to end', async () => {

@@ -28,7 +28,7 @@ export function register(program: Command): void {
     )
     .option('--meters <n>', 'electricity meters, about 10 per site (7 homes, 2 offices, 1 plant)', '20')
     .option('--machines <n>', 'machines with AI4I-like readings, written into the same file', '0')
-    .option('--days <d>', 'length of the simulated period in days (fractions allowed)', '1')
+    .option('--days <d>', 'length of the simulated period in days (fractions allowed)', '7')
     .option('--seed <s>', 'seed of every random draw', '1')
     .option('--interval <duration>', 'reporting interval of every device, e.g. 60s, 15m', '60s')
     .option('--start <time>', 'start of the period, ISO-8601 or epoch ms (the default is a Monday)', '2025-01-06T00:00:00Z')
@@ -52,7 +52,8 @@ export function register(program: Command): void {
         out: flags.out,
         labels: flags.labels,
       });
-      process.stderr.write(formatSummary(summary, (performance.now() - started) / 1000, flags.anomalies !== false));
+      const anomaliesWanted = flags.anomalies !== false && Number(flags.anomalies) > 0;
+      process.stderr.write(formatSummary(summary, (performance.now() - started) / 1000, anomaliesWanted));
     });
 }
 
@@ -68,7 +69,7 @@ function formatSummary(summary: SimulationSummary, seconds: number, anomaliesWan
   } else if (anomaliesWanted) {
     lines.push('anomalies: none — the run is too short: none is injected in the warm-up (--warmup, default 24h) or the last hour; try --days 2 or more');
   } else {
-    lines.push('anomalies: none (--no-anomalies)');
+    lines.push('anomalies: none (--no-anomalies or --anomalies 0)');
   }
   if (summary.skippedAnomalies > 0) lines.push(`skipped: ${summary.skippedAnomalies} anomalies found no free place (rate too high for the run length)`);
   return `${lines.join('\n')}\n`;
