@@ -162,10 +162,10 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
     const base = state.base;
     const reference = Math.abs(base);
     const relative = reference > 0 ? (x - base) / reference : this.direction * Number.POSITIVE_INFINITY;
-    const word = this.direction > 0 ? 'over' : 'below';
+    const change = this.direction > 0 ? `${formatPercent(relative)} over` : `${formatPercent(-relative).slice(1)} below`;
     const limit = this.direction * Math.max(this.threshold * reference, noise);
     const explain =
-      `${this.metric} ${formatNumber(x)} is ${formatPercent(relative)} ${word} its EWMA baseline ${formatNumber(base)} ` +
+      `${this.metric} ${formatNumber(x)} is ${change} its EWMA baseline ${formatNumber(base)} ` +
       `(half-life ${formatDuration(this.halfLifeMs)}); threshold ${formatPercent(this.direction * this.threshold)} ` +
       `and ${formatNumber(this.k)} × deviation ${formatNumber(state.deviation)} = ${formatNumber(noise)}` +
       (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');

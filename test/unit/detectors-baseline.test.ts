@@ -70,7 +70,7 @@ test('drop fires on a sudden fall and reports the evidence', () => {
   const { ctx } = detect('drop', series(150, { 100: 0.7, 101: 0.72 }));
   const active = ctx.active();
   assert.equal(active.length, 2);
-  assert.match(active[0]!.explain, /^x 0\.700 is −6\d% below its EWMA baseline 2\.0\d \(half-life 30m\); threshold −35%/);
+  assert.match(active[0]!.explain, /^x 0\.700 is 6\d% below its EWMA baseline 2\.0\d \(half-life 30m\); threshold −35%/);
   assert.ok(active[0]!.score >= 0.5 && active[0]!.score < 0.8, `a −65% fall is a warning, got ${active[0]!.score}`);
   assert.ok(active[0]!.threshold! < 2 * 0.65 + 0.01);
   assert.equal(ctx.cleared().length, 1);
