@@ -1,5 +1,5 @@
 import type { Detector, DetectorContext, Reading } from '../model/index.js';
-import { ewmaWeight, formatDuration, formatNumber, formatPercent, scoreForRatio } from './common.js';
+import { EwmaWeight, formatDuration, formatNumber, formatPercent, scoreForRatio } from './common.js';
 
 /**
  * The engine shared by `spike` (direction +1) and `drop` (direction −1): a value that moves away
@@ -63,6 +63,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
   private readonly adoptAfterMs: number;
   private readonly outageRatio: number;
   private readonly staleAfterMs: number;
+  private readonly weight: EwmaWeight;
 
   constructor(config: BaselineShiftConfig) {
     this.config = config;
@@ -80,6 +81,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
     this.adoptAfterMs = config.adoptAfterMs;
     this.outageRatio = config.outageRatio;
     this.staleAfterMs = config.halfLifeMs * STALE_HALF_LIVES;
+    this.weight = new EwmaWeight(config.halfLifeMs);
   }
 
   createState(): BaselineShiftState {
@@ -137,7 +139,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
           state.since = t;
         } else if (t - state.since >= this.adoptAfterMs) {
           this.adopt(state, t, x, ctx);
-          return 0.49;
+          return 0;
         }
         const score = scoreForRatio(evidence);
         this.fire(state, t, x, noise, score, ctx);
@@ -147,7 +149,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
       this.clear(state, t, x, ctx, '');
     }
 
-    let weight = ewmaWeight(step, this.halfLifeMs);
+    let weight = this.weight.of(step);
     if (state.n < this.warmup) {
       const countWeight = 1 / (state.n + 1);
       if (countWeight > weight) weight = countWeight;
@@ -155,7 +157,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
     }
     state.deviation += weight * (Math.abs(x - base) - state.deviation);
     state.base = base + weight * (x - base);
-    return evidence >= 0.98 ? 0.49 : 0.5 * evidence;
+    return 0;
   }
 
   private fire(state: BaselineShiftState, t: number, x: number, noise: number, score: number, ctx: DetectorContext): void {

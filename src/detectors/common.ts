@@ -43,17 +43,36 @@ export function metricIndexOf(schema: StreamSchema, name: string): number {
 export function ewmaWeight(stepMs: number, halfLifeMs: number): number {
   if (!(stepMs > 0)) return 0;
   if (!(halfLifeMs > 0)) return 1;
-  // Devices report at a steady interval, so the same (step, half-life) comes again and again:
-  // remembering the last one saves an exp() per call (a pure-function memo: still deterministic).
-  if (stepMs === lastStep && halfLifeMs === lastHalfLife) return lastWeight;
-  lastStep = stepMs;
-  lastHalfLife = halfLifeMs;
-  lastWeight = 1 - Math.exp((-stepMs * Math.LN2) / halfLifeMs);
-  return lastWeight;
+  return 1 - Math.exp((-stepMs * Math.LN2) / halfLifeMs);
 }
-let lastStep = Number.NaN;
-let lastHalfLife = Number.NaN;
-let lastWeight = 0;
+
+/**
+ * `ewmaWeight` for one half-life that remembers its last step: devices report at a steady
+ * interval, so the same step comes again and again and the exp() is saved. A pure-function
+ * memo (still deterministic); one per detector instance, whose mutable number fields are
+ * updated in place (no allocation on the hot path).
+ *
+ * @example
+ * const weight = new EwmaWeight(30 * 60_000);
+ * weight.of(60_000); // ≈ 0.0228
+ */
+export class EwmaWeight {
+  readonly halfLifeMs: number;
+  private lastStep = Number.NaN;
+  private lastWeight = 0.5;
+
+  constructor(halfLifeMs: number) {
+    this.halfLifeMs = halfLifeMs;
+  }
+
+  of(stepMs: number): number {
+    if (stepMs === this.lastStep) return this.lastWeight;
+    const weight = ewmaWeight(stepMs, this.halfLifeMs);
+    this.lastStep = stepMs;
+    this.lastWeight = weight;
+    return weight;
+  }
+}
 
 /**
  * Maps evidence to a score. `ratio` is the evidence divided by its threshold (1 = just at the

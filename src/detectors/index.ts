@@ -1,6 +1,14 @@
 /**
  * The out-of-the-box detectors of gridpulse and their registry. The engine gets a stream's
  * detectors from `createDetectors(schema)`; the config check uses `validateDetectorSpec`.
+ *
+ * Conventions shared by every detector: `onReading` returns 0 unless it reports an active
+ * finding for that reading, and then that finding's score (0.5 at the threshold, 0.75 at twice
+ * it, critical from 2.5 times it: `scoreForRatio`); a condition that was reported and has cleared
+ * is reported once with `active: false`; the overall score of a reading is the maximum over its
+ * detectors (`combineScores`). Nothing is allocated on a reading that reports nothing, and
+ * states are plain numbers and arrays (iqr: Float64Arrays) — checkpoint them with
+ * `detectorStateToJson` / `detectorStateFromJson`.
  */
 export {
   createDetectors,
@@ -26,5 +34,5 @@ export { seasonalParams, createSeasonalDetectors, SeasonalDetector, type Seasona
 export { outOfRangeParams, createOutOfRangeDetectors, OutOfRangeDetector, type OutOfRangeParams, type OutOfRangeState } from './out-of-range.js';
 export { physicsParams, createPhysicsDetectors, PhysicsDetector, type PhysicsParams, type PhysicsState } from './physics.js';
 export { ruleParams, createRuleDetectors, RuleDetector, type RuleParams, type RuleState } from './rule.js';
-export { compileRule, RuleSyntaxError, type CompiledRule, type WindowTerm, type RuleEvaluator } from './rule-parser.js';
+export { compileRule, RuleSyntaxError, type CompiledRule, type WindowTerm, type RuleStep } from './rule-parser.js';
 export { detectorStateToJson, detectorStateFromJson } from './state-json.js';

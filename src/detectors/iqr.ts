@@ -8,11 +8,13 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  *
  * Rule: over the device's last `window` readings (the reading itself not included), with
  * quartiles Q1, Q3 (linear interpolation) and IQR = Q3 − Q1, a reading fires when it lies
- * outside the fences Q1 − k·IQR or Q3 + k·IQR, once half the window is filled, and two guards
- * agree: the value differs from the median by at least `minChange` of |median| (a quantised or
+ * outside the fences Q1 − k·IQR or Q3 + k·IQR, once half the window is filled, and three
+ * guards agree: the value differs from the median by at least `minChange` of |median| (a quantised or
  * very smooth metric has a tiny IQR), and a new episode starts suddenly — at least `suddenness`
  * of the distance from the median must have appeared since the reference reading (the latest
- * one at least `onset` older) — so a load ramp is not an outlier. The window is kept as a ring
+ * one at least `onset` older) — so a load ramp is not an outlier — and the fence cuts off a rare
+ * tail: at most `maxOutside` of the window lies beyond it (a metric that is mostly zero with
+ * regular pulses has IQR 0, and its pulses are not outliers). The window is kept as a ring
  * plus a sorted copy: each reading replaces the oldest value in the sorted copy with binary
  * searches and one memmove, no allocation.
  *
@@ -26,6 +28,7 @@ export const iqrParams = Type.Object({
   window: Type.Integer({ minimum: 4, maximum: 100_000, default: 120, description: 'Readings in the rolling window.' }),
   k: Type.Number({ exclusiveMinimum: 0, default: 3, description: 'Fence distance in IQRs beyond the quartiles.' }),
   minChange: Type.Number({ minimum: 0, default: 0.25, description: 'Relative guard: |value − median| must also be at least this share of |median|.' }),
+  maxOutside: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'A new episode needs at most this share of the window beyond the same fence (the fence must cut off a rare tail).' }),
   onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),
   suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.75, description: 'Share of the distance from the median that must be new (0 = off).' }),
 });
@@ -60,6 +63,7 @@ export class IqrDetector implements Detector<IqrState> {
   private readonly minChange: number;
   private readonly onsetMs: number;
   private readonly suddenness: number;
+  private readonly maxOutside: number;
 
   constructor(alertType: string, metric: string, index: number, p: IqrParams) {
     this.alertType = alertType;
@@ -70,6 +74,7 @@ export class IqrDetector implements Detector<IqrState> {
     this.minChange = p.minChange;
     this.onsetMs = parseDuration(p.onset);
     this.suddenness = p.suddenness;
+    this.maxOutside = p.maxOutside;
   }
 
   createState(): IqrState {
@@ -115,7 +120,7 @@ export class IqrDetector implements Detector<IqrState> {
         const relativeRatio = relativeFloor > 0 ? magnitude / relativeFloor : Number.POSITIVE_INFINITY;
         evidence = fenceRatio < relativeRatio ? fenceRatio : relativeRatio;
       }
-      if (evidence >= 1 && (state.firing === 1 || Math.abs(x - state.reference) >= this.suddenness * magnitude)) {
+      if (evidence >= 1 && (state.firing === 1 || (Math.abs(x - state.reference) >= this.suddenness * magnitude && this.rareBeyond(sorted, n, x > q3 ? q3 + fence : q1 - fence, x > q3)))) {
         if (state.firing === 0) {
           state.firing = 1;
           state.since = t;
@@ -126,7 +131,7 @@ export class IqrDetector implements Detector<IqrState> {
         const explain =
           `${this.metric} ${formatNumber(x)} is ${upper ? 'above the upper' : 'below the lower'} IQR fence ${formatNumber(limit)} ` +
           `of its last ${n} readings (Q1 ${formatNumber(q1)}, median ${formatNumber(median)}, Q3 ${formatNumber(q3)}, IQR ${formatNumber(spread)}, k ${formatNumber(this.k)}) ` +
-          `and ${Math.round((magnitude / (Math.abs(median) || 1)) * 100)}% from the median (at least ${Math.round(this.minChange * 100)}% required)` +
+          (median !== 0 ? `and ${Math.round((magnitude / Math.abs(median)) * 100)}% from the median (at least ${Math.round(this.minChange * 100)}% required)` : 'and the median is 0') +
           (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');
         ctx.report({ time: t, score, value: x, baseline: median, threshold: limit, explain, metric: this.metric, active: true });
       } else {
@@ -135,11 +140,16 @@ export class IqrDetector implements Detector<IqrState> {
           const explain = `${this.metric} ${formatNumber(x)} is back inside its IQR fences ${formatNumber(q1 - fence)}–${formatNumber(q3 + fence)} after ${formatDuration(t - state.since)}`;
           ctx.report({ time: t, score: 0, value: x, baseline: median, threshold: undefined, explain, metric: this.metric, active: false });
         }
-        score = evidence >= 0.98 ? 0.49 : 0.5 * evidence;
       }
     }
     this.push(state, x);
     return score;
+  }
+
+  /** True when few enough window values lie beyond `fence` on the value's side (two binary searches at most). */
+  private rareBeyond(sorted: Float64Array, n: number, fence: number, upper: boolean): boolean {
+    const beyond = upper ? n - upperBound(sorted, n, fence) : lowerBound(sorted, n, fence);
+    return beyond <= this.maxOutside * n;
   }
 
   private push(state: IqrState, x: number): void {

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { ewmaWeight, formatDuration, formatNumber, selectMetrics } from './common.js';
+import { EwmaWeight, formatDuration, formatNumber, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 
 /**
@@ -52,6 +52,7 @@ export class OutageDetector implements Detector<OutageState> {
   private readonly halfLifeMs: number;
   private readonly k: number;
   private readonly warmup: number;
+  private readonly weight: EwmaWeight;
 
   constructor(alertType: string, metric: string, index: number, p: OutageParams) {
     this.alertType = alertType;
@@ -63,6 +64,7 @@ export class OutageDetector implements Detector<OutageState> {
     this.halfLifeMs = parseDuration(p.halfLife);
     this.k = p.k;
     this.warmup = Math.max(1, p.warmup);
+    this.weight = new EwmaWeight(this.halfLifeMs);
   }
 
   createState(): OutageState {
@@ -105,7 +107,7 @@ export class OutageDetector implements Detector<OutageState> {
       state.base = x;
       state.n = 1;
     } else {
-      let weight = ewmaWeight(t - state.time, this.halfLifeMs);
+      let weight = this.weight.of(t - state.time);
       if (state.n < this.warmup) {
         const countWeight = 1 / (state.n + 1);
         if (countWeight > weight) weight = countWeight;

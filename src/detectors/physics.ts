@@ -91,25 +91,31 @@ export class PhysicsDetector implements Detector<PhysicsState> {
   }
 
   onReading(state: PhysicsState, reading: Reading, ctx: DetectorContext): number {
-    const v = reading.values;
-    const t = reading.time;
+    // The checks take the reading, not its numbers: numbers passed to a call that is not inlined
+    // would be boxed, an allocation per reading on the hot path.
     let score = 0;
     if (this.checksBalance) {
-      const s = this.balance(state, t, v[this.kw]!, v[this.voltage]!, v[this.current]!, v[this.pf]!, ctx);
+      const s = this.balance(state, reading, ctx);
       if (s > score) score = s;
     }
     if (this.checksMechanical) {
-      const s = this.mechanical(state, t, v[this.torque]!, v[this.rpm]!, ctx);
+      const s = this.mechanical(state, reading, ctx);
       if (s > score) score = s;
     }
     if (this.checksHeat) {
-      const s = this.heat(state, t, v[this.processTemp]!, v[this.airTemp]!, v[this.rpm]!, ctx);
+      const s = this.heat(state, reading, ctx);
       if (s > score) score = s;
     }
     return score;
   }
 
-  private balance(state: PhysicsState, t: number, kw: number, volts: number, amps: number, pf: number, ctx: DetectorContext): number {
+  private balance(state: PhysicsState, reading: Reading, ctx: DetectorContext): number {
+    const v = reading.values;
+    const t = reading.time;
+    const kw = v[this.kw]!;
+    const volts = v[this.voltage]!;
+    const amps = v[this.current]!;
+    const pf = v[this.pf]!;
     if (!(Number.isFinite(kw) && Number.isFinite(volts) && Number.isFinite(amps) && Number.isFinite(pf))) return 0;
     const estimate = (volts * amps * pf * this.p.phaseFactor) / 1000;
     const reference = Math.max(Math.abs(kw), Math.abs(estimate));
@@ -134,10 +140,13 @@ export class PhysicsDetector implements Detector<PhysicsState> {
       const explain = `${this.p.kw} ${formatNumber(kw)} kW matches V·I·PF/1000 = ${formatNumber(estimate)} kW again (within ${Math.round(this.p.tolerance * 100)}%) after ${formatDuration(t - state.balanceSince)}`;
       ctx.report({ time: t, score: 0, value: kw, baseline: estimate, threshold: this.p.tolerance, explain, metric: this.p.kw, active: false });
     }
-    return 0.5 * ratio;
+    return 0;
   }
 
-  private mechanical(state: PhysicsState, t: number, torque: number, rpm: number, ctx: DetectorContext): number {
+  private mechanical(state: PhysicsState, reading: Reading, ctx: DetectorContext): number {
+    const t = reading.time;
+    const torque = reading.values[this.torque]!;
+    const rpm = reading.values[this.rpm]!;
     if (!(Number.isFinite(torque) && Number.isFinite(rpm))) return 0;
     const watts = torque * rpm * TWO_PI_OVER_60;
     const low = watts < this.p.minW;
@@ -164,7 +173,11 @@ export class PhysicsDetector implements Detector<PhysicsState> {
     return 0;
   }
 
-  private heat(state: PhysicsState, t: number, processTemp: number, airTemp: number, rpm: number, ctx: DetectorContext): number {
+  private heat(state: PhysicsState, reading: Reading, ctx: DetectorContext): number {
+    const t = reading.time;
+    const processTemp = reading.values[this.processTemp]!;
+    const airTemp = reading.values[this.airTemp]!;
+    const rpm = reading.values[this.rpm]!;
     if (!(Number.isFinite(processTemp) && Number.isFinite(airTemp) && Number.isFinite(rpm))) return 0;
     const difference = processTemp - airTemp;
     if (difference < this.p.minTempDiff && rpm < this.p.minRpm) {

@@ -1,3 +1,5 @@
+import type { Reading } from '../model/index.js';
+
 /**
  * Streaming quantile estimate with the P² algorithm (Jain & Chlamtac, "The P² algorithm for
  * dynamic calculation of quantiles and histograms without storing observations", CACM 1985):
@@ -6,6 +8,8 @@
  */
 
 export interface QuantileState {
+  /** The quantile estimated (0 < p < 1). */
+  p: number;
   /** Observations so far. */
   count: number;
   /** Marker heights (the first five observations until count reaches 5). */
@@ -16,12 +20,17 @@ export interface QuantileState {
   desired: number[];
 }
 
-export function createQuantileState(): QuantileState {
-  return { count: 0, heights: [0, 0, 0, 0, 0], positions: [1, 2, 3, 4, 5], desired: [0, 0, 0, 0, 0] };
+export function createQuantileState(p: number): QuantileState {
+  return { p, count: 0, heights: [0, 0, 0, 0, 0], positions: [1, 2, 3, 4, 5], desired: [0, 0, 0, 0, 0] };
 }
 
-/** Adds one observation to the estimate of quantile `p` (0 < p < 1). */
-export function quantileAdd(s: QuantileState, p: number, x: number): void {
+/**
+ * Adds metric `index` of a reading to the estimate (a reading, not a number: numbers passed to a
+ * call that is not inlined are boxed, an allocation per reading).
+ */
+export function quantileAdd(s: QuantileState, reading: Reading, index: number): void {
+  const x = reading.values[index]!;
+  const p = s.p;
   const q = s.heights;
   const n = s.positions;
   const d = s.desired;
@@ -78,10 +87,10 @@ export function quantileAdd(s: QuantileState, p: number, x: number): void {
 }
 
 /** Current estimate (NaN before any observation; the exact quantile of the first five before that). */
-export function quantileValue(s: QuantileState, p: number): number {
+export function quantileValue(s: QuantileState): number {
   if (s.count === 0) return Number.NaN;
   if (s.count < 5) {
-    const index = Math.min(s.count - 1, Math.max(0, Math.round(p * (s.count - 1))));
+    const index = Math.min(s.count - 1, Math.max(0, Math.round(s.p * (s.count - 1))));
     return s.heights[index]!;
   }
   return s.heights[2]!;

@@ -2,7 +2,7 @@ import { STAT_NAMES, type StatName, type StreamSchema } from '../model/index.js'
 
 /**
  * The expression language of `rule` detectors, parsed by recursive descent (no eval) and
- * compiled once into a tree of closures.
+ * compiled once into a tree of closures that pass values through a register array.
  *
  * Grammar (keywords are case-insensitive; `&&`, `||`, `!` are accepted for and, or, not):
  *
@@ -35,8 +35,12 @@ export class RuleSyntaxError extends Error {
   }
 }
 
-/** Evaluates a node: `metrics` is indexed by metric index, `windows` by window-term index. */
-export type RuleEvaluator = (metrics: Float64Array, windows: Float64Array) => number;
+/**
+ * One compiled step: computes a node's value into `registers[slot]`, after running the steps of
+ * its operands. Values travel through the Float64Array, never as return values: a number
+ * returned from (or passed to) a call that is not inlined is boxed, an allocation per reading.
+ */
+export type RuleStep = (metrics: Float64Array, windows: Float64Array, registers: Float64Array) => void;
 
 /** One `stat(metric, window)` term of a rule. */
 export interface WindowTerm {
@@ -50,24 +54,35 @@ export interface WindowTerm {
 
 export interface CompiledRule {
   text: string;
-  evaluate: RuleEvaluator;
+  /**
+   * Evaluates the rule: `metrics` is indexed by metric index, `windows` by window-term index;
+   * the result is then in `registers[result]`: 1 holds, 0 does not, NaN unknown.
+   */
+  run: (metrics: Float64Array, windows: Float64Array) => void;
+  registers: Float64Array;
+  result: number;
+  /** The same as `run`, returning the result (convenient; not for the hot path). */
+  evaluate: (metrics: Float64Array, windows: Float64Array) => number;
   /** Metric indices the rule reads as current values. */
   metrics: number[];
   metricNames: string[];
   terms: WindowTerm[];
-  /** For a top-level comparison: its two sides (value, threshold of findings); else undefined. */
-  left: RuleEvaluator | undefined;
-  right: RuleEvaluator | undefined;
+  /** For a top-level comparison: the registers of its two sides (value, threshold of findings); else undefined. */
+  left: number | undefined;
+  right: number | undefined;
 }
 
 interface Node {
   kind: 'number' | 'condition';
-  evaluate: RuleEvaluator;
+  run: RuleStep;
+  /** Register holding the node's value. */
+  slot: number;
   start: number;
-  /** Set for comparisons. */
-  comparison?: { left: RuleEvaluator; right: RuleEvaluator };
+  /** Set for comparisons: the registers of the two sides. */
+  comparison?: { left: number; right: number };
 }
 
+const NOTHING: RuleStep = () => undefined;
 const COMPARATORS = ['<=', '>=', '==', '!=', '<', '>'] as const;
 
 /**
@@ -82,9 +97,19 @@ const COMPARATORS = ['<=', '>=', '==', '!=', '<', '>'] as const;
 export function compileRule(text: string, schema: StreamSchema): CompiledRule {
   const parser = new Parser(text, schema);
   const node = parser.parseTop();
+  const registers = Float64Array.from(parser.initial);
+  const step = node.run;
+  const result = node.slot;
+  const run = (metrics: Float64Array, windows: Float64Array) => step(metrics, windows, registers);
   return {
     text,
-    evaluate: node.evaluate,
+    run,
+    registers,
+    result,
+    evaluate: (metrics, windows) => {
+      run(metrics, windows);
+      return registers[result]!;
+    },
     metrics: parser.metrics.map((m) => m.index),
     metricNames: parser.metrics.map((m) => m.name),
     terms: parser.terms,
@@ -97,6 +122,13 @@ class Parser {
   private position = 0;
   readonly metrics: Array<{ name: string; index: number }> = [];
   readonly terms: WindowTerm[] = [];
+  /** Initial register values: constants keep theirs, computed registers start as NaN. */
+  readonly initial: number[] = [];
+
+  private register(value = Number.NaN): number {
+    this.initial.push(value);
+    return this.initial.length - 1;
+  }
 
   constructor(
     private readonly text: string,
@@ -122,17 +154,25 @@ class Parser {
       const right = this.parseAnd();
       this.requireCondition(left, 'or');
       this.requireCondition(right, 'or');
-      const a = left.evaluate;
-      const b = right.evaluate;
+      const a = left.run;
+      const b = right.run;
+      const sa = left.slot;
+      const sb = right.slot;
+      const slot = this.register();
       left = {
         kind: 'condition',
         start: left.start,
-        evaluate: (m, w) => {
-          const x = a(m, w);
-          if (x === 1) return 1;
-          const y = b(m, w);
-          if (y === 1) return 1;
-          return x !== x || y !== y ? Number.NaN : 0;
+        slot,
+        run: (m, w, r) => {
+          a(m, w, r);
+          const x = r[sa]!;
+          if (x === 1) {
+            r[slot] = 1;
+            return;
+          }
+          b(m, w, r);
+          const y = r[sb]!;
+          r[slot] = y === 1 ? 1 : x !== x || y !== y ? Number.NaN : 0;
         },
       };
     }
@@ -145,17 +185,25 @@ class Parser {
       const right = this.parseNot();
       this.requireCondition(left, 'and');
       this.requireCondition(right, 'and');
-      const a = left.evaluate;
-      const b = right.evaluate;
+      const a = left.run;
+      const b = right.run;
+      const sa = left.slot;
+      const sb = right.slot;
+      const slot = this.register();
       left = {
         kind: 'condition',
         start: left.start,
-        evaluate: (m, w) => {
-          const x = a(m, w);
-          if (x === 0) return 0;
-          const y = b(m, w);
-          if (y === 0) return 0;
-          return x !== x || y !== y ? Number.NaN : 1;
+        slot,
+        run: (m, w, r) => {
+          a(m, w, r);
+          const x = r[sa]!;
+          if (x === 0) {
+            r[slot] = 0;
+            return;
+          }
+          b(m, w, r);
+          const y = r[sb]!;
+          r[slot] = y === 0 ? 0 : x !== x || y !== y ? Number.NaN : 1;
         },
       };
     }
@@ -167,8 +215,18 @@ class Parser {
     if (this.acceptWord('not') || (this.peek('!') && !this.peek('!=') && this.acceptSymbol('!'))) {
       const operand = this.parseNot();
       this.requireCondition(operand, 'not');
-      const a = operand.evaluate;
-      return { kind: 'condition', start, evaluate: (m, w) => 1 - a(m, w) };
+      const a = operand.run;
+      const sa = operand.slot;
+      const slot = this.register();
+      return {
+        kind: 'condition',
+        start,
+        slot,
+        run: (m, w, r) => {
+          a(m, w, r);
+          r[slot] = 1 - r[sa]!;
+        },
+      };
     }
     return this.parseComparison();
   }
@@ -186,29 +244,18 @@ class Parser {
     }
     this.skipSpace();
     if (COMPARATORS.some((c) => this.peek(c))) this.fail('comparisons cannot be chained; join them with "and"');
-    const a = left.evaluate;
-    const b = right.evaluate;
-    let evaluate: RuleEvaluator;
-    switch (operator) {
-      case '<':
-        evaluate = (m, w) => compare(a(m, w), b(m, w), 0);
-        break;
-      case '<=':
-        evaluate = (m, w) => compare(a(m, w), b(m, w), 1);
-        break;
-      case '>':
-        evaluate = (m, w) => compare(a(m, w), b(m, w), 2);
-        break;
-      case '>=':
-        evaluate = (m, w) => compare(a(m, w), b(m, w), 3);
-        break;
-      case '==':
-        evaluate = (m, w) => compare(a(m, w), b(m, w), 4);
-        break;
-      default:
-        evaluate = (m, w) => compare(a(m, w), b(m, w), 5);
-    }
-    return { kind: 'condition', start: left.start, evaluate, comparison: { left: a, right: b } };
+    const a = left.run;
+    const b = right.run;
+    const sa = left.slot;
+    const sb = right.slot;
+    const slot = this.register();
+    const code = COMPARATORS.indexOf(operator);
+    const run: RuleStep = (m, w, r) => {
+      a(m, w, r);
+      b(m, w, r);
+      r[slot] = compare(r[sa]!, r[sb]!, code);
+    };
+    return { kind: 'condition', start: left.start, slot, run, comparison: { left: sa, right: sb } };
   }
 
   private parseSum(): Node {
@@ -221,9 +268,7 @@ class Parser {
       const right = this.parseProduct();
       this.requireNumber(left, plus ? '+' : '-', operatorAt);
       this.requireNumber(right, plus ? '+' : '-', operatorAt);
-      const a = left.evaluate;
-      const b = right.evaluate;
-      left = { kind: 'number', start: left.start, evaluate: plus ? (m, w) => a(m, w) + b(m, w) : (m, w) => a(m, w) - b(m, w) };
+      left = this.arithmetic(left, right, plus ? 0 : 1);
     }
   }
 
@@ -237,10 +282,44 @@ class Parser {
       const right = this.parseUnary();
       this.requireNumber(left, times ? '*' : '/', operatorAt);
       this.requireNumber(right, times ? '*' : '/', operatorAt);
-      const a = left.evaluate;
-      const b = right.evaluate;
-      left = { kind: 'number', start: left.start, evaluate: times ? (m, w) => a(m, w) * b(m, w) : (m, w) => a(m, w) / b(m, w) };
+      left = this.arithmetic(left, right, times ? 2 : 3);
     }
+  }
+
+  /** + (0), − (1), × (2), ÷ (3) of two number nodes. */
+  private arithmetic(left: Node, right: Node, operator: number): Node {
+    const a = left.run;
+    const b = right.run;
+    const sa = left.slot;
+    const sb = right.slot;
+    const slot = this.register();
+    let run: RuleStep;
+    if (operator === 0) {
+      run = (m, w, r) => {
+        a(m, w, r);
+        b(m, w, r);
+        r[slot] = r[sa]! + r[sb]!;
+      };
+    } else if (operator === 1) {
+      run = (m, w, r) => {
+        a(m, w, r);
+        b(m, w, r);
+        r[slot] = r[sa]! - r[sb]!;
+      };
+    } else if (operator === 2) {
+      run = (m, w, r) => {
+        a(m, w, r);
+        b(m, w, r);
+        r[slot] = r[sa]! * r[sb]!;
+      };
+    } else {
+      run = (m, w, r) => {
+        a(m, w, r);
+        b(m, w, r);
+        r[slot] = r[sa]! / r[sb]!;
+      };
+    }
+    return { kind: 'number', start: left.start, slot, run };
   }
 
   private parseUnary(): Node {
@@ -249,8 +328,18 @@ class Parser {
     if (this.acceptSymbol('-')) {
       const operand = this.parseUnary();
       this.requireNumber(operand, '-', start);
-      const a = operand.evaluate;
-      return { kind: 'number', start, evaluate: (m, w) => -a(m, w) };
+      const a = operand.run;
+      const sa = operand.slot;
+      const slot = this.register();
+      return {
+        kind: 'number',
+        start,
+        slot,
+        run: (m, w, r) => {
+          a(m, w, r);
+          r[slot] = -r[sa]!;
+        },
+      };
     }
     if (this.acceptSymbol('+')) {
       const operand = this.parseUnary();
@@ -267,8 +356,7 @@ class Parser {
     const number = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/.exec(this.text.slice(this.position));
     if (number) {
       this.position += number[0].length;
-      const value = Number(number[0]);
-      return { kind: 'number', start, evaluate: () => value };
+      return { kind: 'number', start, slot: this.register(Number(number[0])), run: NOTHING };
     }
     if (this.acceptSymbol('(')) {
       const inner = this.parseOr();
@@ -280,10 +368,18 @@ class Parser {
     if (name === undefined) this.fail(`expected a number, a metric or "(", got ${this.describeHere()}`);
     this.skipSpace();
     if (this.peek('(')) return this.parseStat(name, start);
-    if (name.toLowerCase() === 'pi') return { kind: 'number', start, evaluate: () => Math.PI };
+    if (name.toLowerCase() === 'pi') return { kind: 'number', start, slot: this.register(Math.PI), run: NOTHING };
     const index = this.metricIndex(name, start);
     if (!this.metrics.some((m) => m.index === index)) this.metrics.push({ name, index });
-    return { kind: 'number', start, evaluate: (m) => m[index]! };
+    const slot = this.register();
+    return {
+      kind: 'number',
+      start,
+      slot,
+      run: (m, _w, r) => {
+        r[slot] = m[index]!;
+      },
+    };
   }
 
   private parseStat(stat: string, start: number): Node {
@@ -316,7 +412,15 @@ class Parser {
       this.terms.push({ text, window, metric, metricIndex, stat: canonical, statIndex });
     }
     const index = termIndex;
-    return { kind: 'number', start, evaluate: (_m, w) => w[index]! };
+    const slot = this.register();
+    return {
+      kind: 'number',
+      start,
+      slot,
+      run: (_m, w, r) => {
+        r[slot] = w[index]!;
+      },
+    };
   }
 
   private metricIndex(name: string, at: number): number {
@@ -384,20 +488,21 @@ class Parser {
   }
 }
 
+/** Comparison by its index in COMPARATORS: <=, >=, ==, !=, <, >. NaN when a side is unknown. */
 function compare(x: number, y: number, operator: number): number {
   if (x !== x || y !== y) return Number.NaN;
   switch (operator) {
     case 0:
-      return x < y ? 1 : 0;
-    case 1:
       return x <= y ? 1 : 0;
-    case 2:
-      return x > y ? 1 : 0;
-    case 3:
+    case 1:
       return x >= y ? 1 : 0;
-    case 4:
+    case 2:
       return x === y ? 1 : 0;
-    default:
+    case 3:
       return x !== y ? 1 : 0;
+    case 4:
+      return x < y ? 1 : 0;
+    default:
+      return x > y ? 1 : 0;
   }
 }

@@ -134,7 +134,8 @@ export class RuleDetector implements Detector<RuleState> {
 
   private evaluate(state: RuleState, t: number, ctx: DetectorContext): number {
     this.fill(state);
-    const holds = this.rule.evaluate(this.metricScratch, this.windowScratch);
+    this.rule.run(this.metricScratch, this.windowScratch);
+    const holds = this.rule.registers[this.rule.result]!;
     if (holds !== holds) return 0; // unknown: nothing changes
     if (holds === 1) {
       if (state.holdSince < 0) state.holdSince = t;
@@ -154,8 +155,9 @@ export class RuleDetector implements Detector<RuleState> {
   private report(state: RuleState, t: number, active: boolean, ctx: DetectorContext): void {
     const m = this.metricScratch;
     const w = this.windowScratch;
-    const left = this.rule.left ? this.rule.left(m, w) : active ? 1 : 0;
-    const right = this.rule.right ? this.rule.right(m, w) : undefined;
+    const registers = this.rule.registers;
+    const left = this.rule.left !== undefined ? registers[this.rule.left]! : active ? 1 : 0;
+    const right = this.rule.right !== undefined ? registers[this.rule.right] : undefined;
     const values: string[] = this.rule.metricNames.map((name, i) => `${name} = ${formatNumber(m[this.rule.metrics[i]!]!)}`);
     this.rule.terms.forEach((term, j) => {
       values.push(`${term.text} = ${formatNumber(w[j]!)} (window ending ${formatTime(state.windowEnd[j]!)})`);

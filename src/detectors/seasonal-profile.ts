@@ -1,3 +1,4 @@
+import type { Reading } from '../model/index.js';
 import { formatNumber } from './common.js';
 
 /**
@@ -87,8 +88,21 @@ export function dayTypeOfDay(dayNumber: number): number {
   return weekday === 0 || weekday === 6 ? 1 : 0;
 }
 
-/** Learns one reading (call for every reading that is not part of a reported anomaly). */
-export function profileObserve(p: ProfileState, config: ProfileConfig, time: number, x: number): void {
+/**
+ * Learns the value of metric `index` of a reading. Takes the reading rather than its numbers:
+ * numbers passed to a call that is not inlined are boxed, an allocation per reading.
+ */
+export function profileObserve(p: ProfileState, config: ProfileConfig, reading: Reading, index: number): void {
+  learnValue(p, config, reading.time, reading.values[index]!);
+}
+
+/** Learns a value clamped to [low, high] (an anomaly learned only up to its threshold). */
+export function profileObserveClamped(p: ProfileState, config: ProfileConfig, reading: Reading, index: number, low: number, high: number): void {
+  const x = reading.values[index]!;
+  learnValue(p, config, reading.time, x < low ? low : x > high ? high : x);
+}
+
+function learnValue(p: ProfileState, config: ProfileConfig, time: number, x: number): void {
   const slot = Math.floor((time + config.offsetMs) / config.slotMs);
   if (slot !== p.slot) {
     if (p.slot >= 0 && p.count > 0) fold(p, config);
@@ -128,13 +142,13 @@ function fold(p: ProfileState, config: ProfileConfig): void {
 }
 
 /**
- * What the profile expects at `time`, in `p.expected`: the slot of the reading's own day type
+ * What the profile expects at the reading's time, in `p.expected`: the slot of the reading's own day type
  * when learned (≥ minDays), else the other day type's (borrowed = 1), else nothing (returns
  * false). Computed once per slot: later readings of the slot reuse it, so today's readings never
  * move the expectation they are judged against.
  */
-export function profileLookup(p: ProfileState, config: ProfileConfig, time: number): boolean {
-  const slot = Math.floor((time + config.offsetMs) / config.slotMs);
+export function profileLookup(p: ProfileState, config: ProfileConfig, reading: Reading): boolean {
+  const slot = Math.floor((reading.time + config.offsetMs) / config.slotMs);
   const out = p.expected;
   if (slot === out.slot) return out.found === 1;
   out.slot = slot;

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
 import { formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
-import { DAY_MS, createProfileState, describeSlot, profileLookup, profileObserve, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
+import { DAY_MS, createProfileState, describeSlot, profileLookup, profileObserve, profileObserveClamped, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
 
 /**
  * Parameters of `seasonal`.
@@ -15,7 +15,8 @@ import { DAY_MS, createProfileState, describeSlot, profileLookup, profileObserve
  * spanned by the learned means within ± `timeShift` (so an evening peak half an hour early is
  * normal). A reading fires when its distance beyond that range exceeds both `k` × the slot's
  * deviation and `ratio` × the range edge it passed. `direction` limits it to high or low values.
- * Fired readings are not learned.
+ * Fired readings are learned clipped to the threshold, so one anomaly moves the profile little
+ * and a lasting change is learned over days.
  *
  * Score: evidence = the smaller of distance ÷ (k·deviation) and distance ÷ (ratio·edge);
  * 0.5 at 1, 0.75 at 2, critical from 2.5.
@@ -95,7 +96,7 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     let edge = 0;
     let noise = 0;
     let allowed = 0;
-    if (profileLookup(state.profile, this.profile, t)) {
+    if (profileLookup(state.profile, this.profile, reading)) {
       const widen = l.borrowed === 1 ? BORROWED_FACTOR : 1;
       if (this.high && x > l.high) {
         distance = x - l.high;
@@ -126,7 +127,10 @@ export class SeasonalDetector implements Detector<SeasonalState> {
         `thresholds ${formatNumber(widen * this.k)} × deviation ${formatNumber(l.deviation)} = ${formatNumber(noise)} and ` +
         `${Math.round(widen * this.ratio * 100)}% of ${formatNumber(edge)} = ${formatNumber(allowed)}` +
         (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');
-      ctx.report({ time: t, score, value: x, baseline: l.mean, threshold: x > edge ? edge + Math.max(noise, allowed) : edge - Math.max(noise, allowed), explain, metric: this.metric, active: true });
+      const limit = x > edge ? edge + Math.max(noise, allowed) : edge - Math.max(noise, allowed);
+      ctx.report({ time: t, score, value: x, baseline: l.mean, threshold: limit, explain, metric: this.metric, active: true });
+      // Learned clipped to the threshold: one anomaly moves the profile little, a new normal is learned over days.
+      profileObserveClamped(state.profile, this.profile, reading, this.index, limit, limit);
       return score;
     }
     if (state.firing === 1) {
@@ -134,8 +138,8 @@ export class SeasonalDetector implements Detector<SeasonalState> {
       const explain = `${this.metric} ${formatNumber(x)} is back within its seasonal expected range after ${formatDuration(t - state.since)}`;
       ctx.report({ time: t, score: 0, value: x, baseline: l.mean, threshold: undefined, explain, metric: this.metric, active: false });
     }
-    profileObserve(state.profile, this.profile, t, x);
-    return 0.5 * evidence;
+    profileObserve(state.profile, this.profile, reading, this.index);
+    return 0;
   }
 }
 

@@ -17,7 +17,9 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  * frozen, so the spike is not learned as normal; a rise that lasts `adoptAfter` is a new level
  * and becomes the baseline (the finding then clears). Values at or below `outageRatio` × the
  * baseline are left to the outage detector and not learned. A baseline unseen for 4 half-lives
- * restarts with a new warm-up.
+ * restarts with a new warm-up. The defaults suit readings up to about 5 minutes apart: with
+ * 15–30-minute readings a 45-minute ramp is one or two steps and looks sudden, so raise
+ * `halfLife` or `k` for such streams.
  *
  * Score: evidence = the smaller of (rise ÷ threshold) and (rise ÷ k·deviation); score 0.5 at 1,
  * 0.75 at 2, critical (0.8) from 2.5 (see `scoreForRatio`).

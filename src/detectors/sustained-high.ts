@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { ewmaWeight, formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics } from './common.js';
+import { formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 import { createQuantileState, quantileAdd, quantileValue, type QuantileState } from './quantile.js';
 import { profileConfigOf } from './seasonal.js';
-import { createProfileState, describeSlot, profileLookup, profileObserve, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
+import { createProfileState, describeSlot, profileLookup, profileObserve, profileObserveClamped, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
 
 /**
  * Parameters of `sustained_high`.
@@ -13,16 +13,15 @@ import { createProfileState, describeSlot, profileLookup, profileObserve, type P
  * has been high for at least `duration`, each high reading reports an active finding, and the
  * first reading that is not high reports `active: false`. The limit, in order of precedence:
  * - `level`: an absolute value (reports from the first reading);
- * - `percentile`: the learned percentile (0–100) of the device's values (P² estimate over the
- *   readings that were not high);
+ * - `percentile`: the learned percentile (0–100) of all the device's values (P² estimate);
  * - otherwise the expected level with a margin: high when value > expected × (1 + `ratio`) and
  *   value − expected > `k` × deviation. The expected level is the top of the device's seasonal
  *   range (time of day × weekday/weekend, see `seasonal`; slot `slot`, shift `timeShift`,
  *   `dayWeight`, `minDays`, `utcOffsetMinutes`) once learned (the other day type's profile is
- *   borrowed, with twice the margins, until the reading's own day type is learned), else a slow EWMA baseline
- *   (half-life `baselineHalfLife`) with its mean absolute deviation.
- * Learned modes report only after `warmup` of event time since the device's first reading, and
- * readings that are high are not learned (the baseline is frozen while high).
+ *   borrowed, with twice the margins, until the reading's own day type is learned), else a
+ *   slow EWMA baseline (half-life `baselineHalfLife`) with its mean absolute deviation.
+ * Learned modes report only after `warmup` of event time since the device's first reading. The
+ * slow baseline is frozen while high; the profile learns high readings clipped to the limit.
  *
  * Score: `level` and `percentile`: value ÷ limit; expected level: the smaller of excess ÷
  * (ratio·expected) and excess ÷ (k·deviation); 0.5 at 1, critical from 2.5 (`scoreForRatio`).
@@ -85,6 +84,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly baselineHalfLifeMs: number;
   private readonly warmupMs: number;
   private readonly profile: ProfileConfig;
+  private readonly decayPerMs: number;
+  private lastStep = Number.NaN;
+  private lastWeight = 0.5;
 
   constructor(alertType: string, metric: string, index: number, p: SustainedHighParams) {
     this.alertType = alertType;
@@ -100,6 +102,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.baselineHalfLifeMs = parseDuration(p.baselineHalfLife);
     this.warmupMs = parseDuration(p.warmup);
     this.profile = profileConfigOf(p);
+    this.decayPerMs = this.baselineHalfLifeMs > 0 ? Math.LN2 / this.baselineHalfLifeMs : Number.POSITIVE_INFINITY;
   }
 
   createState(): SustainedHighState {
@@ -111,7 +114,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       base: 0,
       deviation: 0,
       profile: createProfileState(this.profile),
-      quantile: createQuantileState(),
+      quantile: createQuantileState(this.quantile),
       highSince: -1,
       active: 0,
     };
@@ -139,11 +142,11 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     } else if (t - state.start >= this.warmupMs) {
       if (this.hasPercentile) {
         mode = MODE_PERCENTILE;
-        limit = quantileValue(state.quantile, this.quantile);
+        limit = quantileValue(state.quantile);
         if (x > limit) evidence = limit > 0 ? x / limit : 1;
       } else {
         let widen = 1;
-        if (profileLookup(state.profile, this.profile, t)) {
+        if (profileLookup(state.profile, this.profile, reading)) {
           const lookup = state.profile.expected;
           mode = MODE_PROFILE;
           expected = lookup.high;
@@ -168,6 +171,31 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       }
     }
 
+    // Learning, inline (numbers passed to a call that is not inlined are boxed): a percentile learns every value,
+    // the profile learns a high value clipped to the limit (it adapts over days without absorbing
+    // an episode), the slow baseline is frozen while high.
+    if (this.hasPercentile) quantileAdd(state.quantile, reading, this.index);
+    else if (!this.hasLevel) {
+      if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
+      else {
+        profileObserve(state.profile, this.profile, reading, this.index);
+        if (state.learned < 1_000_000) state.learned++;
+        // The EWMA weight, inline: remembered for a repeated step (a steady interval saves the exp()).
+        const step = t - state.time;
+        let weight: number;
+        if (step === this.lastStep) weight = this.lastWeight;
+        else {
+          weight = step > 0 ? 1 - Math.exp(-step * this.decayPerMs) : 0;
+          this.lastStep = step;
+          this.lastWeight = weight;
+        }
+        const countWeight = 1 / state.learned;
+        if (countWeight > weight) weight = countWeight;
+        state.deviation += weight * (Math.abs(x - state.base) - state.deviation);
+        state.base += weight * (x - state.base);
+      }
+    }
+
     let result = 0;
     if (evidence > 0) {
       if (state.highSince < 0) state.highSince = t;
@@ -176,8 +204,6 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         state.active = 1;
         result = Math.max(0.5, scoreForRatio(evidence));
         this.report(state, t, x, mode, limit, expected, deviation, result, ctx);
-      } else {
-        result = this.durationMs > 0 ? (0.49 * elapsed) / this.durationMs : 0.49;
       }
     } else {
       if (state.active === 1) {
@@ -188,25 +214,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         ctx.report({ time: t, score: 0, value: x, baseline: mode >= MODE_PROFILE ? expected : undefined, threshold: limit, explain, metric: this.metric, active: false });
       }
       state.highSince = -1;
-      this.learn(state, t, x);
     }
     state.time = t;
     return result;
-  }
-
-  private learn(state: SustainedHighState, t: number, x: number): void {
-    if (this.hasLevel) return;
-    if (this.hasPercentile) {
-      quantileAdd(state.quantile, this.quantile, x);
-      return;
-    }
-    if (state.learned < 1_000_000) state.learned++;
-    let weight = ewmaWeight(t - state.time, this.baselineHalfLifeMs);
-    const countWeight = 1 / state.learned;
-    if (countWeight > weight) weight = countWeight;
-    state.deviation += weight * (Math.abs(x - state.base) - state.deviation);
-    state.base += weight * (x - state.base);
-    profileObserve(state.profile, this.profile, t, x);
   }
 
   private report(

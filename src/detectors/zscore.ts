@@ -119,7 +119,7 @@ export class ZscoreDetector implements Detector<ZscoreState> {
         const explain = `${this.metric} ${formatNumber(x)} is back within ${formatNumber(this.threshold)} std of its rolling mean ${formatNumber(mean)} after ${formatDuration(t - state.since)}`;
         ctx.report({ time: t, score: 0, value: x, baseline: mean, threshold: undefined, explain, metric: this.metric, active: false });
       }
-      score = evidence >= 0.98 ? 0.49 : 0.5 * evidence;
+      score = 0;
     }
     this.push(state, x, std, relativeFloor);
     return score;

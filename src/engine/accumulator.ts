@@ -24,12 +24,14 @@ const LAST = 10;
 
 export function createAccumulator(metricCount: number): Float64Array {
   const acc = new Float64Array(metricCount * ACC_STRIDE);
-  resetAccumulator(acc);
+  resetAccumulator(acc, 0, metricCount);
   return acc;
 }
 
-export function resetAccumulator(acc: Float64Array): void {
-  for (let o = 0; o < acc.length; o += ACC_STRIDE) {
+/** Clears the accumulator of `metrics` metrics that starts at `base` in `acc`. */
+export function resetAccumulator(acc: Float64Array, base: number, metrics: number): void {
+  const last = base + metrics * ACC_STRIDE;
+  for (let o = base; o < last; o += ACC_STRIDE) {
     acc[o + N] = 0;
     acc[o + SUM] = 0;
     acc[o + SHIFT] = 0;
@@ -45,9 +47,9 @@ export function resetAccumulator(acc: Float64Array): void {
 }
 
 /** Adds one reading's values (NaN = absent) at `time`. Ties in time keep the first-arrived value as first and the last-arrived as last. */
-export function addValues(acc: Float64Array, values: Float64Array, time: number): void {
+export function addValues(acc: Float64Array, base: number, values: Float64Array, time: number): void {
   const metrics = values.length;
-  for (let m = 0, o = 0; m < metrics; m++, o += ACC_STRIDE) {
+  for (let m = 0, o = base; m < metrics; m++, o += ACC_STRIDE) {
     const x = values[m]!;
     if (x !== x) continue; // NaN: absent
     const n = acc[o + N]!;
@@ -70,32 +72,32 @@ export function addValues(acc: Float64Array, values: Float64Array, time: number)
   }
 }
 
-/** target += source. */
-export function mergeInto(target: Float64Array, source: Float64Array): void {
-  for (let o = 0; o < target.length; o += ACC_STRIDE) {
-    const nb = source[o + N]!;
+/** target (a whole accumulator) += the accumulator at `sourceBase` in `sourceArray`. */
+export function mergeInto(target: Float64Array, sourceArray: Float64Array, sourceBase: number): void {
+  for (let o = 0, so = sourceBase; o < target.length; o += ACC_STRIDE, so += ACC_STRIDE) {
+    const nb = sourceArray[so + N]!;
     if (nb === 0) continue;
     const na = target[o + N]!;
     if (na === 0) {
-      for (let k = 0; k < ACC_STRIDE; k++) target[o + k] = source[o + k]!;
+      for (let k = 0; k < ACC_STRIDE; k++) target[o + k] = sourceArray[so + k]!;
       continue;
     }
     // Re-base the source's deviations from its shift onto the target's shift.
-    const delta = source[o + SHIFT]! - target[o + SHIFT]!;
-    const sdb = source[o + SD]!;
-    target[o + SD2] = target[o + SD2]! + source[o + SD2]! + 2 * delta * sdb + nb * delta * delta;
+    const delta = sourceArray[so + SHIFT]! - target[o + SHIFT]!;
+    const sdb = sourceArray[so + SD]!;
+    target[o + SD2] = target[o + SD2]! + sourceArray[so + SD2]! + 2 * delta * sdb + nb * delta * delta;
     target[o + SD] = target[o + SD]! + sdb + nb * delta;
     target[o + N] = na + nb;
-    target[o + SUM] = target[o + SUM]! + source[o + SUM]!;
-    if (source[o + MIN]! < target[o + MIN]!) target[o + MIN] = source[o + MIN]!;
-    if (source[o + MAX]! > target[o + MAX]!) target[o + MAX] = source[o + MAX]!;
-    if (source[o + FIRST_T]! < target[o + FIRST_T]!) {
-      target[o + FIRST_T] = source[o + FIRST_T]!;
-      target[o + FIRST] = source[o + FIRST]!;
+    target[o + SUM] = target[o + SUM]! + sourceArray[so + SUM]!;
+    if (sourceArray[so + MIN]! < target[o + MIN]!) target[o + MIN] = sourceArray[so + MIN]!;
+    if (sourceArray[so + MAX]! > target[o + MAX]!) target[o + MAX] = sourceArray[so + MAX]!;
+    if (sourceArray[so + FIRST_T]! < target[o + FIRST_T]!) {
+      target[o + FIRST_T] = sourceArray[so + FIRST_T]!;
+      target[o + FIRST] = sourceArray[so + FIRST]!;
     }
-    if (source[o + LAST_T]! >= target[o + LAST_T]!) {
-      target[o + LAST_T] = source[o + LAST_T]!;
-      target[o + LAST] = source[o + LAST]!;
+    if (sourceArray[so + LAST_T]! >= target[o + LAST_T]!) {
+      target[o + LAST_T] = sourceArray[so + LAST_T]!;
+      target[o + LAST] = sourceArray[so + LAST]!;
     }
   }
 }

@@ -17,6 +17,7 @@ import {
   type WindowSpec,
 } from '../model/index.js';
 import { addValues, countOf, sumOf, createAccumulator, mergeInto, resetAccumulator, writeStats } from './accumulator.js';
+import { PANE_ACC, PaneRing } from './pane-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import { alignDown, isoOf } from './time.js';
 
@@ -76,18 +77,6 @@ const RECENT = 16;
 const INTERVAL_SAMPLES = 8;
 const HOUR = 3_600_000;
 
-export interface Pane {
-  start: number;
-  acc: Float64Array;
-  amendments: number;
-}
-
-export interface WindowState {
-  panes: Pane[];
-  /** Every window ending at or before this has been emitted. */
-  firedUpTo: number;
-}
-
 export interface KeyState {
   key: string;
   site: string | undefined;
@@ -101,7 +90,10 @@ export interface KeyState {
   deltas: Float64Array;
   deltaCount: number;
   intervalMs: number;
-  windows: WindowState[];
+  /** Base panes shared by every window spec (slicing): one update per reading whatever the number of windows. */
+  panes: PaneRing;
+  /** Per window spec: every window ending at or before this has been emitted. */
+  firedUpTo: Float64Array;
   detectorStates: unknown[];
   timerDeadlines: Float64Array;
   timerQueued: Uint8Array;
@@ -169,12 +161,14 @@ export class StreamEngine {
   private readonly keys = new Map<string, KeyState>();
   private readonly windows: readonly WindowSpec[];
   private readonly fireStep: number;
+  /** Base pane length: the greatest common divisor of every window size and slide. */
+  private readonly paneMs: number;
+  private readonly retainMs: number;
   private readonly metricNames: readonly string[];
   private readonly metricCount: number;
   private readonly wallClock: (() => number) | undefined;
   private readonly auditInterval: number;
   private readonly mergeScratch: Float64Array;
-  private readonly panePool: Float64Array[] = [];
   private readonly ctx: EngineDetectorContext;
   private frontier = -Infinity;
   private watermarkValue = -Infinity;
@@ -212,6 +206,8 @@ export class StreamEngine {
     this.auditInterval = options.auditIntervalMs ?? 15 * 60_000;
     this.windows = this.schema.windows;
     this.fireStep = this.windows.reduce((g, w) => gcd(g, w.slideMs), 0) || 60_000;
+    this.paneMs = this.windows.reduce((g, w) => gcd(gcd(g, w.slideMs), w.sizeMs), 0) || 60_000;
+    this.retainMs = this.windows.reduce((m, w) => Math.max(m, w.sizeMs), 0) + this.schema.lateness.allowedLatenessMs;
     this.metricNames = this.schema.metrics.map((m) => m.name);
     this.metricCount = this.metricNames.length;
     this.mergeScratch = createAccumulator(this.metricCount);
@@ -358,11 +354,7 @@ export class StreamEngine {
     this.deriveValues(state, reading);
     this.outputs.reading?.(reading, klass);
 
-    // Windows.
-    const windows = this.windows;
-    for (let w = 0; w < windows.length; w++) {
-      this.addToWindow(state, w, windows[w]!, reading, klass === 'LATE');
-    }
+    if (this.windows.length > 0) this.addToPanes(state, reading, klass === 'LATE');
 
     // Detectors see each device's readings in event-time order only.
     if (inOrder && this.detectors.length > 0) {
@@ -427,7 +419,8 @@ export class StreamEngine {
       deltas: new Float64Array(INTERVAL_SAMPLES),
       deltaCount: 0,
       intervalMs: this.schema.expectedIntervalMs ?? Number.NaN,
-      windows: this.windows.map(() => ({ panes: [], firedUpTo: -Infinity })),
+      panes: new PaneRing(this.metricCount),
+      firedUpTo: new Float64Array(this.windows.length).fill(-Infinity),
       detectorStates: detectors.map((d) => d.createState()),
       timerDeadlines: new Float64Array(detectors.length).fill(Number.NaN),
       timerQueued: new Uint8Array(detectors.length),
@@ -481,56 +474,47 @@ export class StreamEngine {
     reading.values[schema.powerMetricIndex] = interval > 0 ? (kwh * 3_600_000) / interval : Number.NaN;
   }
 
-  private addToWindow(state: KeyState, w: number, spec: WindowSpec, reading: Reading, late: boolean): void {
-    const ws = state.windows[w]!;
-    const paneStart = alignDown(reading.time, spec.slideMs);
-    const panes = ws.panes;
-    let i = panes.length - 1;
-    while (i >= 0 && panes[i]!.start > paneStart) i--;
-    let pane: Pane;
-    if (i >= 0 && panes[i]!.start === paneStart) pane = panes[i]!;
-    else {
-      pane = { start: paneStart, acc: this.allocatePane(), amendments: 0 };
-      panes.splice(i + 1, 0, pane);
-    }
-    addValues(pane.acc, reading.values, reading.time);
+  private addToPanes(state: KeyState, reading: Reading, late: boolean): void {
+    const ring = state.panes;
+    const paneStart = alignDown(reading.time, this.paneMs);
+    const offset = ring.paneFor(paneStart);
+    addValues(ring.data, offset + PANE_ACC, reading.values, reading.time);
     if (!state.dirty) {
       state.dirty = true;
       state.partition.dirty.add(state);
     }
-    if (!late || paneStart >= ws.firedUpTo) return;
-    // The reading lands in windows that were already emitted: amend each of them.
-    pane.amendments++;
-    const lastEnd = Math.min(ws.firedUpTo, paneStart + spec.sizeMs);
-    for (let end = paneStart + spec.slideMs; end <= lastEnd; end += spec.slideMs) {
-      this.emitWindow(state, w, spec, end, true);
+    if (!late) return;
+    // The reading may land in windows that were already emitted: amend each of them.
+    let amended = false;
+    const windows = this.windows;
+    for (let w = 0; w < windows.length; w++) {
+      const spec = windows[w]!;
+      const firedUpTo = state.firedUpTo[w]!;
+      const firstEnd = alignDown(paneStart, spec.slideMs) + spec.slideMs;
+      if (firstEnd > firedUpTo) continue;
+      if (!amended) {
+        ring.addAmendment(offset);
+        amended = true;
+      }
+      const lastEnd = Math.min(firedUpTo, firstEnd - spec.slideMs + spec.sizeMs);
+      for (let end = firstEnd; end <= lastEnd; end += spec.slideMs) this.emitWindow(state, w, spec, end, true);
     }
-  }
-
-  private allocatePane(): Float64Array {
-    const pooled = this.panePool.pop();
-    if (pooled) {
-      resetAccumulator(pooled);
-      return pooled;
-    }
-    return createAccumulator(this.metricCount);
   }
 
   private emitWindow(state: KeyState, w: number, spec: WindowSpec, end: number, amendment: boolean): void {
-    const ws = state.windows[w]!;
+    const ring = state.panes;
     const start = end - spec.sizeMs;
     const scratch = this.mergeScratch;
-    resetAccumulator(scratch);
+    resetAccumulator(scratch, 0, this.metricCount);
     let revision = 0;
     let any = false;
     // Panes are sorted by start and a window's panes are among the newest: walk back from the end.
-    const panes = ws.panes;
-    for (let i = panes.length - 1; i >= 0; i--) {
-      const pane = panes[i]!;
-      if (pane.start >= end) continue;
-      if (pane.start < start) break;
-      mergeInto(scratch, pane.acc);
-      revision += pane.amendments;
+    for (let i = ring.count - 1; i >= 0; i--) {
+      const paneStart = ring.startAt(i);
+      if (paneStart >= end) continue;
+      if (paneStart < start) break;
+      mergeInto(scratch, ring.data, ring.offsetAt(i) + PANE_ACC);
+      revision += ring.amendmentsAt(i);
       any = true;
     }
     if (!any) return;
@@ -655,25 +639,26 @@ export class StreamEngine {
 
   private fireWindows(p: Partition, wm: number, final: boolean): void {
     const windows = this.windows;
-    const allowed = this.schema.lateness.allowedLatenessMs;
+    const limit = final ? Infinity : wm;
     for (const state of p.dirty) {
+      const ring = state.panes;
       let stillDirty = false;
-      for (let w = 0; w < windows.length; w++) {
-        const spec = windows[w]!;
-        const ws = state.windows[w]!;
-        const panes = ws.panes;
-        if (panes.length > 0) {
-          const limit = final ? Infinity : wm;
-          const lastPaneStart = panes[panes.length - 1]!.start;
-          let end = Math.max(ws.firedUpTo + spec.slideMs, panes[0]!.start + spec.slideMs);
-          for (; end <= limit && end - spec.sizeMs <= lastPaneStart; end += spec.slideMs) {
-            if (end > ws.firedUpTo) this.emitWindow(state, w, spec, end, false);
-          }
-          ws.firedUpTo = Math.max(ws.firedUpTo, final ? end - spec.slideMs : alignDown(wm, spec.slideMs));
-          // Panes are kept while some window holding them can still be amended.
-          while (panes.length > 0 && panes[0]!.start + spec.sizeMs + allowed <= wm) this.panePool.push(panes.shift()!.acc);
+      if (ring.count > 0) {
+        const oldest = ring.startAt(0);
+        const newest = ring.startAt(ring.count - 1);
+        for (let w = 0; w < windows.length; w++) {
+          const spec = windows[w]!;
+          const firedUpTo = state.firedUpTo[w]!;
+          let end = Math.max(firedUpTo + spec.slideMs, alignDown(oldest, spec.slideMs) + spec.slideMs);
+          for (; end <= limit && end - spec.sizeMs <= newest; end += spec.slideMs) this.emitWindow(state, w, spec, end, false);
+          const done = Math.max(firedUpTo, final ? end - spec.slideMs : alignDown(wm, spec.slideMs));
+          state.firedUpTo[w] = done;
+          // The newest pane's last window ends at its slide-aligned start + size.
+          if (alignDown(newest, spec.slideMs) + spec.sizeMs > done) stillDirty = true;
         }
-        if (panes.length > 0 && panes[panes.length - 1]!.start + spec.sizeMs > ws.firedUpTo) stillDirty = true;
+        // Panes are kept while some window holding them can still be amended.
+        const retain = this.retainMs;
+        while (ring.count > 0 && ring.startAt(0) + retain <= wm) ring.dropOldest();
       }
       if (!stillDirty) {
         state.dirty = false;
@@ -700,7 +685,6 @@ export class StreamEngine {
     state.partition.keyCount--;
     state.partition.dirty.delete(state);
     state.timerDeadlines.fill(Number.NaN);
-    for (const ws of state.windows) for (const pane of ws.panes) this.panePool.push(pane.acc);
     this.stats.evicted++;
     this.stats.keys = this.keys.size;
     this.outputs.ops?.(opsEvent('evicted', this.schema.name, reason, { key: state.key, time: state.lastTime, watermark: this.watermarkValue }));
@@ -708,7 +692,7 @@ export class StreamEngine {
 
   private auditOf(p: Partition): AuditSnapshot {
     let openWindows = 0;
-    for (const state of this.keys.values()) if (state.partition === p) for (const ws of state.windows) openWindows += ws.panes.length;
+    for (const state of this.keys.values()) if (state.partition === p) openWindows += state.panes.count;
     return {
       stream: this.schema.name,
       partition: p.index,
