@@ -107,7 +107,7 @@ export function mergeInto(target: Float64Array, sourceArray: Float64Array, sourc
  * last) of every metric into `out` (length metrics × 8). stddev is the population standard
  * deviation. A metric without values has count 0 and NaN elsewhere.
  */
-export function writeStats(acc: Float64Array, out: Float64Array): void {
+export function writeStats(acc: Float64Array, out: number[]): void {
   const metrics = acc.length / ACC_STRIDE;
   for (let m = 0; m < metrics; m++) {
     const o = m * ACC_STRIDE;

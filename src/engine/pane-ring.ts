@@ -20,7 +20,7 @@ export class PaneRing {
   count = 0;
   readonly stride: number;
 
-  constructor(private readonly metrics: number, initialCapacity = 4) {
+  constructor(private readonly metrics: number, initialCapacity = 16) {
     this.stride = PANE_ACC + metrics * ACC_STRIDE;
     this.capacity = initialCapacity;
     this.data = new Float64Array(initialCapacity * this.stride);

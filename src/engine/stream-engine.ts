@@ -169,6 +169,9 @@ export class StreamEngine {
   private readonly wallClock: (() => number) | undefined;
   private readonly auditInterval: number;
   private readonly mergeScratch: Float64Array;
+  private readonly statsTemplate: number[];
+  /** Indexes of the detectors that look at window results. */
+  private readonly windowDetectors: number[];
   private readonly ctx: EngineDetectorContext;
   private frontier = -Infinity;
   private watermarkValue = -Infinity;
@@ -211,6 +214,8 @@ export class StreamEngine {
     this.metricNames = this.schema.metrics.map((m) => m.name);
     this.metricCount = this.metricNames.length;
     this.mergeScratch = createAccumulator(this.metricCount);
+    this.statsTemplate = new Array<number>(this.metricCount * 8).fill(0.5);
+    this.windowDetectors = this.detectors.flatMap((d, i) => (d.onWindow ? [i] : []));
     const count = Math.max(1, Math.floor(options.partitions ?? 4));
     const emitAlert: AlertEmitter = (event) => {
       this.stats.alertEvents++;
@@ -370,12 +375,15 @@ export class StreamEngine {
       this.outputs.score?.(reading, score);
     }
 
-    if (time > partition.maxTime) partition.maxTime = time;
-    if (time > this.frontier) {
-      this.frontier = time;
-      stats.maxEventTime = time;
+    // Only a new newest time of a partition can move the watermark (or change which partitions are idle).
+    if (time > partition.maxTime) {
+      partition.maxTime = time;
+      if (time > this.frontier) {
+        this.frontier = time;
+        stats.maxEventTime = time;
+      }
+      this.advanceWatermark();
     }
-    this.advanceWatermark();
     return klass;
   }
 
@@ -518,7 +526,7 @@ export class StreamEngine {
       any = true;
     }
     if (!any) return;
-    const stats = new Float64Array(this.metricCount * 8);
+    const stats = this.statsTemplate.slice(); // a packed double array: far cheaper to allocate than a Float64Array
     writeStats(scratch, stats);
     let count = 0;
     for (let m = 0; m < this.metricCount; m++) count = Math.max(count, countOf(scratch, m));
@@ -541,14 +549,14 @@ export class StreamEngine {
       state.partition.amended++;
     } else state.partition.fired++;
     this.outputs.aggregate?.(aggregate);
-    if (this.detectors.length > 0) {
+    const windowDetectors = this.windowDetectors;
+    if (windowDetectors.length > 0) {
       const ctx = this.ctx;
       ctx.bind(state, this.watermarkValue);
-      for (let d = 0; d < this.detectors.length; d++) {
-        const detector = this.detectors[d]!;
-        if (detector.onWindow === undefined) continue;
+      for (let i = 0; i < windowDetectors.length; i++) {
+        const d = windowDetectors[i]!;
         ctx.detector = d;
-        detector.onWindow(state.detectorStates[d], aggregate, ctx);
+        this.detectors[d]!.onWindow!(state.detectorStates[d], aggregate, ctx);
       }
     }
   }

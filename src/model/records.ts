@@ -54,7 +54,8 @@ export interface Aggregate {
   count: number;
   /** Metric names, in schema order (shared, do not mutate). */
   metrics: readonly string[];
-  stats: Float64Array;
+  /** A plain array in the engine's output (cheaper to allocate than a typed array); any indexable numbers are accepted. */
+  stats: ArrayLike<number>;
   /** Energy in kWh over the window (sum of interval energy, or power integrated over time), or null if the stream has no power metric. */
   energyKwh: number | null;
 }

@@ -2,7 +2,8 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { createStreamSchema, loadConfig, parseDuration, type GridpulseConfig, type StreamInput } from '../../config/index.js';
-import { detectColumns, readRecords, sniffFile, type DetectedLayout, type LayoutHints } from '../../ingest/index.js';
+import { FILE_KEY_FIELD, detectColumns, readRecords, sniffFile, type DetectedLayout, type LayoutHints, type SourceRecord } from '../../ingest/index.js';
+import { parseTime } from '../../engine/index.js';
 import { GpError, type StreamSchema } from '../../model/index.js';
 import { createStore } from '../../stores/index.js';
 import { createPipeline, type PipelineSummary } from '../pipeline.js';
@@ -22,11 +23,51 @@ export interface ReplayOptions {
   partitions?: number | undefined;
   hints: LayoutHints;
   progress?: boolean | undefined;
+  /** `file`: process records in file order (arrival order); `time`: in event-time order; `auto` (default): `time` for a CSV file that is grouped by device rather than ordered by time. */
+  order?: 'auto' | 'file' | 'time' | undefined;
+}
+
+/** Above this share of records that would be TOO_LATE in file order, a CSV file is taken to be grouped by device. */
+const GROUPED_FILE_SHARE = 0.01;
+
+/**
+ * Share of the file's records that are more than `behindMs` older than the newest time before
+ * them: near 0 for a file in arrival order, large for an export sorted by device then time.
+ */
+async function shareOutOfOrder(path: string, layout: DetectedLayout, schema: StreamSchema, behindMs: number): Promise<number> {
+  let newest = -Infinity;
+  let behind = 0;
+  let total = 0;
+  for await (const record of readRecords(path, layout)) {
+    if (record.kind !== 'object') continue;
+    const time = parseTime(record.value[schema.timeField], schema.timeFormat);
+    if (time !== time) continue;
+    total++;
+    if (time < newest - behindMs) behind++;
+    else if (time > newest) newest = time;
+  }
+  return total === 0 ? 0 : behind / total;
+}
+
+/**
+ * The records of a file in event-time order (ties in file order). Held in memory: about 200
+ * bytes a record, so a 5-million-row export needs about 1 GB; files in arrival order never
+ * take this path.
+ */
+async function* inTimeOrder(path: string, layout: DetectedLayout, schema: StreamSchema): AsyncGenerator<SourceRecord> {
+  const timed: Array<{ time: number; record: SourceRecord }> = [];
+  for await (const record of readRecords(path, layout)) {
+    const time = record.kind === 'object' ? parseTime(record.value[schema.timeField], schema.timeFormat) : Number.NaN;
+    // Undecodable records keep their place at the start so their ops records come first.
+    timed.push({ time: time === time ? time : -Infinity, record });
+  }
+  timed.sort((a, b) => a.time - b.time || a.record.offset - b.record.offset);
+  for (const t of timed) yield t.record;
 }
 
 export interface ReplaySummary extends PipelineSummary {
   files: PipelineSummary['files'];
-  inputs: Array<{ path: string; format: string; stream: string; layout: string }>;
+  inputs: Array<{ path: string; format: string; stream: string; layout: string; order: string }>;
   records: number;
   seconds: number;
   recordsPerSecond: number;
@@ -68,7 +109,7 @@ function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: s
       throw new GpError('GP_INPUT_UNKNOWN_LAYOUT', `none of the metrics of stream ${base.name} (${base.metrics.map((m) => m.field).join(', ')}) is a column of this file; columns found: ${header.join(', ')}. Map columns with --metrics, or replay without --stream to detect them`);
     }
     return createStreamSchema(base.name, {
-      key: layout.keyField ?? base.keyField,
+      key: layout.keyField ?? FILE_KEY_FIELD,
       ...(layout.siteField ? { site: layout.siteField } : {}),
       time: { field: layout.timeField, format: layout.timeFormat },
       metrics,
@@ -98,7 +139,7 @@ function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: s
  */
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const config = loadConfig(options.config !== undefined ? { path: options.config } : {});
-  const plans: Array<{ path: string; format: 'ndjson' | 'csv'; layout: DetectedLayout | undefined; stream: StreamSchema | undefined }> = [];
+  const plans: Array<{ path: string; format: 'ndjson' | 'csv'; layout: DetectedLayout | undefined; stream: StreamSchema | undefined; timeOrder: boolean; outOfOrder: number }> = [];
   for (const path of options.files) {
     let size: number;
     try {
@@ -109,12 +150,15 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     void size;
     const sniff = await sniffFile(path);
     if (sniff.format === 'ndjson') {
-      plans.push({ path, format: 'ndjson', layout: undefined, stream: undefined });
+      plans.push({ path, format: 'ndjson', layout: undefined, stream: undefined, timeOrder: false, outOfOrder: 0 });
       continue;
     }
     const header = sniff.header ?? [];
     const layout = detectColumns(sniff.sample, header, path, { ...options.hints, ...(options.stream !== undefined ? { stream: options.stream } : {}) }, options.stream !== undefined ? config.streams[options.stream] : undefined);
-    plans.push({ path, format: 'csv', layout, stream: streamForCsv(config, layout, header, options.stream) });
+    const stream = streamForCsv(config, layout, header, options.stream);
+    const order = options.order ?? 'auto';
+    const outOfOrder = order === 'auto' ? await shareOutOfOrder(path, layout, stream, stream.lateness.allowedLatenessMs) : 0;
+    plans.push({ path, format: 'csv', layout, stream, timeOrder: order === 'time' || outOfOrder > GROUPED_FILE_SHARE, outOfOrder });
   }
 
   const streams = new Map<string, StreamSchema>();
@@ -148,7 +192,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   try {
     for (const plan of plans) {
       const router = pipeline.router;
-      for await (const record of readRecords(plan.path, plan.layout)) {
+      const source = plan.timeOrder && plan.layout && plan.stream ? inTimeOrder(plan.path, plan.layout, plan.stream) : readRecords(plan.path, plan.layout);
+      for await (const record of source) {
         records++;
         if (record.kind === 'json') {
           bytesDone += record.text.length + 1;
@@ -182,12 +227,22 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       format: p.format,
       stream: p.stream?.name ?? (options.stream ?? 'by device-id field'),
       layout: p.layout ? describeLayout(p.layout) : 'NDJSON records',
+      order: p.timeOrder
+        ? p.outOfOrder > 0
+          ? `event time (the file is grouped by device: ${(p.outOfOrder * 100).toFixed(0)}% of its records are older than allowed lateness behind earlier ones; --order file keeps the file's order)`
+          : 'event time (--order time)'
+        : 'file (arrival order)',
     })),
     records,
     seconds,
     recordsPerSecond: records / Math.max(seconds, 1e-9),
     store: storeUrl ?? null,
   };
+}
+
+function parseOrder(text: string): 'auto' | 'file' | 'time' {
+  if (text === 'auto' || text === 'file' || text === 'time') return text;
+  throw new GpError('GP_INPUT_INVALID', `--order: expected auto, file or time, got ${JSON.stringify(text)}`, { flag: '--order' });
 }
 
 function describeLayout(l: DetectedLayout): string {
@@ -198,7 +253,7 @@ function describeLayout(l: DetectedLayout): string {
 
 export function formatReplaySummary(s: ReplaySummary): string {
   const lines: string[] = [];
-  for (const input of s.inputs) lines.push(`input   ${input.path}: ${input.format}, stream ${input.stream}; ${input.layout}`);
+  for (const input of s.inputs) lines.push(`input   ${input.path}: ${input.format}, stream ${input.stream}; ${input.layout}; order: ${input.order}`);
   lines.push(`records ${s.records.toLocaleString('en')} in ${s.seconds.toFixed(1)} s (${formatRate(s.recordsPerSecond)}/s)`);
   for (const [name, st] of Object.entries(s.streams)) {
     if (st.readings === 0) continue;
@@ -236,6 +291,7 @@ export function register(program: Command): void {
     .option('--interval <duration>', 'CSV with --time @row: time between rows', '1m')
     .option('--start <iso>', 'CSV with --time @row: time of the first row', '2020-01-01T00:00:00Z')
     .option('--partitions <n>', 'engine partitions (default from config)')
+    .option('--order <order>', 'auto: event-time order for CSV files grouped by device, else file order; file: arrival order as in the file; time: event-time order', 'auto')
     .option('--json', 'print the summary as JSON')
     .addHelpText(
       'after',
@@ -269,6 +325,7 @@ Examples:
         opsOut: str('opsOut'),
         scoresOut: str('scoresOut'),
         partitions: str('partitions') !== undefined ? Number(str('partitions')) : undefined,
+        order: parseOrder(str('order') ?? 'auto'),
         hints,
         progress: process.stderr.isTTY && !opts.json,
       });
