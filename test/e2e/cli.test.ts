@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ERROR_CODES } from '../../src/model/index.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function gridpulse(args: string[], cwd = ROOT): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('every command has --help that describes its options', () => {
+  const top = gridpulse(['--help']);
+  assert.equal(top.code, 0);
+  for (const command of ['demo', 'replay', 'simulate', 'eval', 'bench', 'config']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
+  const expectations: Record<string, RegExp> = {
+    replay: /--alerts-out[\s\S]*--time <column>[\s\S]*@row/,
+    simulate: /--meters[\s\S]*--labels/,
+    eval: /--labels[\s\S]*--tolerance/,
+    bench: /--readings[\s\S]*--meters/,
+    demo: /--meters/,
+    'config check': /JSON-pointer/,
+  };
+  for (const [command, pattern] of Object.entries(expectations)) {
+    const r = gridpulse([...command.split(' '), '--help']);
+    assert.equal(r.code, 0, command);
+    assert.match(r.stdout, pattern, command);
+  }
+});
+
+test('config check names the JSON-pointer path, what was expected and what was got, and exits 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gp-cli-'));
+  const file = join(dir, 'gridpulse.yaml');
+  writeFileSync(file, 'streams:\n  power:\n    lateness:\n      allowed: ten minutes\n    detectors:\n      - { type: spike, metrics: [usageKwh] }\n');
+  const r = gridpulse(['config', 'check', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stdout, /\/streams\/power\/lateness\/allowed: .*duration.*"ten minutes"/);
+  assert.match(r.stdout, /\/streams\/power\/detectors\/0\/metrics\/0: .*usageKwh/);
+  const ok = gridpulse(['config', 'check', join(ROOT, 'gridpulse.example.yaml')]);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /stream power: key meterId/);
+});
+
+test('a user error prints one clear line and exits 2', () => {
+  const r = gridpulse(['replay', '/nonexistent/readings.csv']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /gridpulse: cannot read \/nonexistent\/readings.csv: no such file/);
+  const layout = gridpulse(['replay', join(ROOT, 'test/fixtures/ai4i2020-excerpt.csv'), '--no-store']);
+  assert.equal(layout.code, 2);
+  assert.match(layout.stderr, /Air temperature \[K\][\s\S]*--time/);
+});
+
+test('the README lists exactly the error codes the code defines', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const documented = [...readme.matchAll(/^\| `(GP_[A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(documented, Object.keys(ERROR_CODES).sort());
+});
