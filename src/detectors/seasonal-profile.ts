@@ -28,7 +28,10 @@ export interface ProfileConfig {
   offsetMs: number;
 }
 
-/** Profile part of a detector's state; plain arrays of numbers, JSON-safe. */
+/**
+ * The profile fields of a detector's state (the detector's state object holds them directly:
+ * one object per device, few cache lines touched per reading). Plain numbers and arrays.
+ */
 export interface ProfileState {
   /** [dayType × slots + slot]: EWMA across days of the slot mean. */
   mean: number[];
@@ -42,30 +45,28 @@ export interface ProfileState {
   sum: number;
   absolute: number;
   count: number;
+  /** The learned mean of the accumulating slot (1 in slotKnown when it has one), taken when the slot began. */
+  slotMean: number;
+  slotKnown: number;
   /** What the profile expects in the slot of the latest lookup (computed once per slot). */
-  expected: ProfileLookup;
-}
-
-/** The expectation for one slot. */
-export interface ProfileLookup {
-  /** Absolute slot this lookup is for (-1: none yet). */
-  slot: number;
+  expectedSlot: number;
   /** 1 when the profile had a learned slot to offer. */
-  found: number;
+  expectedFound: number;
   /** Lowest and highest learned mean within ± shiftSlots of the slot. */
-  low: number;
-  high: number;
-  mean: number;
-  deviation: number;
-  days: number;
+  expectedLow: number;
+  expectedHigh: number;
+  expectedMean: number;
+  expectedDeviation: number;
+  expectedDays: number;
   /** 1 when the other day type's profile was borrowed. */
-  borrowed: number;
-  dayType: number;
-  slotOfDay: number;
+  expectedBorrowed: number;
+  expectedDayType: number;
+  expectedSlotOfDay: number;
 }
 
 const DAY_CAP = 100_000;
 
+/** Fresh profile fields, to spread into a detector's state. */
 export function createProfileState(config: ProfileConfig): ProfileState {
   const size = 2 * config.slots;
   return {
@@ -77,7 +78,18 @@ export function createProfileState(config: ProfileConfig): ProfileState {
     sum: 0,
     absolute: 0,
     count: 0,
-    expected: { slot: -1, found: 0, low: 0, high: 0, mean: 0, deviation: 0, days: 0, borrowed: 0, dayType: 0, slotOfDay: 0 },
+    slotMean: 0,
+    slotKnown: 0,
+    expectedSlot: -1,
+    expectedFound: 0,
+    expectedLow: 0,
+    expectedHigh: 0,
+    expectedMean: 0,
+    expectedDeviation: 0,
+    expectedDays: 0,
+    expectedBorrowed: 0,
+    expectedDayType: 0,
+    expectedSlotOfDay: 0,
   };
 }
 
@@ -106,14 +118,16 @@ function learnValue(p: ProfileState, config: ProfileConfig, time: number, x: num
   const slot = Math.floor((time + config.offsetMs) / config.slotMs);
   if (slot !== p.slot) {
     if (p.slot >= 0 && p.count > 0) fold(p, config);
+    const i = indexOfSlot(slot, config);
     p.slot = slot;
-    p.index = indexOfSlot(slot, config);
+    p.index = i;
     p.sum = 0;
     p.absolute = 0;
     p.count = 0;
+    p.slotKnown = p.days[i]! > 0 ? 1 : 0;
+    p.slotMean = p.slotKnown === 1 ? p.mean[i]! : 0;
   }
-  const i = p.index;
-  const expected = p.days[i]! > 0 ? p.mean[i]! : p.count > 0 ? p.sum / p.count : x;
+  const expected = p.slotKnown === 1 ? p.slotMean : p.count > 0 ? p.sum / p.count : x;
   p.sum += x;
   p.absolute += x > expected ? x - expected : expected - x;
   p.count++;
@@ -142,22 +156,21 @@ function fold(p: ProfileState, config: ProfileConfig): void {
 }
 
 /**
- * What the profile expects at the reading's time, in `p.expected`: the slot of the reading's own day type
+ * What the profile expects at the reading's time, in the `expected…` fields: the slot of the reading's own day type
  * when learned (≥ minDays), else the other day type's (borrowed = 1), else nothing (returns
  * false). Computed once per slot: later readings of the slot reuse it, so today's readings never
  * move the expectation they are judged against.
  */
 export function profileLookup(p: ProfileState, config: ProfileConfig, reading: Reading): boolean {
   const slot = Math.floor((reading.time + config.offsetMs) / config.slotMs);
-  const out = p.expected;
-  if (slot === out.slot) return out.found === 1;
-  out.slot = slot;
-  out.found = 0;
+  if (slot === p.expectedSlot) return p.expectedFound === 1;
+  p.expectedSlot = slot;
+  p.expectedFound = 0;
   const day = Math.floor(slot / config.slots);
   const slotOfDay = slot - day * config.slots;
   const ownType = dayTypeOfDay(day);
-  out.dayType = ownType;
-  out.slotOfDay = slotOfDay;
+  p.expectedDayType = ownType;
+  p.expectedSlotOfDay = slotOfDay;
   let type = ownType;
   if (p.days[type * config.slots + slotOfDay]! < config.minDays) {
     type = 1 - ownType;
@@ -177,24 +190,24 @@ export function profileLookup(p: ProfileState, config: ProfileConfig, reading: R
     if (m < low) low = m;
     if (m > high) high = m;
   }
-  out.found = 1;
-  out.low = low;
-  out.high = high;
-  out.mean = p.mean[i]!;
-  out.deviation = p.deviation[i]!;
-  out.days = p.days[i]!;
-  out.borrowed = type === ownType ? 0 : 1;
+  p.expectedFound = 1;
+  p.expectedLow = low;
+  p.expectedHigh = high;
+  p.expectedMean = p.mean[i]!;
+  p.expectedDeviation = p.deviation[i]!;
+  p.expectedDays = p.days[i]!;
+  p.expectedBorrowed = type === ownType ? 0 : 1;
   return true;
 }
 
-/** "weekday 18:15–18:30" for an explanation. */
-export function describeSlot(config: ProfileConfig, lookup: ProfileLookup): string {
-  const start = lookup.slotOfDay * config.slotMs;
+/** "weekday 18:15–18:30, learned over 5 days" for an explanation, from the latest lookup. */
+export function describeSlot(config: ProfileConfig, p: ProfileState): string {
+  const start = p.expectedSlotOfDay * config.slotMs;
   const clock = (ms: number) => {
     const minutes = Math.round(ms / 60_000) % 1440;
     return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
   };
-  const type = lookup.dayType === 1 ? 'weekend' : 'weekday';
-  const borrowed = lookup.borrowed === 1 ? ` (borrowed from the ${lookup.dayType === 1 ? 'weekday' : 'weekend'} profile)` : '';
-  return `${type} ${clock(start)}–${clock(start + config.slotMs)}${borrowed}, learned over ${formatNumber(lookup.days)} day${lookup.days === 1 ? '' : 's'}`;
+  const type = p.expectedDayType === 1 ? 'weekend' : 'weekday';
+  const borrowed = p.expectedBorrowed === 1 ? ` (borrowed from the ${p.expectedDayType === 1 ? 'weekday' : 'weekend'} profile)` : '';
+  return `${type} ${clock(start)}–${clock(start + config.slotMs)}${borrowed}, learned over ${formatNumber(p.expectedDays)} day${p.expectedDays === 1 ? '' : 's'}`;
 }

@@ -45,7 +45,7 @@ export const sustainedHighParams = Type.Object({
 });
 export type SustainedHighParams = Static<typeof sustainedHighParams>;
 
-export interface SustainedHighState {
+export interface SustainedHighState extends ProfileState {
   /** 1 once a reading was seen. */
   n: number;
   /** Readings learned into the slow baseline (capped). */
@@ -54,9 +54,8 @@ export interface SustainedHighState {
   start: number;
   time: number;
   /** Slow baseline and its mean absolute deviation. */
-  base: number;
-  deviation: number;
-  profile: ProfileState;
+  slowBase: number;
+  slowDeviation: number;
   quantile: QuantileState;
   /** Time the current run of high readings began, or -1. */
   highSince: number;
@@ -107,13 +106,13 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
 
   createState(): SustainedHighState {
     return {
+      ...createProfileState(this.profile),
       n: 0,
       learned: 0,
       start: 0,
       time: 0,
-      base: 0,
-      deviation: 0,
-      profile: createProfileState(this.profile),
+      slowBase: 0,
+      slowDeviation: 0,
       quantile: createQuantileState(this.quantile),
       highSince: -1,
       active: 0,
@@ -128,7 +127,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       state.n = 1;
       state.start = t;
       state.time = t;
-      state.base = x;
+      state.slowBase = x;
     }
     let mode = -1;
     let limit = 0;
@@ -146,17 +145,16 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         if (x > limit) evidence = limit > 0 ? x / limit : 1;
       } else {
         let widen = 1;
-        if (profileLookup(state.profile, this.profile, reading)) {
-          const lookup = state.profile.expected;
+        if (profileLookup(state, this.profile, reading)) {
           mode = MODE_PROFILE;
-          expected = lookup.high;
-          deviation = lookup.deviation;
+          expected = state.expectedHigh;
+          deviation = state.expectedDeviation;
           // The other day type's profile is a weak expectation (weekends differ): twice the margins.
-          if (lookup.borrowed === 1) widen = 2;
+          if (state.expectedBorrowed === 1) widen = 2;
         } else {
           mode = MODE_BASELINE;
-          expected = state.base;
-          deviation = state.deviation;
+          expected = state.slowBase;
+          deviation = state.slowDeviation;
         }
         const margin = widen * this.ratio * Math.abs(expected);
         const noise = widen * this.k * deviation;
@@ -176,9 +174,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     // an episode), the slow baseline is frozen while high.
     if (this.hasPercentile) quantileAdd(state.quantile, reading, this.index);
     else if (!this.hasLevel) {
-      if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
+      if (evidence > 0) profileObserveClamped(state, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
       else {
-        profileObserve(state.profile, this.profile, reading, this.index);
+        profileObserve(state, this.profile, reading, this.index);
         if (state.learned < 1_000_000) state.learned++;
         // The EWMA weight, inline: remembered for a repeated step (a steady interval saves the exp()).
         const step = t - state.time;
@@ -191,8 +189,8 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         }
         const countWeight = 1 / state.learned;
         if (countWeight > weight) weight = countWeight;
-        state.deviation += weight * (Math.abs(x - state.base) - state.deviation);
-        state.base += weight * (x - state.base);
+        state.slowDeviation += weight * (Math.abs(x - state.slowBase) - state.slowDeviation);
+        state.slowBase += weight * (x - state.slowBase);
       }
     }
 
@@ -236,7 +234,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     else {
       const source =
         mode === MODE_PROFILE
-          ? `seasonal profile, ${describeSlot(this.profile, state.profile.expected)}`
+          ? `seasonal profile, ${describeSlot(this.profile, state)}`
           : `slow EWMA baseline, half-life ${formatDuration(this.baselineHalfLifeMs)}`;
       basis =
         `${formatNumber(limit)} (expected ${formatNumber(expected)} from its ${source}; margin ${formatPercent(this.ratio)} ` +

@@ -172,6 +172,10 @@ export class StreamEngine {
   private readonly statsTemplate: number[];
   /** Indexes of the detectors that look at window results. */
   private readonly windowDetectors: number[];
+  private readonly medianScratch = new Float64Array(INTERVAL_SAMPLES);
+  /** The wall clock, read every few hundred readings (a reading needs to be a day ahead to be refused). */
+  private wallNow = -Infinity;
+  private wallReads = 0;
   private readonly ctx: EngineDetectorContext;
   private frontier = -Infinity;
   private watermarkValue = -Infinity;
@@ -265,7 +269,8 @@ export class StreamEngine {
 
     // A reading from the far future would drag the watermark forward and make every honest
     // reading after it TOO_LATE, so it is refused before it can touch the clock.
-    const reference = Math.max(this.frontier, this.wallClock ? this.wallClock() : -Infinity);
+    if (this.wallClock !== undefined && (this.wallReads++ & 255) === 0) this.wallNow = this.wallClock();
+    const reference = Math.max(this.frontier, this.wallNow);
     const futureLimit = reference + lateness.maxFutureMs;
     if (reference > -Infinity && time > futureLimit) {
       stats.clockSkew++;
@@ -468,7 +473,17 @@ export class StreamEngine {
       return;
     }
     if (state.deltaCount > INTERVAL_SAMPLES && state.deltaCount % 4 !== 0) return;
-    const sorted = state.deltas.slice(0, n).sort();
+    // Median by insertion sort into a scratch array: no allocation on the hot path.
+    const sorted = this.medianScratch;
+    for (let i = 0; i < n; i++) {
+      const v = state.deltas[i]!;
+      let j = i - 1;
+      while (j >= 0 && sorted[j]! > v) {
+        sorted[j + 1] = sorted[j]!;
+        j--;
+      }
+      sorted[j + 1] = v;
+    }
     state.intervalMs = sorted[(n - 1) >> 1]!;
   }
 
