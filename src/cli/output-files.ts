@@ -77,10 +77,10 @@ export class LineFile {
   }
 }
 
-function csvCell(value: unknown): string {
+function csvCell(value: string | number | null | undefined): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
-  const text = String(value);
+  const text = value;
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -91,7 +91,7 @@ export function writeAggregate(file: LineFile, a: Aggregate): void {
   }
   const statColumns = a.metrics.flatMap((m) => STAT_NAMES.map((s) => `${m}_${s}`));
   file.header(['stream', 'key', 'site', 'window', 'start', 'end', 'revision', 'count', 'energy_kwh', ...statColumns].join(','));
-  const cells: unknown[] = [a.stream, a.key, a.site, a.window, a.start, a.end, a.revision, a.count, a.energyKwh];
+  const cells: Array<string | number | null | undefined> = [a.stream, a.key, a.site, a.window, a.start, a.end, a.revision, a.count, a.energyKwh];
   for (let i = 0; i < a.metrics.length * STATS_PER_METRIC; i++) cells.push(a.stats[i]);
   file.line(cells.map(csvCell).join(','));
 }
@@ -127,7 +127,7 @@ export function writeScore(file: LineFile, r: Reading, score: number, metricName
     return;
   }
   file.header(['stream', 'key', 'timestamp', ...metricNames, 'score'].join(','));
-  const cells: unknown[] = [r.stream, r.key, r.time];
+  const cells: Array<string | number | null | undefined> = [r.stream, r.key, r.time];
   for (let i = 0; i < metricNames.length; i++) cells.push(r.values[i]);
   cells.push(score);
   file.line(cells.map(csvCell).join(','));

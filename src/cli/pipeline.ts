@@ -92,7 +92,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           writer?.writeOps([e]);
         },
         ...(scoresFile ? { score: (r: Reading, s: number) => writeScore(scoresFile, r, s, metricNames) } : {}),
-        ...(writeReadings ? { reading: (r: Reading) => writer!.writeReadings([toRow(r, metricNames)]) } : {}),
+        ...(writeReadings ? { reading: (r: Reading) => writer.writeReadings([toRow(r, metricNames)]) } : {}),
       },
     });
   });

@@ -43,7 +43,7 @@ export class FlatJsonScanner {
 
   /** Text of a STRING slot (allocates; call only for the fields that need it). */
   stringOf(text: string, slot: number): string {
-    return text.slice(this.starts[slot]!, this.ends[slot]!);
+    return text.slice(this.starts[slot], this.ends[slot]);
   }
 
   /** Scans `text`; returns false when it is not a simple flat object (use JSON.parse then). */

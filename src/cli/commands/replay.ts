@@ -121,7 +121,7 @@ function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: s
         enabled: d.enabled,
         ...(d.alertType !== undefined ? { name: d.alertType } : {}),
       })).filter((d) => d.type === 'rule' || d.metrics.length > 0 || base.detectors.find((b) => b.type === d.type)?.metrics.length === 0),
-    } as StreamInput);
+    });
   }
   const name = basename(layout.deviceName).replace(/[^A-Za-z0-9_-]/g, '_') || 'file';
   return createStreamSchema(name, {
@@ -130,7 +130,7 @@ function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: s
     time: { field: layout.timeField, format: layout.timeFormat },
     metrics: Object.fromEntries(layout.metrics.map((m) => [m.name, { field: m.field, ...(m.kind === 'interval-energy' ? { kind: 'interval-energy' as const } : {}) }])),
     ...(layout.intervalMs !== undefined ? { expectedInterval: `${layout.intervalMs}ms` } : {}),
-  } as StreamInput);
+  });
 }
 
 /**
@@ -312,7 +312,7 @@ Examples:
         ...(list('energy') ? { energy: list('energy') } : {}),
         rowInterval: parseDuration(str('interval') ?? '1m'),
         start: Date.parse(str('start') ?? '2020-01-01T00:00:00Z'),
-      } as LayoutHints;
+      };
       const summary = await replay({
         files,
         config: str('config'),
