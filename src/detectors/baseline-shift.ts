@@ -15,8 +15,13 @@ export interface BaselineShiftState {
   time: number;
   /** EWMA baseline. */
   base: number;
-  /** EWMA of |value − baseline|: the metric's running deviation. */
+  /**
+   * EWMA of |value − previous value|: the metric's running noise. Successive differences,
+   * unlike |value − baseline|, are not inflated by the baseline lagging behind a ramp.
+   */
   deviation: number;
+  /** Previous value learned (not part of a reported spike or drop). */
+  previous: number;
   /** Value of the latest reading at least `onset` older than the current one: tells a sudden move from a ramp. */
   reference: number;
   /** The reading that becomes the reference once it is `onset` old. */
@@ -46,6 +51,7 @@ export interface BaselineShiftConfig {
 
 /** A baseline older than this many half-lives weighs under 1/16: it is restarted, not judged against. */
 const STALE_HALF_LIVES = 4;
+const DEVIATION_SPEEDUP = 4;
 
 export class BaselineShiftDetector implements Detector<BaselineShiftState> {
   readonly type: string;
@@ -64,6 +70,12 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
   private readonly outageRatio: number;
   private readonly staleAfterMs: number;
   private readonly weight: EwmaWeight;
+  /**
+   * The deviation forgets four times faster than the baseline: after an evening peak the
+   * night's noise is a fraction of the peak's, and a deviation still remembering the peak would
+   * hide a real drop at night behind k × a noise level that is long gone.
+   */
+  private readonly deviationWeight: EwmaWeight;
 
   constructor(config: BaselineShiftConfig) {
     this.config = config;
@@ -82,10 +94,11 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
     this.outageRatio = config.outageRatio;
     this.staleAfterMs = config.halfLifeMs * STALE_HALF_LIVES;
     this.weight = new EwmaWeight(config.halfLifeMs);
+    this.deviationWeight = new EwmaWeight(config.halfLifeMs / DEVIATION_SPEEDUP);
   }
 
   createState(): BaselineShiftState {
-    return { n: 0, time: 0, base: 0, deviation: 0, reference: 0, pendingValue: 0, pendingTime: 0, firing: 0, since: 0 };
+    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, reference: 0, pendingValue: 0, pendingTime: 0, firing: 0, since: 0 };
   }
 
   onReading(state: BaselineShiftState, reading: Reading, ctx: DetectorContext): number {
@@ -98,6 +111,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
       state.time = t;
       state.base = x;
       state.deviation = 0;
+      state.previous = x;
       state.reference = x;
       state.pendingValue = x;
       state.pendingTime = t;
@@ -150,12 +164,15 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
     }
 
     let weight = this.weight.of(step);
+    let deviationWeight = this.deviationWeight.of(step);
     if (state.n < this.warmup) {
       const countWeight = 1 / (state.n + 1);
       if (countWeight > weight) weight = countWeight;
+      if (countWeight > deviationWeight) deviationWeight = countWeight;
       state.n++;
     }
-    state.deviation += weight * (Math.abs(x - base) - state.deviation);
+    state.deviation += deviationWeight * (Math.abs(x - state.previous) - state.deviation);
+    state.previous = x;
     state.base = base + weight * (x - base);
     return 0;
   }

@@ -24,7 +24,7 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  */
 export const dropParams = Type.Object({
   threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.35, description: 'Relative fall below the baseline that fires (0.35 = −35%).' }),
-  halfLife: DurationParam('30m', 'Half-life of the EWMA baseline, in event time.'),
+  halfLife: DurationParam('5m', 'Half-life of the EWMA baseline, in event time.'),
   k: Type.Number({ minimum: 0, default: 6, description: 'Noise guard: the fall must also exceed k × the running mean absolute deviation.' }),
   warmup: Type.Integer({ minimum: 1, default: 12, description: 'Readings learned before the first report.' }),
   onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),

@@ -29,7 +29,7 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  */
 export const spikeParams = Type.Object({
   threshold: Type.Number({ minimum: 0, default: 0.4, description: 'Relative rise over the baseline that fires (0.4 = +40%).' }),
-  halfLife: DurationParam('30m', 'Half-life of the EWMA baseline, in event time.'),
+  halfLife: DurationParam('5m', 'Half-life of the EWMA baseline, in event time.'),
   k: Type.Number({ minimum: 0, default: 6, description: 'Noise guard: the rise must also exceed k × the running mean absolute deviation.' }),
   warmup: Type.Integer({ minimum: 1, default: 12, description: 'Readings learned before the first report.' }),
   onset: DurationParam('1m', 'Suddenness reference: the latest reading at least this much older than the current one.'),
