@@ -34,6 +34,8 @@ export interface OutageState {
   time: number;
   base: number;
   deviation: number;
+  /** Previous value learned: the deviation is the EWMA of successive differences, which a ramp or an evening peak hours ago does not inflate. */
+  previous: number;
   /** 1 while an outage is reported. */
   active: number;
   since: number;
@@ -53,6 +55,8 @@ export class OutageDetector implements Detector<OutageState> {
   private readonly k: number;
   private readonly warmup: number;
   private readonly weight: EwmaWeight;
+  /** The deviation forgets four times faster than the baseline (see baseline-shift.ts). */
+  private readonly deviationWeight: EwmaWeight;
 
   constructor(alertType: string, metric: string, index: number, p: OutageParams) {
     this.alertType = alertType;
@@ -65,10 +69,11 @@ export class OutageDetector implements Detector<OutageState> {
     this.k = p.k;
     this.warmup = Math.max(1, p.warmup);
     this.weight = new EwmaWeight(this.halfLifeMs);
+    this.deviationWeight = new EwmaWeight(this.halfLifeMs / 4);
   }
 
   createState(): OutageState {
-    return { n: 0, time: 0, base: 0, deviation: 0, active: 0, since: 0, floor: 0 };
+    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0 };
   }
 
   onReading(state: OutageState, reading: Reading, ctx: DetectorContext): number {
@@ -105,15 +110,19 @@ export class OutageDetector implements Detector<OutageState> {
     }
     if (state.n === 0) {
       state.base = x;
+      state.previous = x;
       state.n = 1;
     } else {
       let weight = this.weight.of(t - state.time);
+      let deviationWeight = this.deviationWeight.of(t - state.time);
       if (state.n < this.warmup) {
         const countWeight = 1 / (state.n + 1);
         if (countWeight > weight) weight = countWeight;
+        if (countWeight > deviationWeight) deviationWeight = countWeight;
         state.n++;
       }
-      state.deviation += weight * (Math.abs(x - state.base) - state.deviation);
+      state.deviation += deviationWeight * (Math.abs(x - state.previous) - state.deviation);
+      state.previous = x;
       state.base += weight * (x - state.base);
     }
     state.time = t;
