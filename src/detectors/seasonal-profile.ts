@@ -29,8 +29,9 @@ export interface ProfileConfig {
 }
 
 /**
- * The profile fields of a detector's state (the detector's state object holds them directly:
- * one object per device, few cache lines touched per reading). Plain numbers and arrays.
+ * A device's profile, part of a detector's state: plain numbers and arrays. The expectation for
+ * the current slot and the learned mean of the accumulating slot are cached in it, so a reading
+ * inside a slot touches only this object's fields.
  */
 export interface ProfileState {
   /** [dayType × slots + slot]: EWMA across days of the slot mean. */
@@ -66,7 +67,7 @@ export interface ProfileState {
 
 const DAY_CAP = 100_000;
 
-/** Fresh profile fields, to spread into a detector's state. */
+/** A fresh profile. */
 export function createProfileState(config: ProfileConfig): ProfileState {
   const size = 2 * config.slots;
   return {

@@ -51,7 +51,9 @@ export function profileConfigOf(p: { slot: unknown; timeShift: unknown; dayWeigh
   };
 }
 
-export interface SeasonalState extends ProfileState {
+export interface SeasonalState {
+  /** The device's profile (its own object: the profile code sees one hidden class, shared with sustained_high). */
+  profile: ProfileState;
   firing: number;
   since: number;
 }
@@ -82,29 +84,30 @@ export class SeasonalDetector implements Detector<SeasonalState> {
   }
 
   createState(): SeasonalState {
-    return { ...createProfileState(this.profile), firing: 0, since: 0 };
+    return { profile: createProfileState(this.profile), firing: 0, since: 0 };
   }
 
   onReading(state: SeasonalState, reading: Reading, ctx: DetectorContext): number {
     const x = reading.values[this.index];
     if (x === undefined || !Number.isFinite(x)) return 0;
     const t = reading.time;
+    const profile = state.profile;
     let evidence = 0;
     let distance = 0;
     let edge = 0;
     let noise = 0;
     let allowed = 0;
-    if (profileLookup(state, this.profile, reading)) {
-      const widen = state.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
-      if (this.high && x > state.expectedHigh) {
-        distance = x - state.expectedHigh;
-        edge = state.expectedHigh;
-      } else if (this.low && x < state.expectedLow) {
-        distance = state.expectedLow - x;
-        edge = state.expectedLow;
+    if (profileLookup(profile, this.profile, reading)) {
+      const widen = profile.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
+      if (this.high && x > profile.expectedHigh) {
+        distance = x - profile.expectedHigh;
+        edge = profile.expectedHigh;
+      } else if (this.low && x < profile.expectedLow) {
+        distance = profile.expectedLow - x;
+        edge = profile.expectedLow;
       }
       if (distance > 0) {
-        noise = widen * this.k * state.expectedDeviation;
+        noise = widen * this.k * profile.expectedDeviation;
         allowed = widen * this.ratio * Math.abs(edge);
         const noiseRatio = noise > 0 ? distance / noise : Number.POSITIVE_INFINITY;
         const relativeRatio = allowed > 0 ? distance / allowed : Number.POSITIVE_INFINITY;
@@ -117,26 +120,26 @@ export class SeasonalDetector implements Detector<SeasonalState> {
         state.since = t;
       }
       const score = scoreForRatio(evidence);
-      const widen = state.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
+      const widen = profile.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
       const side = x > edge ? 'above' : 'below';
       const explain =
         `${this.metric} ${formatNumber(x)} is ${formatNumber(distance)} ${side} its seasonal expected range ` +
-        `${formatNumber(state.expectedLow)}–${formatNumber(state.expectedHigh)} (${describeSlot(this.profile, state)}, ±${formatDuration(this.profile.shiftSlots * this.profile.slotMs)}); ` +
-        `thresholds ${formatNumber(widen * this.k)} × deviation ${formatNumber(state.expectedDeviation)} = ${formatNumber(noise)} and ` +
+        `${formatNumber(profile.expectedLow)}–${formatNumber(profile.expectedHigh)} (${describeSlot(this.profile, profile)}, ±${formatDuration(this.profile.shiftSlots * this.profile.slotMs)}); ` +
+        `thresholds ${formatNumber(widen * this.k)} × deviation ${formatNumber(profile.expectedDeviation)} = ${formatNumber(noise)} and ` +
         `${Math.round(widen * this.ratio * 100)}% of ${formatNumber(edge)} = ${formatNumber(allowed)}` +
         (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');
       const limit = x > edge ? edge + Math.max(noise, allowed) : edge - Math.max(noise, allowed);
-      ctx.report({ time: t, score, value: x, baseline: state.expectedMean, threshold: limit, explain, metric: this.metric, active: true });
+      ctx.report({ time: t, score, value: x, baseline: profile.expectedMean, threshold: limit, explain, metric: this.metric, active: true });
       // Learned clipped to the threshold: one anomaly moves the profile little, a new normal is learned over days.
-      profileObserveClamped(state, this.profile, reading, this.index, limit, limit);
+      profileObserveClamped(profile, this.profile, reading, this.index, limit, limit);
       return score;
     }
     if (state.firing === 1) {
       state.firing = 0;
       const explain = `${this.metric} ${formatNumber(x)} is back within its seasonal expected range after ${formatDuration(t - state.since)}`;
-      ctx.report({ time: t, score: 0, value: x, baseline: state.expectedMean, threshold: undefined, explain, metric: this.metric, active: false });
+      ctx.report({ time: t, score: 0, value: x, baseline: profile.expectedMean, threshold: undefined, explain, metric: this.metric, active: false });
     }
-    profileObserve(state, this.profile, reading, this.index);
+    profileObserve(profile, this.profile, reading, this.index);
     return 0;
   }
 }

@@ -30,22 +30,26 @@ import { createProfileState, describeSlot, profileLookup, profileObserve, profil
  * { type: 'sustained_high', metrics: ['usageKw'], params: { level: 40, duration: '15m' } }
  */
 export const sustainedHighParams = Type.Object({
-  ratio: Type.Number({ minimum: 0, default: 0.25, description: 'Margin over the expected level (0.25 = +25%).' }),
+  ratio: Type.Number({ minimum: 0, default: 0.15, description: 'Margin over the expected level (0.15 = +15%).' }),
   duration: DurationParam('10m', 'How long every reading must be high before it is reported.'),
   level: Type.Optional(Type.Number({ description: 'Absolute limit; overrides the learned ones.' })),
   percentile: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, description: 'Learned percentile of the values used as the limit (e.g. 95).' })),
   k: Type.Number({ minimum: 0, default: 3, description: 'Noise guard: the excess must also exceed k × the deviation.' }),
-  baselineHalfLife: DurationParam('2h', 'Half-life of the slow baseline used while the seasonal profile is not learned.'),
+  baselineHalfLife: DurationParam('30m', 'Half-life of the slow baseline used while the seasonal profile is not learned.'),
   warmup: DurationParam('1d', 'Event time learned before learned limits report.'),
   slot: DurationParam('15m', 'Time-of-day slot of the seasonal profile; must divide a day.'),
   timeShift: DurationParam('30m', 'Tolerated shift in time of day of the seasonal profile.'),
   dayWeight: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.25, description: 'Weight of the newest day in the profile.' }),
   minDays: Type.Integer({ minimum: 1, default: 1, description: 'Days a slot must have been seen before the profile is used.' }),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'With learned limits: share of the excess that must have appeared within `onset` when a high run starts (0 = any start). A step up is an event; a ramp to a daily peak is not.' }),
+  onset: DurationParam('3m', 'Window in which the rise must have happened (see suddenness).'),
   utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC.' }),
 });
 export type SustainedHighParams = Static<typeof sustainedHighParams>;
 
-export interface SustainedHighState extends ProfileState {
+export interface SustainedHighState {
+  /** The device's seasonal profile (its own object, see SeasonalState). */
+  profile: ProfileState;
   /** 1 once a reading was seen. */
   n: number;
   /** Readings learned into the slow baseline (capped). */
@@ -55,10 +59,16 @@ export interface SustainedHighState extends ProfileState {
   time: number;
   /** Slow baseline and its mean absolute deviation. */
   slowBase: number;
+  /** Noise: EWMA of |value − previous value| (a lagging baseline on a ramp does not inflate it). */
   slowDeviation: number;
+  previous: number;
   quantile: QuantileState;
   /** Time the current run of high readings began, or -1. */
   highSince: number;
+  /** Latest value at least `onset` old, and the value waiting to become it. */
+  reference: number;
+  pendingValue: number;
+  pendingTime: number;
   /** 1 while reported. */
   active: number;
 }
@@ -83,6 +93,8 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly baselineHalfLifeMs: number;
   private readonly warmupMs: number;
   private readonly profile: ProfileConfig;
+  private readonly suddenness: number;
+  private readonly onsetMs: number;
   private readonly decayPerMs: number;
   private lastStep = Number.NaN;
   private lastWeight = 0.5;
@@ -101,20 +113,26 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.baselineHalfLifeMs = parseDuration(p.baselineHalfLife);
     this.warmupMs = parseDuration(p.warmup);
     this.profile = profileConfigOf(p);
+    this.suddenness = p.suddenness;
+    this.onsetMs = parseDuration(p.onset);
     this.decayPerMs = this.baselineHalfLifeMs > 0 ? Math.LN2 / this.baselineHalfLifeMs : Number.POSITIVE_INFINITY;
   }
 
   createState(): SustainedHighState {
     return {
-      ...createProfileState(this.profile),
+      profile: createProfileState(this.profile),
       n: 0,
       learned: 0,
       start: 0,
       time: 0,
       slowBase: 0,
       slowDeviation: 0,
+      previous: 0,
       quantile: createQuantileState(this.quantile),
       highSince: -1,
+      reference: 0,
+      pendingValue: 0,
+      pendingTime: 0,
       active: 0,
     };
   }
@@ -128,6 +146,15 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       state.start = t;
       state.time = t;
       state.slowBase = x;
+      state.previous = x;
+      state.reference = x;
+      state.pendingValue = x;
+      state.pendingTime = t;
+    }
+    if (t - state.pendingTime >= this.onsetMs) {
+      state.reference = state.pendingValue;
+      state.pendingValue = x;
+      state.pendingTime = t;
     }
     let mode = -1;
     let limit = 0;
@@ -145,12 +172,21 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         if (x > limit) evidence = limit > 0 ? x / limit : 1;
       } else {
         let widen = 1;
-        if (profileLookup(state, this.profile, reading)) {
+        if (profileLookup(state.profile, this.profile, reading)) {
           mode = MODE_PROFILE;
-          expected = state.expectedHigh;
-          deviation = state.expectedDeviation;
+          expected = state.profile.expectedHigh;
+          deviation = state.profile.expectedDeviation;
           // The other day type's profile is a weak expectation (weekends differ): twice the margins.
-          if (state.expectedBorrowed === 1) widen = 2;
+          if (state.profile.expectedBorrowed === 1) widen = 2;
+          // A level the device has held recently is not "high" either, even where the profile of
+          // the past days expects less (a plant running a shift it did not run yesterday): the
+          // expectation is the higher of the profile and the recent baseline (frozen while high).
+          if (state.slowBase > expected) {
+            mode = MODE_BASELINE;
+            expected = state.slowBase;
+            deviation = state.slowDeviation;
+            widen = 1;
+          }
         } else {
           mode = MODE_BASELINE;
           expected = state.slowBase;
@@ -160,7 +196,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         const noise = widen * this.k * deviation;
         limit = expected + (margin > noise ? margin : noise);
         const excess = x - expected;
-        if (x > limit) {
+        // A run of high readings must start with a step: most of the excess appeared within
+        // `onset`. Daily ramps to a peak (and their day-to-day variation) rise slowly.
+        if (x > limit && (state.highSince >= 0 || x - state.reference >= this.suddenness * (x - expected))) {
           const relativeRatio = margin > 0 ? excess / margin : Number.POSITIVE_INFINITY;
           const noiseRatio = noise > 0 ? excess / noise : Number.POSITIVE_INFINITY;
           evidence = relativeRatio < noiseRatio ? relativeRatio : noiseRatio;
@@ -174,9 +212,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     // an episode), the slow baseline is frozen while high.
     if (this.hasPercentile) quantileAdd(state.quantile, reading, this.index);
     else if (!this.hasLevel) {
-      if (evidence > 0) profileObserveClamped(state, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
+      if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
       else {
-        profileObserve(state, this.profile, reading, this.index);
+        profileObserve(state.profile, this.profile, reading, this.index);
         if (state.learned < 1_000_000) state.learned++;
         // The EWMA weight, inline: remembered for a repeated step (a steady interval saves the exp()).
         const step = t - state.time;
@@ -189,7 +227,8 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         }
         const countWeight = 1 / state.learned;
         if (countWeight > weight) weight = countWeight;
-        state.slowDeviation += weight * (Math.abs(x - state.slowBase) - state.slowDeviation);
+        state.slowDeviation += weight * (Math.abs(x - state.previous) - state.slowDeviation);
+        state.previous = x;
         state.slowBase += weight * (x - state.slowBase);
       }
     }
@@ -234,7 +273,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     else {
       const source =
         mode === MODE_PROFILE
-          ? `seasonal profile, ${describeSlot(this.profile, state)}`
+          ? `seasonal profile, ${describeSlot(this.profile, state.profile)}`
           : `slow EWMA baseline, half-life ${formatDuration(this.baselineHalfLifeMs)}`;
       basis =
         `${formatNumber(limit)} (expected ${formatNumber(expected)} from its ${source}; margin ${formatPercent(this.ratio)} ` +
