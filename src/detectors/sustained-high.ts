@@ -65,6 +65,8 @@ export interface SustainedHighState {
   quantile: QuantileState;
   /** Time the current run of high readings began, or -1. */
   highSince: number;
+  /** Limit in force when the current high run began: the run goes on while the value stays above it (the expectation is frozen at the onset). */
+  runLimit: number;
   /** Latest value at least `onset` old, and the value waiting to become it. */
   reference: number;
   pendingValue: number;
@@ -130,6 +132,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       previous: 0,
       quantile: createQuantileState(this.quantile),
       highSince: -1,
+      runLimit: 0,
       reference: 0,
       pendingValue: 0,
       pendingTime: 0,
@@ -174,7 +177,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         let widen = 1;
         if (profileLookup(state.profile, this.profile, reading)) {
           mode = MODE_PROFILE;
-          expected = state.profile.expectedHigh;
+          // The slot's own mean: a ramp shifted in time is told apart by `suddenness`, not by taking
+          // the highest slot nearby (which hid real episodes near daily peaks).
+          expected = state.profile.expectedMean;
           deviation = state.profile.expectedDeviation;
           // The other day type's profile is a weak expectation (weekends differ): twice the margins.
           if (state.profile.expectedBorrowed === 1) widen = 2;
@@ -198,7 +203,10 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         const excess = x - expected;
         // A run of high readings must start with a step: most of the excess appeared within
         // `onset`. Daily ramps to a peak (and their day-to-day variation) rise slowly.
-        if (x > limit && (state.highSince >= 0 || x - state.reference >= this.suddenness * (x - expected))) {
+        if (state.highSince >= 0 && state.runLimit < limit) limit = state.runLimit;
+        // The step itself must clear the margin: a steep daily ramp that creeps over the limit is not one.
+        const step = x - state.reference;
+        if (x > limit && (state.highSince >= 0 || (step >= this.suddenness * (x - expected) && step >= margin))) {
           const relativeRatio = margin > 0 ? excess / margin : Number.POSITIVE_INFINITY;
           const noiseRatio = noise > 0 ? excess / noise : Number.POSITIVE_INFINITY;
           evidence = relativeRatio < noiseRatio ? relativeRatio : noiseRatio;
@@ -229,13 +237,21 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         if (countWeight > weight) weight = countWeight;
         state.slowDeviation += weight * (Math.abs(x - state.previous) - state.slowDeviation);
         state.previous = x;
-        state.slowBase += weight * (x - state.slowBase);
+        // The recent baseline follows a fall four times faster than a rise: after a step down (the
+        // office closes) the level held recently is the new, lower one.
+        if (x < state.slowBase) {
+          const fall = 1 - (1 - weight) ** 4;
+          state.slowBase += fall * (x - state.slowBase);
+        } else state.slowBase += weight * (x - state.slowBase);
       }
     }
 
     let result = 0;
     if (evidence > 0) {
-      if (state.highSince < 0) state.highSince = t;
+      if (state.highSince < 0) {
+        state.highSince = t;
+        state.runLimit = limit;
+      }
       const elapsed = t - state.highSince;
       if (elapsed >= this.durationMs) {
         state.active = 1;

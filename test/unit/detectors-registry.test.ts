@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combineScores, createDetectors, detectorStateFromJson, detectorStateToJson, detectorTypes, resolveDetectorParams, validateDetectorSpec } from '../../src/detectors/index.js';
+import { combineScores, createDetectors, spikeParams, detectorStateFromJson, detectorStateToJson, detectorTypes, resolveDetectorParams, validateDetectorSpec } from '../../src/detectors/index.js';
 import { GpError } from '../../src/model/index.js';
 import { dailyLoad, FakeContext, MINUTE, MONDAY, powerSchema, prng, run, schemaOf, spec, type Sample } from './detectors-harness.js';
 
@@ -8,7 +8,8 @@ const PATH = '/streams/power/detectors/0';
 
 test('the registry knows every out-of-the-box detector', () => {
   assert.deepEqual(detectorTypes(), ['spike', 'drop', 'outage', 'sustained_high', 'silence', 'zscore', 'iqr', 'seasonal', 'out_of_range', 'physics', 'rule']);
-  assert.equal(resolveDetectorParams(spec('spike', { threshold: 0.5 })).halfLife, '30m');
+  assert.equal(resolveDetectorParams(spec('spike', { threshold: 0.5 })).halfLife, spikeParams.properties.halfLife.default);
+  assert.equal(resolveDetectorParams(spec('spike', { halfLife: '1h' })).halfLife, '1h');
   assert.equal(resolveDetectorParams(spec('spike', { threshold: 0.5 })).threshold, 0.5);
 });
 
