@@ -42,7 +42,7 @@ export const sustainedHighParams = Type.Object({
   dayWeight: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.25, description: 'Weight of the newest day in the profile.' }),
   minDays: Type.Integer({ minimum: 1, default: 1, description: 'Days a slot must have been seen before the profile is used.' }),
   suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'With learned limits: share of the excess that must have appeared within `onset` when a high run starts (0 = any start). A step up is an event; a ramp to a daily peak is not.' }),
-  onset: DurationParam('3m', 'Window in which the rise must have happened (see suddenness).'),
+  onset: DurationParam('1m', 'Window in which the rise must have happened (see suddenness); with readings a minute apart, the step from the previous reading.'),
   utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC.' }),
 });
 export type SustainedHighParams = Static<typeof sustainedHighParams>;
@@ -182,13 +182,16 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
           expected = state.profile.expectedMean;
           deviation = state.profile.expectedDeviation;
           // The other day type's profile is a weak expectation (weekends differ): twice the margins.
-          if (state.profile.expectedBorrowed === 1) widen = 2;
+          if (state.profile.expectedBorrowed === 1) widen = 1.5;
           // A level the device has held recently is not "high" either, even where the profile of
           // the past days expects less (a plant running a shift it did not run yesterday): the
-          // expectation is the higher of the profile and the recent baseline (frozen while high).
-          if (state.slowBase > expected) {
+          // expectation is the higher of the profile and the recent baseline (frozen while high),
+          // the latter capped by the level just before any step (a baseline lagging behind a
+          // falling curve must not hide an episode that starts from the lower level).
+          const recent = state.slowBase < state.reference ? state.slowBase : state.reference;
+          if (recent > expected) {
             mode = MODE_BASELINE;
-            expected = state.slowBase;
+            expected = recent;
             deviation = state.slowDeviation;
             widen = 1;
           }
