@@ -31,7 +31,7 @@ import { createProfileState, describeSlot, profileLookup, profileObserve, profil
  */
 export const sustainedHighParams = Type.Object({
   ratio: Type.Number({ minimum: 0, default: 0.15, description: 'Margin over the expected level (0.15 = +15%).' }),
-  duration: DurationParam('10m', 'How long every reading must be high before it is reported.'),
+  duration: DurationParam('5m', 'How long every reading must be high before it is reported.'),
   level: Type.Optional(Type.Number({ description: 'Absolute limit; overrides the learned ones.' })),
   percentile: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, description: 'Learned percentile of the values used as the limit (e.g. 95).' })),
   k: Type.Number({ minimum: 0, default: 3, description: 'Noise guard: the excess must also exceed k × the deviation.' }),
