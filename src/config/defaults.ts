@@ -18,7 +18,7 @@ export const STREAM_DEFAULTS = {
   time: { field: 'timestamp', format: 'auto' },
   expectedInterval: 'learn',
   gapGrace: 0.5,
-  lateness: { outOfOrder: '120s', allowed: '10m', reportOutOfOrderOver: '500ms', maxFuture: '1d', idleTimeout: '60s' },
+  lateness: { outOfOrder: '120s', allowed: '10m', reportOutOfOrderOver: '0s', maxFuture: '1d', idleTimeout: '60s' },
   windows: ['1m', '5m', '15m', { size: '1m', slide: '15s' }],
   alerts: { resolveAfter: '5m', minDuration: '0s', cooldown: '10m' },
   state: { ttl: '7d', maxKeysPerPartition: 1_000_000 },

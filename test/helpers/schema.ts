@@ -21,7 +21,7 @@ export function testSchema(overrides: Partial<StreamSchema> & { metricNames?: st
     metricIndex: Object.fromEntries(names.map((n, i) => [n, i])),
     powerMetricIndex: 0,
     energyMetricIndex: -1,
-    lateness: { outOfOrderMs: 120_000, allowedLatenessMs: 600_000, reportOutOfOrderOverMs: 500, maxFutureMs: 86_400_000, idleTimeoutMs: 60_000 },
+    lateness: { outOfOrderMs: 120_000, allowedLatenessMs: 600_000, reportOutOfOrderOverMs: 0, maxFutureMs: 86_400_000, idleTimeoutMs: 60_000 },
     expectedIntervalMs: undefined,
     gapGrace: 0.5,
     windows,

@@ -44,7 +44,7 @@ test('the built-in power stream has the documented fields, metrics, windows and 
   assert.deepEqual(power.lateness, {
     outOfOrderMs: 120_000,
     allowedLatenessMs: 600_000,
-    reportOutOfOrderOverMs: 500,
+    reportOutOfOrderOverMs: 0,
     maxFutureMs: 86_400_000,
     idleTimeoutMs: 60_000,
   });
