@@ -183,13 +183,16 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
           deviation = state.profile.expectedDeviation;
           // The other day type's profile is a weak expectation (weekends differ): twice the margins.
           if (state.profile.expectedBorrowed === 1) widen = 1.5;
+          // The other day type's profile can sit far from this day (a plant stopped on Saturday,
+          // an office closed): it is no upper expectation, the recent level is.
+          const borrowed = state.profile.expectedBorrowed === 1;
           // A level the device has held recently is not "high" either, even where the profile of
           // the past days expects less (a plant running a shift it did not run yesterday): the
           // expectation is the higher of the profile and the recent baseline (frozen while high),
           // the latter capped by the level just before any step (a baseline lagging behind a
           // falling curve must not hide an episode that starts from the lower level).
           const recent = state.slowBase < state.reference ? state.slowBase : state.reference;
-          if (recent > expected) {
+          if (recent > expected || borrowed) {
             mode = MODE_BASELINE;
             expected = recent;
             deviation = state.slowDeviation;
