@@ -26,6 +26,12 @@ export const STREAM_DEFAULTS = {
 
 /** Per-metric detectors a stream gets when it lists none, run on its power metric or on every metric. */
 export const DEFAULT_METRIC_DETECTOR_TYPES = ['spike', 'drop', 'outage', 'sustained_high', 'seasonal', 'zscore', 'iqr'] as const;
+/**
+ * Listed but off by default on a stream that has spike and drop: on the same metric they flag the
+ * same events again (a second and third alert per spike), and they cost a sorted or rolling window
+ * per device on every reading. `enabled: true` turns them on.
+ */
+export const DEFAULT_OFF_WITH_SPIKE_DROP: readonly string[] = ['zscore', 'iqr'];
 /** Whole-stream detectors a stream gets when it lists none. */
 export const DEFAULT_STREAM_DETECTOR_TYPES = ['out_of_range', 'silence'] as const;
 
@@ -33,7 +39,7 @@ export const DEFAULT_STREAM_DETECTOR_TYPES = ['out_of_range', 'silence'] as cons
 export function defaultDetectors(powerMetric: string | undefined): DetectorInput[] {
   const metrics = powerMetric === undefined ? [] : [powerMetric];
   return [
-    ...DEFAULT_METRIC_DETECTOR_TYPES.map((type) => ({ type, metrics: [...metrics] })),
+    ...DEFAULT_METRIC_DETECTOR_TYPES.map((type) => ({ type, metrics: [...metrics], enabled: !DEFAULT_OFF_WITH_SPIKE_DROP.includes(type) })),
     ...DEFAULT_STREAM_DETECTOR_TYPES.map((type) => ({ type, metrics: [] })),
   ];
 }
@@ -49,7 +55,7 @@ const POWER_STREAM: StreamInput = {
     pf: { min: 0, max: 1 },
   },
   detectors: [
-    ...DEFAULT_METRIC_DETECTOR_TYPES.map((type) => ({ type, metrics: ['usageKw'] })),
+    ...DEFAULT_METRIC_DETECTOR_TYPES.map((type) => ({ type, metrics: ['usageKw'], enabled: !DEFAULT_OFF_WITH_SPIKE_DROP.includes(type) })),
     { type: 'out_of_range', metrics: [] },
     { type: 'physics', metrics: [] },
     { type: 'silence', metrics: [] },
