@@ -41,6 +41,8 @@ interface Track {
   alert: Alert;
   /** Event time of the newest active finding; absence is measured from here. */
   lastActiveAt: number;
+  /** The condition holds until an inactive finding (Finding.holds): never resolved by absence. */
+  holds: boolean;
   /** Score carried by the last open/update/escalate/reopen event; an update needs a rise over it. */
   lastEmittedScore: number;
   nextSeq: number;
@@ -71,7 +73,9 @@ const SNAPSHOT_VERSION = 1;
  * - **Resolve when cleared.** An inactive finding (`active: false`) resolves the open alert of
  *   its (stream, key, type) at the finding's time; it also discards a pending condition.
  * - **Resolve on absence.** `onWatermark(wm)` resolves open alerts whose last active finding is
- *   older than `wm − resolveAfterMs`, with `resolvedAt = lastActiveFinding + resolveAfterMs`.
+ *   older than `wm − resolveAfterMs`, with `resolvedAt = lastActiveFinding + resolveAfterMs` —
+ *   except alerts whose findings say the condition `holds` until cleared (a silent device is
+ *   silent until it reports again): those resolve only on an inactive finding.
  *   An active finding that arrives after such a gap resolves the alert at that same time first,
  *   so the result does not depend on when watermarks arrive.
  * - **Cooldown against flapping.** An active finding no later than `resolvedAt + cooldownMs`
@@ -146,6 +150,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
     if (finding.site !== undefined) alert.site = finding.site;
     alert.updatedAt = Math.max(alert.updatedAt, finding.time);
     track.lastActiveAt = Math.max(track.lastActiveAt, finding.time);
+    if (finding.holds === true) track.holds = true;
   }
 
   function start(identity: string, finding: Finding, score: number, severity: Severity): Track {
@@ -167,7 +172,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       findings: 1,
       explain: finding.explain,
     };
-    const track: Track = { phase: 'pending', alert, lastActiveAt: finding.time, lastEmittedScore: score, nextSeq: 0 };
+    const track: Track = { phase: 'pending', alert, lastActiveAt: finding.time, holds: finding.holds === true, lastEmittedScore: score, nextSeq: 0 };
     tracks.set(identity, track);
     return track;
   }
@@ -232,7 +237,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       let track = tracks.get(identity);
       // Catch up on what the passing of event time has already decided, so that the outcome
       // is the same whether or not a watermark came in between.
-      if (track?.phase === 'open' && finding.time - track.lastActiveAt > policy.resolveAfterMs) {
+      if (track?.phase === 'open' && !track.holds && finding.time - track.lastActiveAt > policy.resolveAfterMs) {
         resolve(track, track.lastActiveAt + policy.resolveAfterMs, absenceExplain(track));
       }
       if (track?.phase === 'resolved' && finding.time - (track.alert.resolvedAt ?? track.alert.updatedAt) > policy.cooldownMs) {
@@ -258,7 +263,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       const horizon = watermark - policy.resolveAfterMs;
       const due: Track[] = [];
       for (const track of tracks.values()) {
-        if (track.phase === 'open' && track.lastActiveAt < horizon) due.push(track);
+        if (track.phase === 'open' && !track.holds && track.lastActiveAt < horizon) due.push(track);
       }
       due.sort(compareForResolve);
       for (const track of due) resolve(track, track.lastActiveAt + policy.resolveAfterMs, absenceExplain(track));
@@ -377,6 +382,7 @@ interface AlertJson {
 interface TrackJson {
   phase: Phase;
   lastActiveAt: number;
+  holds?: boolean;
   lastEmittedScore: number;
   nextSeq: number;
   alert: AlertJson;
@@ -397,6 +403,7 @@ function trackToJson(track: Track): TrackJson {
   return {
     phase: track.phase,
     lastActiveAt: track.lastActiveAt,
+    ...(track.holds ? { holds: true } : {}),
     lastEmittedScore: track.lastEmittedScore,
     nextSeq: track.nextSeq,
     alert: {
@@ -509,6 +516,7 @@ function readState(state: unknown): Map<string, Track> {
       phase: readChoice(saved, 'phase', path, PHASES),
       alert,
       lastActiveAt: readNumber(saved, 'lastActiveAt', path),
+      holds: saved.holds === true,
       lastEmittedScore: readNumber(saved, 'lastEmittedScore', path),
       nextSeq: readNumber(saved, 'nextSeq', path),
     };

@@ -132,6 +132,8 @@ export class SilenceDetector implements Detector<SilenceState> {
       threshold: limit,
       explain: `no reading for ${formatDuration(elapsed)} since ${formatTime(state.previous)}: ${missed} expected reading${missed === 1 ? '' : 's'} missed so far (${this.terms(interval)})`,
       active: true,
+      // Silence lasts until the device reports again, however far apart these re-reports are.
+      holds: true,
     });
     if (state.open === 0) {
       state.open = 1;

@@ -750,6 +750,7 @@ export class StreamEngine {
       threshold: input.threshold,
       explain: input.explain,
       active: input.active ?? true,
+      ...(input.holds ? { holds: true } : {}),
     };
     this.stats.findings++;
     this.outputs.finding?.(finding);

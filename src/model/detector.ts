@@ -54,7 +54,7 @@ export interface DetectorContext {
 }
 
 export type FindingInput = Pick<Finding, 'time' | 'score' | 'value' | 'explain'> &
-  Partial<Pick<Finding, 'severity' | 'baseline' | 'threshold' | 'active' | 'metric' | 'type'>>;
+  Partial<Pick<Finding, 'severity' | 'baseline' | 'threshold' | 'active' | 'metric' | 'type' | 'holds'>>;
 
 /** Default severity for a score: ≥ 0.8 critical, ≥ 0.5 warning, else info. */
 export function severityForScore(score: number): Severity {

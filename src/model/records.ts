@@ -130,6 +130,12 @@ export interface Finding {
   /** Human-readable evidence: value, baseline, threshold, window. */
   explain: string;
   active: boolean;
+  /**
+   * The condition holds until the detector reports it cleared (`active: false`), however long
+   * between findings: a silent device stays silent until it reports. Such alerts are not
+   * resolved by absence of findings. Omitted means false.
+   */
+  holds?: boolean;
 }
 
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';

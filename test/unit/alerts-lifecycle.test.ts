@@ -271,3 +271,19 @@ void test('a bad policy is refused with a message naming the field', () => {
     (error: unknown) => error instanceof GpError && error.code === 'GP_CONFIG_INVALID' && /alerts\.cooldownMs.*got -1/.test(error.message),
   );
 });
+
+test('a condition that holds until cleared (silence) is not resolved by absence, only by its clear', () => {
+  const { manager, events, kinds } = setup();
+  // A silent meter re-reported every 30 minutes, as half-hourly data does.
+  manager.onFinding(finding(T0, { type: 'silence', holds: true }));
+  for (let i = 1; i <= 6; i++) {
+    manager.onWatermark(T0 + i * 30 * MINUTE - 1);
+    manager.onFinding(finding(T0 + i * 30 * MINUTE, { type: 'silence', holds: true, score: 0.5 + i * 0.01 }));
+  }
+  manager.onWatermark(T0 + 10 * 60 * MINUTE);
+  assert.ok(!kinds().includes('resolve'), `never resolved for lack of findings: ${kinds().join(',')}`);
+  assert.equal(new Set(events.map((e) => e.alert.id)).size, 1, 'one alert');
+  manager.onFinding(finding(T0 + 10 * 60 * MINUTE + 1, { type: 'silence', active: false }));
+  assert.equal(kinds().at(-1), 'resolve');
+  assert.equal(events.at(-1)!.alert.resolvedAt, T0 + 10 * 60 * MINUTE + 1);
+});
