@@ -1,5 +1,5 @@
 import type { Detector, DetectorContext, Reading } from '../model/index.js';
-import { EwmaWeight, formatDuration, formatNumber, formatPercent, scoreForRatio } from './common.js';
+import { EwmaWeight, learnLevelAndNoise, formatDuration, formatNumber, formatPercent, scoreForRatio } from './common.js';
 
 /**
  * The engine shared by `spike` (direction +1) and `drop` (direction −1): a value that moves away
@@ -170,17 +170,7 @@ export class BaselineShiftDetector implements Detector<BaselineShiftState> {
       this.clear(state, t, x, ctx, '');
     }
 
-    let weight = this.weight.of(step);
-    let deviationWeight = this.deviationWeight.of(step);
-    if (state.n < this.warmup) {
-      const countWeight = 1 / (state.n + 1);
-      if (countWeight > weight) weight = countWeight;
-      if (countWeight > deviationWeight) deviationWeight = countWeight;
-      state.n++;
-    }
-    state.deviation += deviationWeight * (Math.abs(x - state.previous) - state.deviation);
-    state.previous = x;
-    state.base = base + weight * (x - base);
+    learnLevelAndNoise(state, x, this.weight.of(step), this.deviationWeight.of(step), this.warmup);
     return 0;
   }
 

@@ -56,6 +56,35 @@ export function ewmaWeight(stepMs: number, halfLifeMs: number): number {
  * const weight = new EwmaWeight(30 * 60_000);
  * weight.of(60_000); // ≈ 0.0228
  */
+/** A per-device level and noise estimate, learned together (spike, drop, outage). */
+export interface LevelAndNoise {
+  /** Readings learned, up to the warm-up count. */
+  n: number;
+  /** EWMA baseline. */
+  base: number;
+  /** EWMA of |value − previous value|: noise that a ramp or a level long gone does not inflate. */
+  deviation: number;
+  previous: number;
+}
+
+/**
+ * Learns one value into a level and its noise. During warm-up each weight is at least
+ * 1/(readings + 1), so the first readings count as a plain mean.
+ */
+export function learnLevelAndNoise(state: LevelAndNoise, x: number, levelWeight: number, noiseWeight: number, warmup: number): void {
+  let weight = levelWeight;
+  let deviationWeight = noiseWeight;
+  if (state.n < warmup) {
+    const countWeight = 1 / (state.n + 1);
+    if (countWeight > weight) weight = countWeight;
+    if (countWeight > deviationWeight) deviationWeight = countWeight;
+    state.n++;
+  }
+  state.deviation += deviationWeight * (Math.abs(x - state.previous) - state.deviation);
+  state.previous = x;
+  state.base += weight * (x - state.base);
+}
+
 export class EwmaWeight {
   readonly halfLifeMs: number;
   private lastStep = Number.NaN;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { EwmaWeight, formatDuration, formatNumber, selectMetrics } from './common.js';
+import { EwmaWeight, learnLevelAndNoise, formatDuration, formatNumber, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 
 /**
@@ -113,17 +113,7 @@ export class OutageDetector implements Detector<OutageState> {
       state.previous = x;
       state.n = 1;
     } else {
-      let weight = this.weight.of(t - state.time);
-      let deviationWeight = this.deviationWeight.of(t - state.time);
-      if (state.n < this.warmup) {
-        const countWeight = 1 / (state.n + 1);
-        if (countWeight > weight) weight = countWeight;
-        if (countWeight > deviationWeight) deviationWeight = countWeight;
-        state.n++;
-      }
-      state.deviation += deviationWeight * (Math.abs(x - state.previous) - state.deviation);
-      state.previous = x;
-      state.base += weight * (x - state.base);
+      learnLevelAndNoise(state, x, this.weight.of(t - state.time), this.deviationWeight.of(t - state.time), this.warmup);
     }
     state.time = t;
     return 0;
