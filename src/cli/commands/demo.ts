@@ -40,9 +40,9 @@ export async function runDemo(options: { dir: string; meters: number; machines: 
   const store = createStore(config.store.url);
   await store.ready();
   try {
-    const open = await store.listAlerts({ status: ['open', 'acknowledged'], limit: 5 });
-    out(`   newest open alerts:`);
-    for (const a of open) out(`   - ${a.severity.padEnd(8)} ${a.type.padEnd(16)} ${a.key.padEnd(12)} since ${isoOf(a.openedAt)}  ${a.explain}`);
+    const newest = await store.listAlerts({ limit: 5 });
+    out(`   newest alerts:`);
+    for (const a of newest) out(`   - ${a.status.padEnd(9)} ${a.severity.padEnd(8)} ${a.type.padEnd(16)} ${a.key.padEnd(12)} opened ${isoOf(a.openedAt)}  ${a.explain}`);
     const quality = await store.dataQuality({ by: 'site' });
     const worst = [...quality].sort((a, b) => b.total - a.total).slice(0, 3);
     out(`   sites with the most data-quality events: ${worst.map((q) => `${q.group ?? '(none)'} ${q.total}`).join(', ')}`);
