@@ -42,6 +42,7 @@ export const sustainedHighParams = Type.Object({
   dayWeight: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.25, description: 'Weight of the newest day in the profile.' }),
   minDays: Type.Integer({ minimum: 1, default: 1, description: 'Days a slot must have been seen before the profile is used.' }),
   suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'With learned limits: share of the excess that must have appeared within `onset` when a high run starts (0 = any start). A step up is an event; a ramp to a daily peak is not.' }),
+  adoptAfter: DurationParam('3h', 'A run judged against the recent level (not the profile) that lasts this long is the new level: it ends and the baseline takes it.'),
   onset: DurationParam('1m', 'Window in which the rise must have happened (see suddenness); with readings a minute apart, the step from the previous reading.'),
   utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC.' }),
 });
@@ -97,6 +98,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly profile: ProfileConfig;
   private readonly suddenness: number;
   private readonly onsetMs: number;
+  private readonly adoptAfterMs: number;
   private readonly decayPerMs: number;
   private lastStep = Number.NaN;
   private lastWeight = 0.5;
@@ -117,6 +119,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.profile = profileConfigOf(p);
     this.suddenness = p.suddenness;
     this.onsetMs = parseDuration(p.onset);
+    this.adoptAfterMs = parseDuration(p.adoptAfter);
     this.decayPerMs = this.baselineHalfLifeMs > 0 ? Math.LN2 / this.baselineHalfLifeMs : Number.POSITIVE_INFINITY;
   }
 
@@ -209,7 +212,14 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         const excess = x - expected;
         // A run of high readings must start with a step: most of the excess appeared within
         // `onset`. Daily ramps to a peak (and their day-to-day variation) rise slowly.
-        if (state.highSince >= 0 && state.runLimit < limit) limit = state.runLimit;
+        if (state.highSince >= 0) {
+          // A run goes on above the limit of its onset (a profile step mid-episode does not end
+          // it), but only while the value also stands clear of the current expectation: a
+          // natural rise through the onset limit does not keep a morning's run going all day.
+          if (state.runLimit < limit) limit = state.runLimit;
+          const floor = expected + margin / 2;
+          if (floor > limit) limit = floor;
+        }
         // The step itself must clear the margin: a steep daily ramp that creeps over the limit is not one.
         const step = x - state.reference;
         if (x > limit && (state.highSince >= 0 || (step >= this.suddenness * (x - expected) && step >= margin))) {
@@ -259,6 +269,27 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         state.runLimit = limit;
       }
       const elapsed = t - state.highSince;
+      if (mode === MODE_BASELINE && elapsed >= this.adoptAfterMs) {
+        // High for longer than any episode: this is the device's new level. The run ends and the
+        // recent baseline, frozen during it, takes the level (the profile keeps its own view).
+        if (state.active === 1) {
+          state.active = 0;
+          ctx.report({
+            time: t,
+            score: 0,
+            value: x,
+            baseline: x,
+            threshold: undefined,
+            explain: `${this.metric} stayed above ${formatNumber(limit)} for ${formatDuration(elapsed)}; ${formatNumber(x)} is adopted as its recent level (adoptAfter ${formatDuration(this.adoptAfterMs)})`,
+            metric: this.metric,
+            active: false,
+          });
+        }
+        state.highSince = -1;
+        state.slowBase = x;
+        state.reference = x;
+        return 0;
+      }
       if (elapsed >= this.durationMs) {
         state.active = 1;
         result = Math.max(0.5, scoreForRatio(evidence));
