@@ -468,7 +468,7 @@ export class StreamEngine {
     state.deltas[state.deltaCount % INTERVAL_SAMPLES] = delta;
     state.deltaCount++;
     const n = Math.min(state.deltaCount, INTERVAL_SAMPLES);
-    if (n < 3 && state.deltaCount < 3) {
+    if (n < 3) {
       state.intervalMs = n === 1 ? delta : Math.min(state.deltas[0]!, state.deltas[1]!);
       return;
     }

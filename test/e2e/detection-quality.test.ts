@@ -1,18 +1,13 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replay } from '../../src/cli/commands/replay.js';
 import { simulate } from '../../src/ingest/index.js';
-import { evaluateDetections, formatEvalReport, parseDetectionRecord, parseLabelSet } from '../../src/ml/index.js';
+import { readLabels, readRecords } from '../../src/cli/commands/eval.js';
+import { evaluateDetections, formatEvalReport, type DetectionRecord } from '../../src/ml/index.js';
 
-function records(path: string): ReturnType<typeof parseDetectionRecord>[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l, i) => parseDetectionRecord(JSON.parse(l) as unknown, `${path}:${i + 1}`));
-}
 
 let report: ReturnType<typeof evaluateDetections>;
 let table = '';
@@ -25,8 +20,9 @@ before(async () => {
   const alerts = join(dir, 'alerts.ndjson');
   const ops = join(dir, 'ops.ndjson');
   await replay({ files: [sim], hints: {}, noStore: true, alertsOut: alerts, opsOut: ops });
-  const labels = parseLabelSet(JSON.parse(readFileSync(labelsPath, 'utf8')) as unknown);
-  report = evaluateDetections(labels, [...records(alerts), ...records(ops)]);
+  const detections: DetectionRecord[] = [];
+  for (const file of [alerts, ops]) for await (const record of readRecords(file)) detections.push(record);
+  report = evaluateDetections(await readLabels(labelsPath), detections);
   table = formatEvalReport(report);
 });
 

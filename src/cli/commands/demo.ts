@@ -1,20 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { isoOf } from '../../engine/index.js';
 import { simulate } from '../../ingest/index.js';
-import { evaluateDetections, formatEvalReport, parseDetectionRecord, parseLabelSet, type DetectionRecord } from '../../ml/index.js';
+import { evaluateDetections, formatEvalReport, type DetectionRecord } from '../../ml/index.js';
 import { createStore } from '../../stores/index.js';
 import { parseCount } from '../format.js';
+import { readLabels, readRecords } from './eval.js';
 import { formatReplaySummary, replay } from './replay.js';
-
-function readDetections(path: string): DetectionRecord[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l, i) => parseDetectionRecord(JSON.parse(l) as unknown, `${path}:${i + 1}`));
-}
 
 /**
  * The whole file-based platform in one command: simulate a fleet with injected anomalies,
@@ -34,7 +27,9 @@ export async function runDemo(options: { dir: string; meters: number; machines: 
   const result = await replay({ files: [sim], hints: {}, alertsOut: alerts, opsOut: ops, progress: process.stderr.isTTY });
   out(formatReplaySummary(result).replace(/^/gm, '   '));
   out('3. scoring the detectors against the injected anomalies …');
-  const report = evaluateDetections(parseLabelSet(JSON.parse(readFileSync(labels, 'utf8')) as unknown), [...readDetections(alerts), ...readDetections(ops)]);
+  const detections: DetectionRecord[] = [];
+  for (const file of [alerts, ops]) for await (const record of readRecords(file)) detections.push(record);
+  const report = evaluateDetections(await readLabels(labels), detections);
   out(formatEvalReport(report).replace(/^/gm, '   '));
   out('4. what the store answers:');
   const store = createStore(config.store.url);

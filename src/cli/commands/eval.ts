@@ -69,7 +69,8 @@ function missingFile(path: string, error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-async function readLabels(path: string): Promise<EvalLabelSet> {
+/** Reads and checks a labels file written by `gridpulse simulate`. */
+export async function readLabels(path: string): Promise<EvalLabelSet> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -90,7 +91,8 @@ async function readLabels(path: string): Promise<EvalLabelSet> {
   }
 }
 
-async function* readRecords(path: string): AsyncGenerator<DetectionRecord> {
+/** The detections in an alerts or ops NDJSON file (gzip too), one at a time. */
+export async function* readRecords(path: string): AsyncGenerator<DetectionRecord> {
   const file = createReadStream(path);
   const opened = new Promise<void>((resolve, reject) => {
     file.once('open', () => resolve());

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { createStreamSchema, loadConfig, parseDuration, type GridpulseConfig, type StreamInput } from '../../config/index.js';
-import { FILE_KEY_FIELD, detectColumns, readRecords, sniffFile, type DetectedLayout, type LayoutHints, type SourceRecord } from '../../ingest/index.js';
+import { FILE_KEY_FIELD, detectColumns, normalizeName, readRecords, sniffFile, type DetectedLayout, type LayoutHints, type SourceRecord } from '../../ingest/index.js';
 import { parseTime } from '../../engine/index.js';
 import { GpError, type StreamSchema } from '../../model/index.js';
 import { createStore } from '../../stores/index.js';
@@ -86,8 +86,6 @@ const MACHINE_ALIASES: Record<string, string[]> = {
   tool_wear_min: ['Tool wear [min]', 'tool_wear'],
 };
 
-const normalise = (name: string): string => name.toLowerCase().replace(/[\s_[\]()/-]/g, '');
-
 /** Builds the stream a CSV file replays as: a built-in stream with its columns mapped, or a new stream from the detected layout. */
 function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: string[], requested: string | undefined): StreamSchema {
   const base = requested !== undefined ? config.streams[requested] : undefined;
@@ -97,11 +95,11 @@ function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: s
   if (base !== undefined) {
     // Map each metric of the built-in stream to a column: same name, an alias, or a detected metric.
     const metrics: NonNullable<StreamInput['metrics']> = {};
-    const byNorm = new Map(header.map((h) => [normalise(h), h]));
+    const byNorm = new Map(header.map((h) => [normalizeName(h), h]));
     for (const m of base.metrics) {
       if (m.kind === 'derived-power') continue;
       const candidates = [m.field, m.name, ...(base.name === 'machines' ? (MACHINE_ALIASES[m.name] ?? []) : [])];
-      const column = candidates.map((c) => byNorm.get(normalise(c))).find((c) => c !== undefined);
+      const column = candidates.map((c) => byNorm.get(normalizeName(c))).find((c) => c !== undefined);
       if (column === undefined) continue;
       metrics[m.name] = { field: column, ...(m.unit ? { unit: m.unit } : {}), ...(m.min !== undefined ? { min: m.min } : {}), ...(m.max !== undefined ? { max: m.max } : {}), ...(m.kind === 'interval-energy' ? { kind: 'interval-energy' } : {}) };
     }
@@ -139,7 +137,7 @@ function streamForCsv(config: GridpulseConfig, layout: DetectedLayout, header: s
  */
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const config = loadConfig(options.config !== undefined ? { path: options.config } : {});
-  const plans: Array<{ path: string; format: 'ndjson' | 'csv'; layout: DetectedLayout | undefined; stream: StreamSchema | undefined; timeOrder: boolean; outOfOrder: number }> = [];
+  const plans: Array<{ path: string; size: number; format: 'ndjson' | 'csv'; layout: DetectedLayout | undefined; stream: StreamSchema | undefined; timeOrder: boolean; outOfOrder: number }> = [];
   for (const path of options.files) {
     let size: number;
     try {
@@ -147,10 +145,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     } catch {
       throw new GpError('GP_FILE_NOT_FOUND', `cannot read ${path}: no such file`, { path });
     }
-    void size;
     const sniff = await sniffFile(path);
     if (sniff.format === 'ndjson') {
-      plans.push({ path, format: 'ndjson', layout: undefined, stream: undefined, timeOrder: false, outOfOrder: 0 });
+      plans.push({ path, size, format: 'ndjson', layout: undefined, stream: undefined, timeOrder: false, outOfOrder: 0 });
       continue;
     }
     const header = sniff.header ?? [];
@@ -158,7 +155,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     const stream = streamForCsv(config, layout, header, options.stream);
     const order = options.order ?? 'auto';
     const outOfOrder = order === 'auto' ? await shareOutOfOrder(path, layout, stream, stream.lateness.allowedLatenessMs) : 0;
-    plans.push({ path, format: 'csv', layout, stream, timeOrder: order === 'time' || outOfOrder > GROUPED_FILE_SHARE, outOfOrder });
+    plans.push({ path, size, format: 'csv', layout, stream, timeOrder: order === 'time' || outOfOrder > GROUPED_FILE_SHARE, outOfOrder });
   }
 
   const streams = new Map<string, StreamSchema>();
@@ -186,7 +183,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
 
   const started = Date.now();
   let records = 0;
-  const totalBytes = plans.reduce((sum, p) => sum + statSync(p.path).size, 0);
+  const totalBytes = plans.reduce((sum, p) => sum + p.size, 0);
   let bytesDone = 0;
   const progress = new Progress(options.progress ?? false, totalBytes);
   try {
