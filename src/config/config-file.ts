@@ -13,6 +13,7 @@ import {
 } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { describeValue, formatIssues, pointer, pointerSegments, schemaIssues, type ConfigIssue } from './issues.js';
+import { buildPlatformConfig, type PlatformConfig } from './platform-config.js';
 import { ConfigInputSchema, type ConfigInput, type StreamInput } from './schema.js';
 import { buildStream, copyPlain, deepFreeze, isMapping, mergeStreamInput, type DetectorValidator } from './stream-builder.js';
 
@@ -24,7 +25,7 @@ import { buildStream, copyPlain, deepFreeze, isMapping, mergeStreamInput, type D
  * config.store.retention.readingsMs; // 1_209_600_000 (14 days)
  * config.streams.power.lateness.allowedLatenessMs; // 600_000
  */
-export interface GridpulseConfig {
+export interface GridpulseConfig extends PlatformConfig {
   readonly engine: {
     /** Engine instances (and log partitions) readings are spread over by device key. */
     readonly partitions: number;
@@ -164,8 +165,14 @@ function buildConfig(
     if (schema !== undefined) streams[name] = schema;
   }
 
+  const platform = buildPlatformConfig(input, issues);
+  for (const route of platform.mqtt?.topics ?? []) {
+    if (route.stream !== undefined && streams[route.stream] === undefined && !Object.hasOwn(userStreams, route.stream)) {
+      issues.push({ path: '/mqtt/topics', message: `expected the stream of each topic to be a configured stream, got ${describeValue(route.stream)}` });
+    }
+  }
   if (issues.length > 0) return undefined;
-  return deepFreeze({ engine: { partitions: input.engine?.partitions ?? DEFAULT_PARTITIONS }, store, dataDir, streams });
+  return deepFreeze({ engine: { partitions: input.engine?.partitions ?? DEFAULT_PARTITIONS }, store, dataDir, streams, ...platform });
 }
 
 /**

@@ -21,3 +21,12 @@ export {
   type ParseConfigResult,
   type LoadConfigOptions,
 } from './config-file.js';
+export {
+  PLATFORM_DEFAULTS,
+  type PlatformConfig,
+  type ServerConfig,
+  type MqttConfig,
+  type LogConfig,
+  type SimulatorConfig,
+  type TokenConfig,
+} from './platform-config.js';

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED } from './duration.js';
+import { CheckpointInputSchema, LogInputSchema, MqttInputSchema, ServerInputSchema, SimulatorInputSchema } from './platform-config.js';
 
 // The shape of gridpulse.yaml, declared once. Every key is optional: user values merge over the
 // built-in defaults. Each schema may carry an `expected` text that error messages use instead of
@@ -133,6 +134,11 @@ export const ConfigInputSchema = Type.Object(
     ),
     dataDir: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty directory path' })),
     streams: Type.Optional(Type.Record(Type.String(), StreamInputSchema)),
+    server: Type.Optional(ServerInputSchema),
+    mqtt: Type.Optional(MqttInputSchema),
+    log: Type.Optional(LogInputSchema),
+    checkpoint: Type.Optional(CheckpointInputSchema),
+    simulator: Type.Optional(SimulatorInputSchema),
   },
   strict,
 );

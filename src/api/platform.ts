@@ -1,0 +1,149 @@
+import type { Aggregate, Alert, AlertEvent, OpsEvent, StreamSchema } from '../model/index.js';
+import type { Store } from '../stores/index.js';
+
+/**
+ * What the HTTP API needs from the running platform. The API (routes, validation, auth, SSE,
+ * metrics) is built on this interface only; `gridpulse up` provides the implementation, which
+ * owns the log, the engine, the store and the simulator. The API never opens a connection or
+ * listens on a port itself.
+ *
+ * Deliberately left out: how readings reach the engine (through the log, see src/log), and
+ * anything about HTTP (status codes, bodies) — that is the API's business.
+ */
+export interface Platform {
+  readonly streams: readonly StreamSchema[];
+  /** The stream `POST /v1/readings` writes to when the URL names none (the first configured). */
+  readonly defaultStream: string;
+  /** Queries for series, status, alerts and data quality. */
+  readonly store: Store;
+  /** Live events (aggregates, alert events, ops, status) for SSE. */
+  readonly live: LiveFeed;
+  /**
+   * Validates each item (as the engine's decoder does: key, time, metric types), checks it against
+   * the caller's allowed keys, appends the accepted ones to the durable log and resolves once they
+   * are durable. Rejected items are listed with their index and reason; nothing is partly accepted.
+   */
+  ingest(stream: string, items: readonly unknown[], auth: IngestAuth): Promise<IngestResult>;
+  /** Acknowledge an open alert (an operator action). Undefined when no open alert has that id. */
+  acknowledgeAlert(id: string, by: string | undefined, note: string | undefined): Promise<Alert | undefined>;
+  /** Resolve an open or acknowledged alert (an operator action). Undefined when no such alert. */
+  resolveAlert(id: string, by: string | undefined, note: string | undefined): Promise<Alert | undefined>;
+  /** Last value and 1-minute averages per metric, from memory (newest data), or undefined for an unknown device. */
+  liveFeatures(key: string): DeviceLiveFeatures | undefined;
+  /** Most recent raw readings of a device from the log (newest last). */
+  recentReadings(key: string, limit: number): Promise<RecentReading[]>;
+  status(): PlatformStatus;
+  /** Starts a simulated machine (or restarts it with another profile) for `durationSec` seconds. */
+  startSimulation(request: SimulationRequest): SimulationStarted;
+}
+
+export interface IngestAuth {
+  /** Token name (or "open" in open mode), for metrics and rate limits. */
+  principal: string;
+  /** Device ids the caller may write; undefined = any. */
+  keys: ReadonlySet<string> | undefined;
+}
+
+export interface IngestRejection {
+  index: number;
+  reason: string;
+  field?: string | undefined;
+  expected?: string | undefined;
+  got?: string | undefined;
+}
+
+export interface IngestResult {
+  accepted: number;
+  rejected: IngestRejection[];
+}
+
+export interface DeviceLiveFeatures {
+  stream: string;
+  key: string;
+  site: string | undefined;
+  /** Event time of the newest reading. */
+  lastTime: number;
+  last: Record<string, number | null>;
+  /** Average of each metric over the newest closed 1-minute window. */
+  avg1m: Record<string, number | null>;
+  openAlerts: number;
+}
+
+export interface RecentReading {
+  stream: string;
+  key: string;
+  time: number;
+  /** Arrival time at the platform (log append time). */
+  receivedAt: number;
+  values: Record<string, number | null>;
+}
+
+/** Per stream and engine partition: where event time stands and how far behind the log consumption is. */
+export interface PartitionStatus {
+  stream: string;
+  partition: number;
+  watermark: number | null;
+  maxEventTime: number | null;
+  /** Wall clock minus watermark, ms (how far event time trails real time). */
+  watermarkDelayMs: number | null;
+  keys: number;
+}
+
+export interface PlatformStatus {
+  startedAt: number;
+  now: number;
+  /** Readings per second accepted at ingest over the last 10 s. */
+  ingestRate: number;
+  /** Readings per second processed by the engine over the last 10 s. */
+  processRate: number;
+  totals: {
+    received: number;
+    accepted: number;
+    rejected: number;
+    rejectedByReason: Record<string, number>;
+    processed: number;
+    late: number;
+    tooLate: number;
+    aggregates: number;
+    alertEvents: number;
+    findingsByType: Record<string, number>;
+    opsByKind: Record<string, number>;
+  };
+  log: { bytes: number; segments: number; partitions: Array<{ partition: number; startOffset: number; endOffset: number; consumedOffset: number; lag: number }> };
+  engine: { partitions: PartitionStatus[]; stateKeys: number };
+  store: { kind: string; pendingWrites: number; lastWriteMs: number | null; writes: number };
+  simulator: { running: boolean; meters: number; machines: number; sessions: number };
+  /** Last checkpoint time (wall clock), or null before the first. */
+  lastCheckpointAt: number | null;
+  /** What crash recovery found at start (torn tails truncated), or null when the log was clean. */
+  recovery: string | null;
+  liveClients: number;
+}
+
+export type LiveEvent =
+  | { type: 'aggregate'; data: Aggregate }
+  | { type: 'alert'; data: AlertEvent }
+  | { type: 'ops'; data: OpsEvent }
+  | { type: 'status'; data: PlatformStatus };
+
+/**
+ * Fan-out of live events. A subscriber gets events synchronously in engine order; it must not
+ * block (the SSE layer buffers per client with a bound and drops slow clients).
+ */
+export interface LiveFeed {
+  subscribe(listener: (event: LiveEvent) => void): () => void;
+  readonly subscribers: number;
+}
+
+export interface SimulationRequest {
+  machineId: string;
+  profile: 'normal' | 'overstrain' | 'heat_dissipation';
+  durationSec: number;
+}
+
+export interface SimulationStarted {
+  machineId: string;
+  profile: string;
+  startedAt: number;
+  endsAt: number;
+}

@@ -1,0 +1,116 @@
+/**
+ * The Log: where accepted readings are kept durably before (and while) the engine processes them.
+ * Ingest appends and acknowledges its caller only after `append` resolves; the engine reads from
+ * an offset per partition and, after a restart, resumes from the offsets of its last checkpoint.
+ * The embedded implementation (`createFileLog`) keeps segment files in a directory; the Kafka one
+ * (issue 8) keeps topics. The edge agent uses the same component as its spool.
+ *
+ * Offsets are per partition, start at 0, and grow by one per record, forever (retention removes
+ * old records but never renumbers). A record is identified by (partition, offset).
+ *
+ * Lifecycle: create → `ready()` (recovers the files, reporting a torn tail) → append/read → `close()`.
+ * `close()` is idempotent, syncs what is pending and releases file handles.
+ *
+ * Deliberately left out: transactions across partitions, compaction by key, and consumer-group
+ * membership (a consumer is a name with committed offsets; who runs it is the caller's business).
+ *
+ * @example
+ * const log = createFileLog({ dir: './data/log', partitions: 4 });
+ * const recovery = await log.ready();
+ * const { offsets } = await log.append([{ key: 'm-1', value: '{"meterId":"m-1",...}' }]);
+ * const batch = await log.read(0, 0, { maxRecords: 1000 });
+ * await log.commit('engine', 0, batch.nextOffset);
+ * await log.close();
+ */
+export interface Log {
+  readonly kind: string;
+  readonly partitions: number;
+  ready(): Promise<LogRecovery>;
+  /**
+   * Appends a batch. A record goes to `partition` when given, else to the partition of its `key`
+   * (`partitionOfKey`), else to partition 0. Resolves once the batch is durable under the fsync
+   * policy, with each record's (partition, offset) in input order.
+   */
+  append(records: readonly AppendRecord[]): Promise<AppendResult>;
+  /** Records of one partition from `offset` on (at most `maxRecords` / about `maxBytes`). An offset below the log start begins at the log start. */
+  read(partition: number, offset: number, limits?: ReadLimits): Promise<ReadBatch>;
+  /** Resolves when partition has a record at or after `offset`, or after `timeoutMs` (false). */
+  waitFor(partition: number, offset: number, timeoutMs: number): Promise<boolean>;
+  /** Offset of the oldest retained record of a partition. */
+  startOffset(partition: number): number;
+  /** Offset the next appended record of the partition will get. */
+  endOffset(partition: number): number;
+  /** Stores a consumer's next offset for a partition (durably). */
+  commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
+  /** The consumer's committed next offset, or undefined when it never committed. */
+  committed(consumer: string, partition: number): number | undefined;
+  /**
+   * Removes whole segments that are older than the age limit or beyond the size limit and, when
+   * `keepUncommittedOf` names consumers, only those all of them have committed past.
+   */
+  applyRetention(): Promise<RetentionReport>;
+  stats(): LogStats;
+  close(): Promise<void>;
+}
+
+export interface AppendRecord {
+  key?: string | undefined;
+  partition?: number | undefined;
+  /** The payload: a reading as JSON text, or bytes. */
+  value: string | Uint8Array;
+}
+
+export interface AppendResult {
+  /** One per appended record, in input order. */
+  positions: Array<{ partition: number; offset: number }>;
+  /** Wall-clock time (epoch ms) stamped on every record of the batch: its arrival time. */
+  appendedAt: number;
+}
+
+export interface LogRecord {
+  partition: number;
+  offset: number;
+  /** Arrival (append) time, epoch ms. */
+  timestamp: number;
+  key: string | undefined;
+  value: Uint8Array;
+}
+
+export interface ReadLimits {
+  maxRecords?: number;
+  maxBytes?: number;
+}
+
+export interface ReadBatch {
+  records: LogRecord[];
+  /** Offset to read from next. */
+  nextOffset: number;
+}
+
+/** What `ready()` found: torn or corrupt tails are truncated and reported, never silently kept or dropped. */
+export interface LogRecovery {
+  partitions: Array<{
+    partition: number;
+    startOffset: number;
+    endOffset: number;
+    /** Bytes cut from the end of the last segment (a torn write from a crash). */
+    truncatedBytes: number;
+    /** Why, e.g. "checksum mismatch at byte 1048123 of 00000000000000000000.log". */
+    reason: string | undefined;
+  }>;
+}
+
+export interface RetentionReport {
+  segmentsRemoved: number;
+  bytesRemoved: number;
+  recordsRemoved: number;
+}
+
+export interface LogStats {
+  bytes: number;
+  segments: number;
+  partitions: Array<{ partition: number; startOffset: number; endOffset: number; bytes: number }>;
+  appendedRecords: number;
+  appendedBatches: number;
+  fsyncs: number;
+}
