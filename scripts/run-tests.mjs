@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under the given folders with node's test runner (through tsx) and
+// Runs every *.test.ts under the given folders (or the given test files) with node's test runner (through tsx) and
 // ends with the line CI reads: "N passed, N failed".
 // Node 20's --test does not expand globs itself, so the files are listed here.
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -13,6 +13,7 @@ const roots = args.filter((a) => !a.startsWith('--')).filter((d) => existsSync(d
 const passThrough = args.filter((a) => a.startsWith('--') && a !== '--allow-empty');
 function collect(dir) {
   const out = [];
+  if (!statSync(dir).isDirectory()) return dir.endsWith('.test.ts') ? [dir] : [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) out.push(...collect(path));
