@@ -44,7 +44,7 @@ test('an unknown key is reported at its path with the keys that are allowed and 
     issueAt(issues, '/streams/power/lateness/alowed').message,
     'expected one of the keys outOfOrder, allowed, reportOutOfOrderOver, maxFuture, idleTimeout, got unknown key "alowed" (did you mean "allowed"?)',
   );
-  assert.equal(issueAt(issues, '/stores').message, 'expected one of the keys engine, store, dataDir, streams, got unknown key "stores" (did you mean "store"?)');
+  assert.equal(issueAt(issues, '/stores').message, 'expected one of the keys engine, store, dataDir, streams, server, mqtt, log, checkpoint, simulator, got unknown key "stores" (did you mean "store"?)');
 });
 
 test('a detector naming a metric the stream does not have is reported at that metric', () => {
@@ -166,4 +166,30 @@ test('parseConfig does not change or freeze the object it was given, and never t
   const odd = parseConfig({ streams: { power: { detectors: [{ type: 'spike', params: { check: () => 1 } }] } } });
   assert.match(issueAt(odd.issues, '/streams/power/detectors/0/params').message, /^expected plain data/);
   assert.deepEqual(parseConfig(42).issues, [{ path: '', message: 'expected a mapping, got 42' }]);
+});
+
+test('platform sections: bad port, token hash, mqtt URL and durations are reported at their paths', () => {
+  const { issues } = parseConfig({
+    server: { port: 70000, auth: { tokens: [{ name: 'meter-1', sha256: 'not-a-hash' }] } },
+    mqtt: { url: 'http://broker' },
+    checkpoint: { interval: 'soon' },
+  });
+  const byPath = new Map(issues.map((i) => [i.path, i.message]));
+  assert.match(byPath.get('/server/port') ?? '', /expected a port number from 0 to 65535, got 70000/);
+  assert.match(byPath.get('/server/auth/tokens/0/sha256') ?? '', /64 lowercase hex digits/);
+  assert.match(byPath.get('/mqtt/url') ?? '', /broker URL/);
+  assert.ok(byPath.has('/checkpoint/interval'), JSON.stringify(issues));
+});
+
+test('platform sections have working defaults: open auth on 127.0.0.1:8080, per-batch fsync, simulator on', () => {
+  const { config } = parseConfig({});
+  assert.equal(config?.server.auth.mode, 'open');
+  assert.equal(config?.server.port, 8080);
+  assert.equal(config?.log.fsync, 'batch');
+  assert.equal(config?.checkpoint.intervalMs, 5000);
+  assert.equal(config?.simulator.enabled, true);
+  assert.equal(config?.mqtt, undefined);
+  const withToken = parseConfig({ server: { auth: { tokens: [{ name: 'a', sha256: 'a'.repeat(64), keys: ['m-1'] }] } } }).config;
+  assert.equal(withToken?.server.auth.mode, 'tokens');
+  assert.deepEqual(withToken?.server.auth.tokens[0]?.keys, ['m-1']);
 });
