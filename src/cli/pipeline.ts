@@ -1,7 +1,7 @@
-import { createAlertManager } from '../alerts/index.js';
+import { createAlertManager, type AlertManager } from '../alerts/index.js';
 import { createDetectors } from '../detectors/index.js';
 import { StreamEngine, StreamRouter, type EngineStats } from '../engine/index.js';
-import type { AlertEvent, OpsKind, Reading, StreamSchema } from '../model/index.js';
+import type { Aggregate, AlertEvent, Lateness, OpsEvent, OpsKind, Reading, StreamSchema } from '../model/index.js';
 import { createStoreWriter, type ReadingRow, type Store, type StoreWriter } from '../stores/index.js';
 import { LineFile, writeAggregate, writeAlertEvent, writeOps, writeScore } from './output-files.js';
 
@@ -22,6 +22,17 @@ export interface PipelineOptions {
   writeReadings?: boolean;
   files?: PipelineFiles;
   wallClock?: () => number;
+  /** Sees every result after it went to the store and files (the live platform's SSE and features). */
+  observer?: PipelineObserver;
+}
+
+/** Optional taps on the engine's outputs; each is called synchronously on the engine's thread. */
+export interface PipelineObserver {
+  aggregate?(aggregate: Aggregate): void;
+  alert?(event: AlertEvent): void;
+  ops?(event: OpsEvent): void;
+  /** The Reading is reused by the engine: copy what you keep. */
+  reading?(reading: Reading, lateness: Lateness): void;
 }
 
 export interface PipelineSummary {
@@ -45,6 +56,10 @@ export interface PipelineSummary {
 export interface Pipeline {
   readonly router: StreamRouter;
   readonly engines: readonly StreamEngine[];
+  /** The store's write buffer, when a store was given. */
+  readonly writer: StoreWriter | undefined;
+  /** Alert managers by stream name, one per partition (operator actions and inspection). */
+  readonly alertManagers: ReadonlyMap<string, readonly AlertManager[]>;
   /** Resolves when files and the store have room for more (call every few thousand records). */
   backpressure(): Promise<void>;
   /** Ends the input: fires what is left, flushes the store and closes the files. */
@@ -65,6 +80,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const alertsOpened: Record<string, number> = {};
   const opsCounts: Partial<Record<OpsKind, number>> = {};
   let transitions = 0;
+  const observer = options.observer ?? {};
+  const alertManagers = new Map<string, AlertManager[]>();
 
   const engines = options.streams.map((schema) => {
     const metricNames = schema.metrics.map((m) => m.name);
@@ -73,26 +90,42 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (event.transition.kind === 'open') alertsOpened[event.alert.type] = (alertsOpened[event.alert.type] ?? 0) + 1;
       if (alertsFile) writeAlertEvent(alertsFile, event);
       writer?.writeAlertEvents([event]);
+      observer.alert?.(event);
     };
+    const managers: AlertManager[] = [];
+    alertManagers.set(schema.name, managers);
     return new StreamEngine({
       schema,
       detectors: createDetectors(schema),
       partitions: options.partitions,
-      createFindingHandler: (emit) => createAlertManager({ policy: schema.alerts, emit }),
+      createFindingHandler: (emit, partition) => {
+        const manager = createAlertManager({ policy: schema.alerts, emit });
+        managers[partition] = manager;
+        return manager;
+      },
       ...(options.wallClock ? { wallClock: options.wallClock } : {}),
       outputs: {
         alert: onAlert,
         aggregate: (a) => {
           if (aggregatesFile) writeAggregate(aggregatesFile, a);
           writer?.upsertAggregates([a]);
+          observer.aggregate?.(a);
         },
         ops: (e) => {
           opsCounts[e.kind] = (opsCounts[e.kind] ?? 0) + 1;
           if (opsFile) writeOps(opsFile, e);
           writer?.writeOps([e]);
+          observer.ops?.(e);
         },
         ...(scoresFile ? { score: (r: Reading, s: number) => writeScore(scoresFile, r, s, metricNames) } : {}),
-        ...(writeReadings ? { reading: (r: Reading) => writer.writeReadings([toRow(r, metricNames)]) } : {}),
+        ...(writeReadings || observer.reading
+          ? {
+              reading: (r: Reading, lateness: Lateness) => {
+                if (writeReadings) writer.writeReadings([toRow(r, metricNames)]);
+                observer.reading?.(r, lateness);
+              },
+            }
+          : {}),
       },
     });
   });
@@ -102,6 +135,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   return {
     router,
     engines,
+    writer,
+    alertManagers,
     async backpressure() {
       await Promise.all(lineFiles.map((f) => f.drain()));
       if (writer && writer.pending() > 50_000) await writer.flush();

@@ -268,6 +268,10 @@ export interface LoadConfigOptions {
   /** Directory relative paths (and ./gridpulse.yaml) are resolved from; defaults to the current directory. */
   readonly cwd?: string;
   readonly validateDetector?: DetectorValidator;
+  /** Replaces dataDir (a command-line flag); wins over GRIDPULSE_DATA_DIR. */
+  readonly dataDir?: string | undefined;
+  /** Replaces store.url (a command-line flag); wins over GRIDPULSE_STORE. */
+  readonly storeUrl?: string | undefined;
 }
 
 /**
@@ -298,7 +302,10 @@ export function loadConfig(options: LoadConfigOptions = {}): GridpulseConfig {
     source = 'gridpulse.yaml';
   }
 
-  const overrides: ConfigOverrides = { storeUrl: nonEmpty(env.GRIDPULSE_STORE), dataDir: nonEmpty(env.GRIDPULSE_DATA_DIR) };
+  const overrides: ConfigOverrides = {
+    storeUrl: options.storeUrl ?? nonEmpty(env.GRIDPULSE_STORE),
+    dataDir: options.dataDir ?? nonEmpty(env.GRIDPULSE_DATA_DIR),
+  };
   const parseOptions: ParseConfigOptions =
     options.validateDetector === undefined ? { source } : { source, validateDetector: options.validateDetector };
   const { config, issues } = parseWithOverrides(text ?? {}, parseOptions, overrides);

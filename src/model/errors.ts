@@ -11,6 +11,18 @@ export const ERROR_CODES = {
   GP_STORE_URL_INVALID: 'user',
   GP_STORE_FAILED: 'external',
   GP_LABELS_INVALID: 'user',
+  GP_AUTH_REQUIRED: 'user',
+  GP_AUTH_FORBIDDEN: 'user',
+  GP_NOT_FOUND: 'user',
+  GP_CONFLICT: 'user',
+  GP_PAYLOAD_TOO_LARGE: 'user',
+  GP_UNSUPPORTED_MEDIA_TYPE: 'user',
+  GP_RATE_LIMITED: 'user',
+  GP_UNAVAILABLE: 'external',
+  GP_LOG_FAILED: 'external',
+  GP_LOG_CORRUPT: 'external',
+  GP_CHECKPOINT_INVALID: 'external',
+  GP_MQTT_FAILED: 'external',
   GP_INTERNAL: 'internal',
 } as const;
 
