@@ -54,6 +54,8 @@ export interface PlatformRuntime extends Platform {
   /** Resolves when the engine has consumed everything appended so far and the store has it. */
   drain(): Promise<void>;
   readonly recovery: LogRecovery | undefined;
+  /** Records items refused before they reached `ingest` (an MQTT payload that is not JSON) as ops events and counts them. */
+  reportRejected(stream: string, rejected: readonly IngestRejection[]): void;
   /** Stops the simulator, drains the log into the engine, flushes the store, checkpoints and closes. Idempotent. */
   close(): Promise<void>;
 }
@@ -535,6 +537,11 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
       const rejected = [...unparsed, ...result.rejected].sort((a, b) => a.index - b.index);
       recordRejections(streams[0]!.name, rejected);
       return { accepted: result.accepted, rejected };
+    },
+
+    reportRejected(stream, rejected) {
+      totals.received += rejected.length;
+      recordRejections(stream, rejected);
     },
 
     acknowledgeAlert: (id, by, note) => operatorAction(id, 'acknowledge', by, note),

@@ -54,3 +54,13 @@ export {
   type SimulationLabels,
 } from './simulator-anomalies.js';
 export { DEFAULT_SIMULATION_OPTIONS, resolveSimulationOptions, type SimulationOptions, type SimulationOptionsInput } from './simulator-options.js';
+export {
+  createLiveSimulator,
+  MACHINE_SESSION_PROFILES,
+  type LiveSimulator,
+  type LiveSimulatorOptions,
+  type LiveSimulatorStats,
+  type MachineSession,
+  type MachineSessionProfile,
+} from './live-simulator.js';
+export { createMqttSource, parsePayload as parseMqttPayload, topicMatches as mqttTopicMatches, MQTT_DEFAULTS, type MqttSource, type MqttSourceOptions, type MqttSourceStats, type MqttBatch, type MqttRejection, type MqttTopicRoute } from './mqtt-source.js';

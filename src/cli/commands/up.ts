@@ -69,7 +69,8 @@ export async function runUp(options: UpOptions, out: (text: string) => void): Pr
                 ? { ...(item as Record<string, unknown>), [schema.keyField]: batch.keyFromTopic }
                 : item,
             );
-            await platform.ingest(stream, items, { principal: 'mqtt', keys: undefined });
+            if (batch.rejected.length > 0) platform.reportRejected(stream, batch.rejected.map((r) => ({ index: r.index, reason: `MQTT ${batch.topic}: ${r.reason}` })));
+            if (items.length > 0) await platform.ingest(stream, items, { principal: 'mqtt', keys: undefined });
           },
         });
   if (mqtt) {

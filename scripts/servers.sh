@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The servers the integration tests talk to, on this machine's loopback:
+#   Mosquitto 127.0.0.1:1883, PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, NATS 127.0.0.1:4222.
+#
+#   scripts/servers.sh check [mosquitto|postgres|redis|nats|all]   does each answer its protocol on its port?
+#   scripts/servers.sh start [mosquitto|postgres|redis|nats|all]   start those that do not, with the system's own
+#                                                                  binaries (Debian packages), then check again
+#
+# One line per server. Exit status 0 when every named server answers, 1 otherwise, 2 on bad usage.
+# `start` never stops or restarts a server that answers. It uses the commands these machines start their
+# services with (see the machine notes): the packages' binaries and configs, not copies of our own.
+set -uo pipefail
+
+HOST=127.0.0.1
+ALL=(mosquitto postgres redis nats)
+
+usage() {
+  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|all]" >&2
+  exit 2
+}
+
+port_of() {
+  case $1 in
+    mosquitto) echo 1883 ;;
+    postgres) echo 5432 ;;
+    redis) echo 6379 ;;
+    nats) echo 4222 ;;
+  esac
+}
+
+# Each probe speaks the server's protocol (a bare TCP connect would also "succeed" against the wrong
+# program) and prints a short description of what answered. Status 0 when it answered.
+probe_mosquitto() {
+  # MQTT 3.1.1 CONNECT (clean session, keepalive 60 s, empty client id); a broker answers CONNACK 20 02 00 00.
+  local reply
+  reply=$(timeout 3 bash -c '
+    exec 3<>/dev/tcp/'"$HOST"'/1883 || exit 1
+    printf "\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00" >&3
+    head -c 4 <&3 | od -An -tx1 | tr -d " \n"
+    printf "\xe0\x00" >&3
+  ' 2>/dev/null) || return 1
+  [ "$reply" = 20020000 ] || return 1
+  echo "answers MQTT (CONNACK accepted)"
+}
+
+probe_postgres() {
+  if command -v pg_isready >/dev/null; then
+    pg_isready -q -h "$HOST" -p 5432 -t 3 || return 1
+    echo "accepting connections (pg_isready)"
+    return 0
+  fi
+  timeout 3 bash -c "exec 3<>/dev/tcp/$HOST/5432" 2>/dev/null || return 1
+  echo "port open (pg_isready not installed)"
+}
+
+probe_redis() {
+  local reply
+  reply=$(timeout 3 bash -c '
+    exec 3<>/dev/tcp/'"$HOST"'/6379 || exit 1
+    printf "PING\r\n" >&3
+    head -c 5 <&3
+  ' 2>/dev/null) || return 1
+  [ "$reply" = "+PONG" ] || return 1
+  echo "answers PING with PONG"
+}
+
+probe_nats() {
+  # A NATS server greets every connection with an INFO line.
+  local line
+  line=$(timeout 3 bash -c '
+    exec 3<>/dev/tcp/'"$HOST"'/4222 || exit 1
+    IFS= read -r line <&3 && printf "%s" "$line"
+  ' 2>/dev/null) || return 1
+  case $line in
+    INFO*) ;;
+    *) return 1 ;;
+  esac
+  local version
+  version=$(printf '%s' "$line" | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+  echo "answers with INFO${version:+ (nats-server $version)}"
+}
+
+# Starts one server the way this machine's services are started. Prints nothing on success.
+start_server() {
+  case $1 in
+    mosquitto)
+      command -v mosquitto >/dev/null || { echo "mosquitto is not installed (Debian package mosquitto)"; return 1; }
+      # The packaged config writes its pid file to /run/mosquitto and drops privileges to user mosquitto.
+      [ -d /run/mosquitto ] || install -d -o mosquitto -g mosquitto /run/mosquitto 2>/dev/null
+      mosquitto -d -c /etc/mosquitto/mosquitto.conf 2>&1
+      ;;
+    postgres)
+      command -v pg_ctlcluster >/dev/null || { echo "PostgreSQL is not installed (Debian package postgresql)"; return 1; }
+      [ -d /var/run/postgresql ] || install -d -o postgres -g postgres -m 2775 /var/run/postgresql 2>/dev/null
+      local version status=0
+      for version in $(ls /etc/postgresql 2>/dev/null); do
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>&1 || status=1
+      done
+      return $status
+      ;;
+    redis)
+      command -v redis-server >/dev/null || { echo "redis-server is not installed (Debian package redis-server)"; return 1; }
+      [ -d /var/lib/redis ] || install -d /var/lib/redis
+      [ -d /var/log/redis ] || install -d /var/log/redis
+      redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/ci.log 2>&1
+      ;;
+    nats)
+      [ -x /usr/sbin/nats-server ] || { echo "nats-server is not installed (Debian package nats-server)"; return 1; }
+      [ -d /var/lib/nats-server ] || install -d -m 750 /var/lib/nats-server
+      start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log 2>&1
+      ;;
+  esac
+}
+
+# Waits up to ~15 s for a started server to answer; prints what answered.
+wait_until_up() {
+  local name=$1 tries=0 what
+  while [ $tries -lt 30 ]; do
+    if what=$("probe_$name"); then
+      echo "$what"
+      return 0
+    fi
+    sleep 0.5
+    tries=$((tries + 1))
+  done
+  return 1
+}
+
+action=${1:-}
+target=${2:-all}
+[ $# -le 2 ] || usage
+case $action in check | start) ;; *) usage ;; esac
+case $target in
+  all) names=("${ALL[@]}") ;;
+  mosquitto | postgres | redis | nats) names=("$target") ;;
+  *) usage ;;
+esac
+
+failures=0
+for name in "${names[@]}"; do
+  port=$(port_of "$name")
+  label=$(printf '%-9s %s:%-5s' "$name" "$HOST" "$port")
+  if what=$("probe_$name"); then
+    echo "$label up: $what"
+    continue
+  fi
+  if [ "$action" = check ]; then
+    echo "$label DOWN: does not answer (start it with scripts/servers.sh start $name)"
+    failures=$((failures + 1))
+    continue
+  fi
+  output=$(start_server "$name")
+  started=$?
+  if [ $started -eq 0 ] && what=$(wait_until_up "$name"); then
+    echo "$label started: $what"
+  else
+    detail=$(printf '%s' "$output" | tr '\n' ' ' | cut -c1-300)
+    echo "$label DOWN: failed to start${detail:+: $detail}"
+    failures=$((failures + 1))
+  fi
+done
+[ $failures -eq 0 ]
