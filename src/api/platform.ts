@@ -35,6 +35,16 @@ export interface Platform {
   status(): PlatformStatus;
   /** Starts a simulated machine (or restarts it with another profile) for `durationSec` seconds. */
   startSimulation(request: SimulationRequest): SimulationStarted;
+  /**
+   * Optional: one alert by id, in any status, or undefined when there is none. When absent, the
+   * API finds an alert through its transitions and `store.listAlerts` (slower).
+   */
+  getAlert?(id: string): Promise<Alert | undefined>;
+  /**
+   * Optional: true once the platform can take readings and answer queries (log recovered, store
+   * ready, engine running); `GET /readyz` answers 503 while it is false. Absent means ready.
+   */
+  isReady?(): boolean;
 }
 
 export interface IngestAuth {

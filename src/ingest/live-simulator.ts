@@ -69,20 +69,26 @@ export function createLiveSimulator(options: LiveSimulatorOptions): LiveSimulato
   const now0 = clock();
   const start = Math.floor((now0 - options.backfillMs) / intervalMs) * intervalMs;
   const anomalyRate = devices === 0 ? 0 : Math.min(50, WEEK_MS / (options.anomalyEveryMs * devices * ANOMALIES_PER_DEVICE_WEEK));
-  const fleet =
+  // One simulated week at a time (the simulator plans each device's anomalies for its whole run);
+  // the next week starts where the last one ended, with the next seed.
+  const WEEK_DAYS = 7;
+  let runs = 0;
+  const fleetFrom = (from: number): Iterator<string> | undefined =>
     devices === 0
       ? undefined
       : simulateLines({
           meters: options.meters,
           machines: options.machines,
-          seed: options.seed,
+          seed: options.seed + runs++,
           intervalMs,
-          start,
-          days: 3650,
+          start: from,
+          days: WEEK_DAYS,
           anomalyRate,
-          // Anomalies begin halfway through the backfilled hour, or after five minutes live.
+          // Anomalies begin halfway through the backfilled history, or after five minutes live.
           warmupMs: Math.max(5 * 60_000, options.backfillMs / 2),
         }).lines[Symbol.iterator]();
+  let fleet = fleetFrom(start);
+  let fleetEnd = start + WEEK_DAYS * 86_400_000;
 
   let next: { line: string; time: number } | undefined;
   let lastTime = start;
@@ -109,7 +115,11 @@ export function createLiveSimulator(options: LiveSimulatorOptions): LiveSimulato
     while (fleet !== undefined && out.length < max) {
       if (next === undefined) {
         const step = fleet.next();
-        if (step.done === true) break;
+        if (step.done === true) {
+          fleet = fleetFrom(fleetEnd);
+          fleetEnd += WEEK_DAYS * 86_400_000;
+          continue;
+        }
         next = { line: step.value, time: timeOf(step.value) };
       }
       if (next.time > until) break;

@@ -9,7 +9,17 @@
  * old records but never renumbers). A record is identified by (partition, offset).
  *
  * Lifecycle: create → `ready()` (recovers the files, reporting a torn tail) → append/read → `close()`.
- * `close()` is idempotent, syncs what is pending and releases file handles.
+ * `close()` is idempotent, waits for appends in flight, syncs what is pending and releases file
+ * handles. Async calls made before `ready()` open the log first; `startOffset`, `endOffset` and
+ * `committed` need `ready()` to have resolved.
+ *
+ * Visibility: readers (`read`, `waitFor`, `endOffset`) see a record once its append is
+ * acknowledged, i.e. durable under the implementation's fsync policy. With the file log's
+ * default `fsync: 'batch'` a consumer therefore never processes a record that a crash could
+ * take back; with 'interval' or 'none' a machine crash can (see `FsyncPolicy`).
+ *
+ * Errors are `GpError`s: bad arguments (a partition that does not exist, a negative offset)
+ * are user errors (GP_INPUT_INVALID); failing files or servers are external.
  *
  * Deliberately left out: transactions across partitions, compaction by key, and consumer-group
  * membership (a consumer is a name with committed offsets; who runs it is the caller's business).
@@ -17,7 +27,7 @@
  * @example
  * const log = createFileLog({ dir: './data/log', partitions: 4 });
  * const recovery = await log.ready();
- * const { offsets } = await log.append([{ key: 'm-1', value: '{"meterId":"m-1",...}' }]);
+ * const { positions } = await log.append([{ key: 'm-1', value: '{"meterId":"m-1",...}' }]);
  * const batch = await log.read(0, 0, { maxRecords: 1000 });
  * await log.commit('engine', 0, batch.nextOffset);
  * await log.close();
@@ -32,17 +42,30 @@ export interface Log {
    * policy, with each record's (partition, offset) in input order.
    */
   append(records: readonly AppendRecord[]): Promise<AppendResult>;
-  /** Records of one partition from `offset` on (at most `maxRecords` / about `maxBytes`). An offset below the log start begins at the log start. */
+  /**
+   * Records of one partition from `offset` on, in offset order (at most `maxRecords`, default
+   * 1000, and about `maxBytes`, default 1 MiB — at least one record when there is one). An offset
+   * below the log start begins at the log start; at or past the end gives no records and
+   * `nextOffset` = `offset`. Offsets may have gaps only where recovery reported records as
+   * unreadable (`LogRecovery`).
+   */
   read(partition: number, offset: number, limits?: ReadLimits): Promise<ReadBatch>;
-  /** Resolves when partition has a record at or after `offset`, or after `timeoutMs` (false). */
+  /**
+   * Resolves true when the partition has a record at or after `offset` (at once if it has one
+   * already; otherwise woken by the append that adds it, no polling), or false after
+   * `timeoutMs` or when the log closes.
+   */
   waitFor(partition: number, offset: number, timeoutMs: number): Promise<boolean>;
   /** Offset of the oldest retained record of a partition. */
   startOffset(partition: number): number;
-  /** Offset the next appended record of the partition will get. */
+  /** Offset the next appended record of the partition will get (while an append is in flight: the end of the acknowledged records). */
   endOffset(partition: number): number;
-  /** Stores a consumer's next offset for a partition (durably). */
+  /**
+   * Stores a consumer's next offset for a partition, durably, before resolving. A consumer is a
+   * name (letters, digits, `._:@-`); `nextOffset` may not exceed `endOffset(partition)`.
+   */
   commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
-  /** The consumer's committed next offset, or undefined when it never committed. */
+  /** The consumer's committed next offset (from memory), or undefined when it never committed. */
   committed(consumer: string, partition: number): number | undefined;
   /**
    * Removes whole segments that are older than the age limit or beyond the size limit and, when
@@ -95,17 +118,25 @@ export interface LogRecovery {
     endOffset: number;
     /** Bytes cut from the end of the last segment (a torn write from a crash). */
     truncatedBytes: number;
-    /** Why, e.g. "checksum mismatch at byte 1048123 of 00000000000000000000.log". */
+    /** Why, e.g. "checksum mismatch at byte 1048123 of 00000000000000000000.log"; every problem found, joined by "; ". */
     reason: string | undefined;
+    /**
+     * Offset ranges [fromOffset, toOffset) that reads skip: records after corruption inside an
+     * older segment (which is left in place, not cut), or offsets a consumer had committed past
+     * that a machine crash took back (they are never handed out again).
+     */
+    unreadable?: Array<{ fromOffset: number; toOffset: number; reason: string }>;
   }>;
 }
 
+/** What one `applyRetention()` call removed, over all partitions. */
 export interface RetentionReport {
   segmentsRemoved: number;
   bytesRemoved: number;
   recordsRemoved: number;
 }
 
+/** Sizes and counters since the log was opened (appendedRecords, appendedBatches, fsyncs). */
 export interface LogStats {
   bytes: number;
   segments: number;

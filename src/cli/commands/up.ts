@@ -40,7 +40,7 @@ function withFlags(config: GridpulseConfig, options: UpOptions): GridpulseConfig
  * SIGINT/SIGTERM: ingest first, then the engine drains the log, flushes and checkpoints.
  */
 export async function runUp(options: UpOptions, out: (text: string) => void): Promise<void> {
-  const config = withFlags(loadConfig({ path: options.config, dataDir: options.dataDir, storeUrl: options.store }), options);
+  const config = withFlags(loadConfig({ ...(options.config === undefined ? {} : { path: options.config }), dataDir: options.dataDir, storeUrl: options.store }), options);
   const log = (message: string): void => out(`${new Date().toISOString()} ${message}`);
   const platform: PlatformRuntime = createPlatform({
     config,
