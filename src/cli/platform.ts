@@ -539,6 +539,8 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
       return { accepted: result.accepted, rejected };
     },
 
+    isReady: () => started && !closing,
+
     reportRejected(stream, rejected) {
       totals.received += rejected.length;
       recordRejections(stream, rejected);
