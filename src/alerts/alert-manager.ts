@@ -20,8 +20,27 @@ export interface AlertManagerOptions {
 
 /** The alert manager of one partition: a `FindingHandler` plus inspection and checkpointing. */
 export interface AlertManager extends FindingHandler {
-  /** Copies of the alerts open now, oldest first. */
+  /** Copies of the alerts open now (status open or acknowledged), oldest first. */
   openAlerts(): Alert[];
+  /** A copy of the alert with this id while the manager holds it (open, acknowledged, or resolved and within its cooldown), else undefined. */
+  findAlert(id: string): Alert | undefined;
+  /**
+   * An operator acknowledges an open alert at `at` (event time; in live use the wall clock):
+   * its status becomes `acknowledged`, it stays active (updates, escalations and resolves go on
+   * as before, keeping that status) and an `acknowledge` transition carrying `by` and `note` is
+   * emitted. Acknowledging an acknowledged alert again changes nothing and emits nothing.
+   * Returns a copy of the alert, or undefined when this manager has no open or acknowledged
+   * alert with that id.
+   */
+  acknowledge(alertId: string, at: number, by?: string, note?: string): Alert | undefined;
+  /**
+   * An operator resolves an open or acknowledged alert at `at`: it closes with a `resolve`
+   * transition carrying `by` and `note`. If the condition still holds afterwards, the usual
+   * rules apply: an active finding within `cooldownMs` reopens it, a later one opens a new alert.
+   * Returns a copy of the resolved alert, or undefined when this manager has no open or
+   * acknowledged alert with that id.
+   */
+  resolve(alertId: string, at: number, by?: string, note?: string): Alert | undefined;
   /** The whole state as plain JSON (safe for `JSON.stringify`), for a checkpoint. */
   snapshot(): unknown;
   /** Replace the state with one taken by `snapshot()`; the manager then continues exactly as the one that took it. */
@@ -46,6 +65,12 @@ interface Track {
   /** Score carried by the last open/update/escalate/reopen event; an update needs a rise over it. */
   lastEmittedScore: number;
   nextSeq: number;
+}
+
+/** Who performed an operator action, carried into its transition. */
+interface OperatorAction {
+  by: string;
+  note?: string;
 }
 
 /** An update event needs the score to rise at least this much over the last emitted one. */
@@ -88,6 +113,11 @@ const SNAPSHOT_VERSION = 1;
  *   watermark are emitted in order of `resolvedAt`, then stream, key, type.
  * - **Bounded memory.** A resolved alert is forgotten once the watermark passes
  *   `resolvedAt + cooldownMs`; a pending condition once its findings are absent past `resolveAfterMs`.
+ * - **Operator actions.** `acknowledge(id, at, by, note)` marks an open alert `acknowledged`
+ *   (still active: later updates, escalations and resolves keep that status until it resolves);
+ *   `resolve(id, at, by, note)` closes it as resolved by an operator, after which the cooldown
+ *   rule above decides between a reopen and a new alert. Both emit a transition with `by` and
+ *   `note`, at `max(at, alert.updatedAt)`; operator actions do not count as emitted scores.
  * - **Checkpoints.** `snapshot()` returns plain JSON; `restore()` on a fresh manager resumes
  *   with exactly the output an uninterrupted run would have had.
  *
@@ -107,7 +137,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
   const emit = options.emit;
   let tracks = new Map<string, Track>();
 
-  function send(track: Track, kind: TransitionKind, time: number, explain: string): void {
+  function send(track: Track, kind: TransitionKind, time: number, explain: string, operator?: OperatorAction): void {
     const alert = track.alert;
     const seq = track.nextSeq++;
     const transition: AlertTransition = {
@@ -121,17 +151,45 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       score: alert.score,
       explain,
     };
-    if (kind !== 'resolve') track.lastEmittedScore = alert.score;
+    if (operator) {
+      transition.by = operator.by;
+      if (operator.note !== undefined) transition.note = operator.note;
+    } else if (kind !== 'resolve') {
+      track.lastEmittedScore = alert.score;
+    }
     emit({ alert: { ...alert }, transition });
   }
 
-  function resolve(track: Track, time: number, explain: string): void {
+  function resolve(track: Track, time: number, explain: string, operator?: OperatorAction): void {
     const alert = track.alert;
     track.phase = 'resolved';
     alert.status = 'resolved';
     alert.resolvedAt = time;
     alert.updatedAt = time;
-    send(track, 'resolve', time, explain);
+    send(track, 'resolve', time, explain, operator);
+  }
+
+  /** The open (or acknowledged) alert with this id. */
+  function openTrack(id: string): Track | undefined {
+    if (id === '') return undefined;
+    for (const track of tracks.values()) if (track.phase === 'open' && track.alert.id === id) return track;
+    return undefined;
+  }
+
+  function operatorAction(action: 'acknowledge' | 'resolve', at: number, by: string | undefined, note: string | undefined): OperatorAction {
+    if (typeof at !== 'number' || !Number.isFinite(at)) {
+      throw new GpError('GP_INPUT_INVALID', `${action}: at: expected epoch milliseconds, got ${describe(at)}`, { field: 'at', expected: 'epoch milliseconds', got: describe(at) });
+    }
+    for (const [field, value] of [['by', by], ['note', note]] as const) {
+      if (value !== undefined && typeof value !== 'string') {
+        throw new GpError('GP_INPUT_INVALID', `${action}: ${field}: expected text, got ${describe(value)}`, { field, expected: 'text', got: describe(value) });
+      }
+    }
+    return note === undefined ? { by: by ?? 'operator' } : { by: by ?? 'operator', note };
+  }
+
+  function operatorExplain(verb: string, operator: OperatorAction): string {
+    return `${verb} by ${operator.by}${operator.note ? `: ${operator.note}` : ''}`;
   }
 
   function absenceExplain(track: Track): string {
@@ -285,6 +343,34 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       const open: Alert[] = [];
       for (const track of tracks.values()) if (track.phase === 'open') open.push({ ...track.alert });
       return open.sort((a, b) => a.openedAt - b.openedAt || compareText(a.id, b.id));
+    },
+
+    findAlert(id: string): Alert | undefined {
+      if (id === '') return undefined; // pending drafts have no id yet
+      for (const track of tracks.values()) if (track.phase !== 'pending' && track.alert.id === id) return { ...track.alert };
+      return undefined;
+    },
+
+    acknowledge(id: string, at: number, by?: string, note?: string): Alert | undefined {
+      const operator = operatorAction('acknowledge', at, by, note);
+      const track = openTrack(id);
+      if (track === undefined) return undefined;
+      const alert = track.alert;
+      if (alert.status === 'acknowledged') return { ...alert };
+      // Transition times never go backwards, whatever clock the operator's time comes from.
+      const time = Math.max(at, alert.updatedAt);
+      alert.status = 'acknowledged';
+      alert.updatedAt = time;
+      send(track, 'acknowledge', time, operatorExplain('acknowledged', operator), operator);
+      return { ...alert };
+    },
+
+    resolve(id: string, at: number, by?: string, note?: string): Alert | undefined {
+      const operator = operatorAction('resolve', at, by, note);
+      const track = openTrack(id);
+      if (track === undefined) return undefined;
+      resolve(track, Math.max(at, track.alert.updatedAt), operatorExplain('resolved', operator), operator);
+      return { ...track.alert };
     },
 
     snapshot(): unknown {

@@ -398,7 +398,9 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
       for (const manager of managers) {
         if (manager === undefined || manager.findAlert(id) === undefined) continue;
         const alert = action === 'acknowledge' ? manager.acknowledge(id, clock(), by, note) : manager.resolve(id, clock(), by, note);
-        await writer.flush();
+        // Operator actions are not in the input log: a checkpoint makes them survive a crash.
+        if (alert !== undefined) await requestCheckpoint();
+        else await writer.flush();
         return alert;
       }
     }

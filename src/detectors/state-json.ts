@@ -3,8 +3,13 @@
  * Float64Arrays where a detector needs fast block moves (iqr). `JSON.stringify` would turn a
  * Float64Array into an object with numbered keys and NaN into null, so a checkpoint writes
  * `detectorStateToJson(state)` and reads back with `detectorStateFromJson(json)`: typed arrays
- * become `{ "$f64": [...] }` and non-finite numbers `{ "$num": "NaN" }`.
+ * become `{ "$f64": [...] }` and non-finite numbers (and −0) `{ "$num": "NaN" }`.
+ *
+ * The engine's checkpoint (`StreamEngine.snapshot`) packs the states of every device itself,
+ * more compactly; it falls back to this same codec (which lives in the engine, below detectors)
+ * for a state whose shape differs from its detector's `createState()`.
  */
+import { plainStateFromJson, plainStateToJson } from '../engine/index.js';
 
 /**
  * A JSON-safe copy of a detector state.
@@ -14,27 +19,10 @@
  * const again = detectorStateFromJson(JSON.parse(text)); // deep-equal to state
  */
 export function detectorStateToJson(state: unknown): unknown {
-  if (typeof state === 'number') return Number.isFinite(state) ? state : { $num: String(state) };
-  if (state instanceof Float64Array) return { $f64: Array.from(state, (x) => (Number.isFinite(x) ? x : String(x))) };
-  if (Array.isArray(state)) return state.map(detectorStateToJson);
-  if (state !== null && typeof state === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(state)) out[key] = detectorStateToJson(value);
-    return out;
-  }
-  return state;
+  return plainStateToJson(state);
 }
 
 /** The state a `detectorStateToJson` copy came from. */
 export function detectorStateFromJson(json: unknown): unknown {
-  if (Array.isArray(json)) return json.map(detectorStateFromJson);
-  if (json !== null && typeof json === 'object') {
-    const record = json as Record<string, unknown>;
-    if (Array.isArray(record.$f64)) return Float64Array.from(record.$f64 as unknown[], (x) => (typeof x === 'number' ? x : Number(x)));
-    if (typeof record.$num === 'string' && Object.keys(record).length === 1) return Number(record.$num);
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(record)) out[key] = detectorStateFromJson(value);
-    return out;
-  }
-  return json;
+  return plainStateFromJson(json);
 }

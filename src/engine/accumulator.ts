@@ -22,6 +22,9 @@ const FIRST = 8;
 const LAST_T = 9;
 const LAST = 10;
 
+/** Slot offsets inside one metric's accumulator (for checkpoints, which pack the common shapes compactly). */
+export const ACC_SLOT = { N, SUM, SHIFT, SD, SD2, MIN, MAX, FIRST_T, FIRST, LAST_T, LAST } as const;
+
 export function createAccumulator(metricCount: number): Float64Array {
   const acc = new Float64Array(metricCount * ACC_STRIDE);
   resetAccumulator(acc, 0, metricCount);

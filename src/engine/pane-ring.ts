@@ -45,6 +45,11 @@ export class PaneRing {
     this.data[offset + AMENDMENTS]! += 1;
   }
 
+  /** Sets the amendment count of the pane at `offset` (restoring a checkpoint). */
+  setAmendments(offset: number, amendments: number): void {
+    this.data[offset + AMENDMENTS] = amendments;
+  }
+
   /** Offset of the pane starting at `start`, created (empty) if needed. */
   paneFor(start: number): number {
     const count = this.count;

@@ -1,6 +1,14 @@
-import { opsEvent, type OpsEvent, type StreamSchema } from '../model/index.js';
+import { GpError, opsEvent, type OpsEvent, type StreamSchema } from '../model/index.js';
+import type { EngineSnapshot } from './checkpoint.js';
+import { describeJson } from './checkpoint-codec.js';
 import { ReadingDecoder, type DecodeError } from './decoder.js';
-import type { StreamEngine } from './stream-engine.js';
+import type { PreparedRestore, StreamEngine } from './stream-engine.js';
+
+/** A checkpoint of a router: one engine checkpoint per stream, in the router's order. */
+export interface RouterSnapshot {
+  version: 1;
+  streams: EngineSnapshot[];
+}
 
 /**
  * Sends records to the engine of their stream. With one stream (or a forced one) every record
@@ -65,6 +73,52 @@ export class StreamRouter {
 
   finish(): void {
     for (const engine of this.engines) engine.finish();
+  }
+
+  /**
+   * A checkpoint of every engine (see `StreamEngine.snapshot`), plain JSON. The router itself
+   * keeps no state between records.
+   *
+   * @example
+   * writeFileSync(path, JSON.stringify(router.snapshot()));
+   * freshRouter.restore(JSON.parse(readFileSync(path, 'utf8')));
+   */
+  snapshot(): RouterSnapshot {
+    return { version: 1, streams: this.engines.map((e) => e.snapshot()) };
+  }
+
+  /**
+   * Restores every engine from a `snapshot()` taken by a router of the same streams (matched by
+   * name). All or nothing: every engine's checkpoint is checked before any engine changes, so
+   * after an error the router is as fresh as before and another checkpoint can be tried.
+   * Throws GP_INPUT_INVALID when a stream is missing, extra or does not fit.
+   */
+  restore(snapshot: unknown): void {
+    const fail = (field: string, expected: string, got: unknown): GpError =>
+      new GpError('GP_INPUT_INVALID', `router checkpoint ${field}: expected ${expected}, got ${describeJson(got)}`, { field, expected, got: describeJson(got) });
+    if (typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) throw fail('/', 'a router checkpoint object', snapshot);
+    const root = snapshot as Record<string, unknown>;
+    if (root.version !== 1) throw fail('/version', '1', root.version);
+    if (!Array.isArray(root.streams)) throw fail('/streams', 'an array', root.streams);
+    const saved = new Map<string, unknown>();
+    (root.streams as unknown[]).forEach((entry, i) => {
+      const name = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).stream : undefined;
+      if (typeof name !== 'string' || saved.has(name)) throw fail(`/streams/${i}/stream`, 'the name of a stream, once', name);
+      saved.set(name, entry);
+    });
+    const names = this.engines.map((e) => e.schema.name);
+    const missing = names.filter((n) => !saved.has(n));
+    const extra = [...saved.keys()].filter((n) => !names.includes(n));
+    if (missing.length > 0 || extra.length > 0) throw fail('/streams', `the streams ${names.join(', ')}`, [...saved.keys()].join(', '));
+    const prepared: PreparedRestore[] = this.engines.map((e) => e.prepareRestore(saved.get(e.schema.name)));
+    let done = 0;
+    try {
+      for (; done < prepared.length; done++) prepared[done]!.restoreHandlers();
+    } catch (error) {
+      for (let i = 0; i < done; i++) prepared[i]!.undoHandlers();
+      throw error;
+    }
+    for (const p of prepared) p.commit();
   }
 
   private streamOf(record: unknown): number {

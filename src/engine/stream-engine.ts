@@ -1,4 +1,5 @@
 import {
+  GpError,
   opsEvent,
   severityForScore,
   type Aggregate,
@@ -17,6 +18,7 @@ import {
   type WindowSpec,
 } from '../model/index.js';
 import { addValues, countOf, sumOf, createAccumulator, mergeInto, resetAccumulator, writeStats } from './accumulator.js';
+import { decodeEngine, encodeEngine, type DecodedEngine, type EngineSnapshot, type EngineView } from './checkpoint.js';
 import { PANE_ACC, PaneRing } from './pane-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import { alignDown, isoOf } from './time.js';
@@ -117,6 +119,13 @@ export interface Partition {
   tooLate: number;
   fired: number;
   amended: number;
+}
+
+/** A restore in steps (see `StreamEngine.prepareRestore`). */
+export interface PreparedRestore {
+  restoreHandlers(): void;
+  undoHandlers(): void;
+  commit(): void;
 }
 
 /** FNV-1a, 32 bit: a stable hash so a device always lands on the same partition. */
@@ -412,6 +421,140 @@ export class StreamEngine {
   /** Audit snapshots of every partition now. */
   snapshotAudit(): AuditSnapshot[] {
     return this.partitions.map((p) => this.auditOf(p));
+  }
+
+  /**
+   * A checkpoint of everything that decides the engine's future output, as plain JSON (safe for
+   * `JSON.stringify`): the clock (watermark, newest event times, partition idleness), every
+   * device's state (panes, window emission and amendment bookkeeping, recent readings for
+   * deduplication, the learned interval, each detector's state, timers), each partition's
+   * finding handler (alert manager, through its `snapshot()`) and the counters. Take it between
+   * two `process()` calls; it copies, so the engine can go on at once.
+   * Not included: the wall clock reading used against far-future timestamps (read afresh after a
+   * restore). Throws GP_INTERNAL when a finding handler has no `snapshot()`.
+   *
+   * @example
+   * const text = JSON.stringify(engine.snapshot());
+   * const resumed = new StreamEngine({ schema, detectors: createDetectors(schema), createFindingHandler, outputs });
+   * resumed.restore(JSON.parse(text)); // continues exactly where `engine` was
+   */
+  snapshot(): EngineSnapshot {
+    return encodeEngine(this.checkpointView());
+  }
+
+  /**
+   * Puts a checkpoint taken by `snapshot()` in place, on a freshly constructed engine of the same
+   * stream, metrics, windows, detectors and partition count (new detector instances and new
+   * finding handlers are fine: their state comes from the checkpoint). The engine then gives
+   * exactly the output the engine that took the checkpoint would have given.
+   * Throws GP_INPUT_INVALID naming the problem when the checkpoint is damaged or was taken with
+   * another version, stream or layout (the engine is left unchanged), and GP_INTERNAL when the
+   * engine has already processed data.
+   */
+  restore(snapshot: unknown): void {
+    const prepared = this.prepareRestore(snapshot);
+    prepared.restoreHandlers();
+    prepared.commit();
+  }
+
+  /**
+   * Restore in steps, so that a router can check every engine's checkpoint before changing any:
+   * decoding (here) changes nothing; `restoreHandlers()` restores the finding handlers and, when
+   * one refuses its state, puts the others back before throwing; `undoHandlers()` puts them back
+   * afterwards; `commit()` cannot fail.
+   */
+  prepareRestore(snapshot: unknown): PreparedRestore {
+    if (this.stats.readings > 0 || this.keys.size > 0 || this.frontier !== -Infinity || this.finished) {
+      throw new GpError('GP_INTERNAL', `stream ${this.schema.name}: restore needs a freshly constructed engine, this one has processed ${this.stats.readings} records`, { stream: this.schema.name });
+    }
+    const decoded = decodeEngine(snapshot, this.checkpointView());
+    decoded.partitions.forEach((saved, i) => {
+      const handler = this.partitions[i]!.handler;
+      if (saved.handler !== null && handler?.restore === undefined) {
+        throw new GpError('GP_INPUT_INVALID', `engine checkpoint of stream ${this.schema.name} holds the alert state of partition ${i}, but this engine has no finding handler there that can restore it`, {
+          stream: this.schema.name,
+          field: `/partitions/${i}/handler`,
+        });
+      }
+    });
+    const before: unknown[] = [];
+    const undo = (count: number): void => {
+      for (let i = 0; i < count; i++) {
+        const handler = this.partitions[i]!.handler;
+        if (decoded.partitions[i]!.handler !== null && handler?.restore) handler.restore(before[i]);
+      }
+    };
+    return {
+      restoreHandlers: () => {
+        for (let i = 0; i < this.partitions.length; i++) {
+          const saved = decoded.partitions[i]!.handler;
+          const handler = this.partitions[i]!.handler;
+          if (saved === null || handler?.restore === undefined) continue;
+          before[i] = handler.snapshot?.();
+          try {
+            handler.restore(saved);
+          } catch (error) {
+            undo(i);
+            throw error;
+          }
+        }
+      },
+      undoHandlers: () => undo(this.partitions.length),
+      commit: () => this.commitRestore(decoded),
+    };
+  }
+
+  private checkpointView(): EngineView {
+    const partitions = this.partitions;
+    return {
+      schema: this.schema,
+      detectors: this.detectors,
+      windows: this.windows,
+      metricCount: this.metricCount,
+      partitions,
+      keys: this.keys,
+      clock: {
+        frontier: this.frontier,
+        watermark: this.watermarkValue,
+        nextFireAt: this.nextFireAt,
+        nextSweepAt: this.nextSweepAt,
+        nextAuditAt: this.nextAuditAt,
+        keySeq: this.keySeq,
+        timerSeq: this.timerSeq,
+        finished: this.finished,
+      },
+      stats: this.stats,
+      recent: RECENT,
+      intervalSamples: INTERVAL_SAMPLES,
+      partitionOf: (key) => partitions[partitionOf(key, partitions.length)]!,
+    };
+  }
+
+  private commitRestore(decoded: DecodedEngine): void {
+    this.keys.clear();
+    for (const [key, state] of decoded.keys) this.keys.set(key, state);
+    decoded.partitions.forEach((saved, i) => {
+      const p = this.partitions[i]!;
+      p.maxTime = saved.maxTime;
+      p.keyCount = saved.keyCount;
+      p.readings = saved.readings;
+      p.late = saved.late;
+      p.tooLate = saved.tooLate;
+      p.fired = saved.fired;
+      p.amended = saved.amended;
+      p.dirty = saved.dirty;
+      p.timers = saved.timers;
+    });
+    const clock = decoded.clock;
+    this.frontier = clock.frontier;
+    this.watermarkValue = clock.watermark;
+    this.nextFireAt = clock.nextFireAt;
+    this.nextSweepAt = clock.nextSweepAt;
+    this.nextAuditAt = clock.nextAuditAt;
+    this.keySeq = clock.keySeq;
+    this.timerSeq = clock.timerSeq;
+    this.finished = clock.finished;
+    Object.assign(this.stats, decoded.stats);
   }
 
   // ---------------------------------------------------------------------------------------

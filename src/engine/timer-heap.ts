@@ -24,6 +24,11 @@ export class TimerHeap<T> {
     this.up(this.times.length - 1);
   }
 
+  /** Visits every entry (in heap order, not time order): for checkpoints. Pushing them again in any order rebuilds a heap that pops the same sequence, since (time, seq) orders entries totally. */
+  forEach(visit: (time: number, seq: number, item: T) => void): void {
+    for (let i = 0; i < this.times.length; i++) visit(this.times[i]!, this.seqs[i]!, this.items[i]!);
+  }
+
   /** Removes the earliest entry; call only when size > 0. */
   pop(): { time: number; item: T } {
     const time = this.times[0]!;

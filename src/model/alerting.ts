@@ -14,6 +14,10 @@ export interface FindingHandler {
   onWatermark(watermark: number): void;
   /** Number of alerts currently open (for metrics). */
   openCount(): number;
+  /** Optional: the handler's whole state as plain JSON, for the engine's checkpoint (`StreamEngine.snapshot`). */
+  snapshot?(): unknown;
+  /** Optional: replace the state with one taken by `snapshot()`; the handler then continues exactly as the one that took it. */
+  restore?(state: unknown): void;
 }
 
 export type AlertEmitter = (event: AlertEvent) => void;

@@ -175,6 +175,10 @@ export interface AlertTransition {
   severity: Severity;
   score: number;
   explain: string;
+  /** Operator actions (acknowledge, and resolve by an operator) only: who acted ('operator' when not named). */
+  by?: string;
+  /** Operator actions only: the operator's note, when given. */
+  note?: string;
 }
 
 /** What the alert manager emits: the alert as it now stands and the step that got it there. */
