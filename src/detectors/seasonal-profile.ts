@@ -212,3 +212,17 @@ export function describeSlot(config: ProfileConfig, p: ProfileState): string {
   const borrowed = p.expectedBorrowed === 1 ? ` (borrowed from the ${p.expectedDayType === 1 ? 'weekday' : 'weekend'} profile)` : '';
   return `${type} ${clock(start)}–${clock(start + config.slotMs)}${borrowed}, learned over ${formatNumber(p.expectedDays)} day${p.expectedDays === 1 ? '' : 's'}`;
 }
+
+/**
+ * The learned mean of an absolute (local) slot number, `slot = floor((time + offset) / slotMs)`,
+ * in that slot's own day type; NaN while it has fewer than `minDays` days. Lets a detector read
+ * the slots around a time (to interpolate between them) without a lookup.
+ *
+ * @example
+ * const slot = Math.floor((reading.time + config.offsetMs) / config.slotMs);
+ * const before = profileSlotMean(state.profile, config, slot - 1);
+ */
+export function profileSlotMean(p: ProfileState, config: ProfileConfig, slot: number): number {
+  const i = indexOfSlot(slot, config);
+  return p.days[i]! >= config.minDays ? p.mean[i]! : Number.NaN;
+}

@@ -4,70 +4,113 @@ import { formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio,
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 import { createQuantileState, quantileAdd, quantileValue, type QuantileState } from './quantile.js';
 import { profileConfigOf } from './seasonal.js';
-import { createProfileState, describeSlot, profileLookup, profileObserve, profileObserveClamped, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
+import { createProfileState, profileObserve, profileObserveClamped, profileSlotMean, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
 
 /**
  * Parameters of `sustained_high`.
  *
- * Rule: a reading is high when its value is above the limit; once every reading of the device
- * has been high for at least `duration`, each high reading reports an active finding, and the
- * first reading that is not high reports `active: false`. The limit, in order of precedence:
- * - `level`: an absolute value (reports from the first reading);
- * - `percentile`: the learned percentile (0–100) of all the device's values (P² estimate);
- * - otherwise the expected level with a margin: high when value > expected × (1 + `ratio`) and
- *   value − expected > `k` × deviation. The expected level is the top of the device's seasonal
- *   range (time of day × weekday/weekend, see `seasonal`; slot `slot`, shift `timeShift`,
- *   `dayWeight`, `minDays`, `utcOffsetMinutes`) once learned (the other day type's profile is
- *   borrowed, with twice the margins, until the reading's own day type is learned), else a
- *   slow EWMA baseline (half-life `baselineHalfLife`) with its mean absolute deviation.
- * Learned modes report only after `warmup` of event time since the device's first reading. The
- * slow baseline is frozen while high; the profile learns high readings clipped to the limit.
+ * With `level` (an absolute value, reported from the first reading) or `percentile` (the learned
+ * percentile, 0–100, of all the device's values, after `warmup`): a reading is high when its
+ * value is above that limit; once every reading has been high for `duration`, each high reading
+ * reports an active finding, and the first one that is not reports `active: false`.
  *
- * Score: `level` and `percentile`: value ÷ limit; expected level: the smaller of excess ÷
- * (ratio·expected) and excess ÷ (k·deviation); 0.5 at 1, critical from 2.5 (`scoreForRatio`).
+ * Otherwise the limit is learned (after `warmup`), and a run of high readings must be a step up
+ * that holds, not a ramp or noise:
+ * - Expected level: the device's recent level and trend, a linear fit to its readings weighted by
+ *   age (half-life `baselineHalfLife`, the "EWMA baseline"), followed at most `duration` ahead.
+ *   Where the device's daily profile (time of day × weekday/weekend, see `seasonal`: `slot`,
+ *   `dayWeight`, `minDays`, `utcOffsetMinutes`; interpolated between slots) agrees with the fit
+ *   within a factor of 2, the fit's level is also carried along the profile: the expectation is
+ *   the higher of the two within `duration`, and follows the profile beyond it.
+ * - Onset: value > expected + max(`ratio` × expected, `k` × deviation), value above the profile's
+ *   mean for the time of day, and at least `suddenness` of the excess (and the margin itself)
+ *   appeared within `onset`. Right after a fall (see below), a value back within the margin of
+ *   the level before the fall is a return, not a rise.
+ * - The run goes on while each value is above the expectation by half the margin; after
+ *   `duration` and at least three readings it is judged once: the mean excess must reach the
+ *   margin, and the run's own straight line, taken back to its first reading, must stand above
+ *   the onset limit (a step, not a bend in a ramp). A run that passes is reported until it ends;
+ *   one that fails is learned as normal.
+ * The fit learns neither high readings nor, for up to `duration`, readings below the expectation
+ * by the margin (a drop); a fall that lasts `duration` is a new level: the fit restarts from it and
+ * remembers the level before for `adoptAfter`. A high run that lasts `adoptAfter` is also the new
+ * level. `timeShift` is accepted for compatibility and not used.
+ *
+ * Score: `level` and `percentile`: value ÷ limit; learned: the smaller of excess ÷ (ratio ×
+ * expected) and excess ÷ (k × deviation); 0.5 at 1, critical from 2.5 (`scoreForRatio`).
  *
  * @example
  * { type: 'sustained_high', metrics: ['usageKw'], params: { level: 40, duration: '15m' } }
  */
 export const sustainedHighParams = Type.Object({
   ratio: Type.Number({ minimum: 0, default: 0.15, description: 'Margin over the expected level (0.15 = +15%).' }),
-  duration: DurationParam('5m', 'How long every reading must be high before it is reported.'),
+  duration: DurationParam('5m', 'How long a run must be high before it is reported.'),
   level: Type.Optional(Type.Number({ description: 'Absolute limit; overrides the learned ones.' })),
   percentile: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, description: 'Learned percentile of the values used as the limit (e.g. 95).' })),
   k: Type.Number({ minimum: 0, default: 3, description: 'Noise guard: the excess must also exceed k × the deviation.' }),
-  baselineHalfLife: DurationParam('30m', 'Half-life of the slow baseline used while the seasonal profile is not learned.'),
+  baselineHalfLife: DurationParam('5m', 'Half-life of the weights of the recent level and trend (a linear fit to the recent readings).'),
   warmup: DurationParam('1d', 'Event time learned before learned limits report.'),
   slot: DurationParam('15m', 'Time-of-day slot of the seasonal profile; must divide a day.'),
-  timeShift: DurationParam('30m', 'Tolerated shift in time of day of the seasonal profile.'),
+  timeShift: DurationParam('30m', 'Accepted for compatibility; not used (the profile is interpolated between slots).'),
   dayWeight: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.25, description: 'Weight of the newest day in the profile.' }),
   minDays: Type.Integer({ minimum: 1, default: 1, description: 'Days a slot must have been seen before the profile is used.' }),
-  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'With learned limits: share of the excess that must have appeared within `onset` when a high run starts (0 = any start). A step up is an event; a ramp to a daily peak is not.' }),
-  adoptAfter: DurationParam('3h', 'A run judged against the recent level (not the profile) that lasts this long is the new level: it ends and the baseline takes it.'),
+  suddenness: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'With learned limits: share of the excess that must have appeared within `onset` when a high run starts (0 = any start).' }),
+  adoptAfter: DurationParam('3h', 'A high run, or a fall, that lasts this long is the new level; the level before a fall is remembered this long.'),
   onset: DurationParam('1m', 'Window in which the rise must have happened (see suddenness); with readings a minute apart, the step from the previous reading.'),
   utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC.' }),
 });
 export type SustainedHighParams = Static<typeof sustainedHighParams>;
+
+/**
+ * The recent level and trend: weighted least squares over the learned readings, a reading's
+ * weight halving every half-life of age. Sums of w, w·u, w·u², w·x and w·u·x, where u is the
+ * reading's time − `time` in minutes and `time` is the latest learned reading's time.
+ */
+export interface RecentFit {
+  time: number;
+  w: number;
+  u: number;
+  uu: number;
+  x: number;
+  ux: number;
+  /** The profile's mean at `time`, NaN where unknown: the level is carried along the profile from it. */
+  profile: number;
+}
 
 export interface SustainedHighState {
   /** The device's seasonal profile (its own object, see SeasonalState). */
   profile: ProfileState;
   /** 1 once a reading was seen. */
   n: number;
-  /** Readings learned into the slow baseline (capped). */
+  /** Readings learned into the deviation (capped). */
   learned: number;
-  /** First reading's time (warm-up) and previous reading's time. */
+  /** First reading's time (warm-up) and the previous reading's. */
   start: number;
   time: number;
-  /** Slow baseline and its mean absolute deviation. */
-  slowBase: number;
-  /** Noise: EWMA of |value − previous value| (a lagging baseline on a ramp does not inflate it). */
-  slowDeviation: number;
-  previous: number;
+  /** Recent level and trend; frozen during runs and short falls. */
+  fit: RecentFit;
+  /** The fit as it was before the latest fall became the new level; used until `memoryUntil`. */
+  memory: RecentFit;
+  memoryUntil: number;
+  /** Noise: EWMA of |value − expected| over learned readings. */
+  deviation: number;
   quantile: QuantileState;
   /** Time the current run of high readings began, or -1. */
   highSince: number;
-  /** Limit in force when the current high run began: the run goes on while the value stays above it (the expectation is frozen at the onset). */
+  /** Limit and expected level when the current high run began. */
   runLimit: number;
+  runExpected: number;
+  /** Over the run: readings, Σ excess, Σ expected, and Σu, Σu², Σu·value with u = time since the run began ÷ duration. */
+  runCount: number;
+  runExcess: number;
+  runExpectedSum: number;
+  runU: number;
+  runUU: number;
+  runUX: number;
+  /** 1 once the run has been judged a step (it is reported), 0 while pending. */
+  runConfirmed: number;
+  /** Time the current run of low readings (below the expectation by the margin) began, or -1. */
+  lowSince: number;
   /** Latest value at least `onset` old, and the value waiting to become it. */
   reference: number;
   pendingValue: number;
@@ -78,8 +121,31 @@ export interface SustainedHighState {
 
 const MODE_LEVEL = 0;
 const MODE_PERCENTILE = 1;
-const MODE_PROFILE = 2;
-const MODE_BASELINE = 3;
+const MODE_LEARNED = 2;
+/** A run is judged on at least this many readings: two points always lie on a line. */
+const MIN_RUN_READINGS = 3;
+/** The profile is followed only where it is within this factor of the device's recent level. */
+const PROFILE_AGREEMENT = 1.25;
+/** Unit of the fit's time axis. */
+const MINUTE_MS = 60_000;
+/** A reading this many bands below the expectation is a fall (a drop, an outage), not noise. */
+const FALL_BANDS = 2;
+/** The noise is averaged over this many half-lives of the fit. */
+const DEVIATION_HALF_LIVES = 6;
+
+function createFit(): RecentFit {
+  return { time: 0, w: 0, u: 0, uu: 0, x: 0, ux: 0, profile: Number.NaN };
+}
+
+function copyFit(from: RecentFit, to: RecentFit): void {
+  to.time = from.time;
+  to.w = from.w;
+  to.u = from.u;
+  to.uu = from.uu;
+  to.x = from.x;
+  to.ux = from.ux;
+  to.profile = from.profile;
+}
 
 export class SustainedHighDetector implements Detector<SustainedHighState> {
   readonly type = 'sustained_high';
@@ -93,15 +159,22 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly hasPercentile: boolean;
   private readonly quantile: number;
   private readonly k: number;
-  private readonly baselineHalfLifeMs: number;
+  private readonly halfLifeMs: number;
   private readonly warmupMs: number;
   private readonly profile: ProfileConfig;
   private readonly suddenness: number;
   private readonly onsetMs: number;
   private readonly adoptAfterMs: number;
-  private readonly decayPerMs: number;
+  // The half-life for the current device (at least its reporting interval), and the decay for a
+  // repeated step (devices report at a steady interval: saves the exp()).
+  private deviceHalfLifeMs = 0;
   private lastStep = Number.NaN;
-  private lastWeight = 0.5;
+  private lastHalfLife = Number.NaN;
+  private lastDecay = 1;
+  // Results of expectation(), in fields (no allocation per reading).
+  private expected = 0;
+  private slope = 0;
+  private carried = false;
 
   constructor(alertType: string, metric: string, index: number, p: SustainedHighParams) {
     this.alertType = alertType;
@@ -114,13 +187,13 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.hasPercentile = p.percentile !== undefined;
     this.quantile = (p.percentile ?? 50) / 100;
     this.k = p.k;
-    this.baselineHalfLifeMs = parseDuration(p.baselineHalfLife);
+    const halfLife = parseDuration(p.baselineHalfLife);
+    this.halfLifeMs = halfLife > 0 ? halfLife : 300_000;
     this.warmupMs = parseDuration(p.warmup);
     this.profile = profileConfigOf(p);
     this.suddenness = p.suddenness;
     this.onsetMs = parseDuration(p.onset);
     this.adoptAfterMs = parseDuration(p.adoptAfter);
-    this.decayPerMs = this.baselineHalfLifeMs > 0 ? Math.LN2 / this.baselineHalfLifeMs : Number.POSITIVE_INFINITY;
   }
 
   createState(): SustainedHighState {
@@ -130,12 +203,22 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       learned: 0,
       start: 0,
       time: 0,
-      slowBase: 0,
-      slowDeviation: 0,
-      previous: 0,
+      fit: createFit(),
+      memory: createFit(),
+      memoryUntil: Number.NEGATIVE_INFINITY,
+      deviation: 0,
       quantile: createQuantileState(this.quantile),
       highSince: -1,
       runLimit: 0,
+      runExpected: 0,
+      runCount: 0,
+      runExcess: 0,
+      runExpectedSum: 0,
+      runU: 0,
+      runUU: 0,
+      runUX: 0,
+      runConfirmed: 0,
+      lowSince: -1,
       reference: 0,
       pendingValue: 0,
       pendingTime: 0,
@@ -151,8 +234,6 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       state.n = 1;
       state.start = t;
       state.time = t;
-      state.slowBase = x;
-      state.previous = x;
       state.reference = x;
       state.pendingValue = x;
       state.pendingTime = t;
@@ -162,180 +243,318 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       state.pendingValue = x;
       state.pendingTime = t;
     }
-    let mode = -1;
-    let limit = 0;
-    let expected = 0;
-    let deviation = 0;
+    if (this.hasLevel || this.hasPercentile) return this.onFixedLimit(state, reading, x, t, ctx);
+    // A fit needs a few readings per half-life: with sparse readings it spans at least one interval.
+    this.deviceHalfLifeMs = ctx.intervalMs > this.halfLifeMs ? ctx.intervalMs : this.halfLifeMs;
+
+    let expected = x;
+    let margin = 0;
+    let limit = Number.POSITIVE_INFINITY;
     let evidence = 0;
-    if (this.hasLevel) {
-      mode = MODE_LEVEL;
-      limit = this.level;
-      if (x > limit) evidence = limit > 0 ? x / limit : 1;
-    } else if (t - state.start >= this.warmupMs) {
-      if (this.hasPercentile) {
-        mode = MODE_PERCENTILE;
-        limit = quantileValue(state.quantile);
-        if (x > limit) evidence = limit > 0 ? x / limit : 1;
-      } else {
-        let widen = 1;
-        if (profileLookup(state.profile, this.profile, reading)) {
-          mode = MODE_PROFILE;
-          // The slot's own mean: a ramp shifted in time is told apart by `suddenness`, not by taking
-          // the highest slot nearby (which hid real episodes near daily peaks).
-          expected = state.profile.expectedMean;
-          deviation = state.profile.expectedDeviation;
-          // The other day type's profile is a weak expectation (weekends differ): twice the margins.
-          if (state.profile.expectedBorrowed === 1) widen = 1.5;
-          // The other day type's profile can sit far from this day (a plant stopped on Saturday,
-          // an office closed): it is no upper expectation, the recent level is.
-          const borrowed = state.profile.expectedBorrowed === 1;
-          // A level the device has held recently is not "high" either, even where the profile of
-          // the past days expects less (a plant running a shift it did not run yesterday): the
-          // expectation is the higher of the profile and the recent baseline (frozen while high),
-          // the latter capped by the level just before any step (a baseline lagging behind a
-          // falling curve must not hide an episode that starts from the lower level).
-          const recent = state.slowBase < state.reference ? state.slowBase : state.reference;
-          if (recent > expected || borrowed) {
-            mode = MODE_BASELINE;
-            expected = recent;
-            deviation = state.slowDeviation;
-            widen = 1;
-          }
-        } else {
-          mode = MODE_BASELINE;
-          expected = state.slowBase;
-          deviation = state.slowDeviation;
-        }
-        const margin = widen * this.ratio * Math.abs(expected);
-        const noise = widen * this.k * deviation;
-        limit = expected + (margin > noise ? margin : noise);
-        const excess = x - expected;
-        // A run of high readings must start with a step: most of the excess appeared within
-        // `onset`. Daily ramps to a peak (and their day-to-day variation) rise slowly.
-        if (state.highSince >= 0) {
-          // A run goes on above the limit of its onset (a profile step mid-episode does not end
-          // it), but only while the value also stands clear of the current expectation: a
-          // natural rise through the onset limit does not keep a morning's run going all day.
-          if (state.runLimit < limit) limit = state.runLimit;
-          const floor = expected + margin / 2;
-          if (floor > limit) limit = floor;
-        }
-        // The step itself must clear the margin: a steep daily ramp that creeps over the limit is not one.
-        const step = x - state.reference;
-        if (x > limit && (state.highSince >= 0 || (step >= this.suddenness * (x - expected) && step >= margin))) {
-          const relativeRatio = margin > 0 ? excess / margin : Number.POSITIVE_INFINITY;
-          const noiseRatio = noise > 0 ? excess / noise : Number.POSITIVE_INFINITY;
-          evidence = relativeRatio < noiseRatio ? relativeRatio : noiseRatio;
-          if (evidence === Number.POSITIVE_INFINITY) evidence = 1;
-        }
-      }
-    }
-
-    // Learning, inline (numbers passed to a call that is not inlined are boxed): a percentile learns every value,
-    // the profile learns a high value clipped to the limit (it adapts over days without absorbing
-    // an episode), the slow baseline is frozen while high.
-    if (this.hasPercentile) quantileAdd(state.quantile, reading, this.index);
-    else if (!this.hasLevel) {
-      if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
-      else {
-        profileObserve(state.profile, this.profile, reading, this.index);
-        if (state.learned < 1_000_000) state.learned++;
-        // The EWMA weight, inline: remembered for a repeated step (a steady interval saves the exp()).
-        const step = t - state.time;
-        let weight: number;
-        if (step === this.lastStep) weight = this.lastWeight;
+    let band = 0;
+    let low = false;
+    let returned = false;
+    if (state.fit.w > 0) {
+      this.expectation(state, state.fit, t);
+      expected = this.expected;
+      margin = this.ratio * Math.abs(expected);
+      const noise = this.k * state.deviation;
+      band = margin > noise ? margin : noise;
+      low = x < expected - FALL_BANDS * band;
+      if (t - state.start >= this.warmupMs) {
+        if (state.highSince >= 0) limit = expected + band / 2;
         else {
-          weight = step > 0 ? 1 - Math.exp(-step * this.decayPerMs) : 0;
-          this.lastStep = step;
-          this.lastWeight = weight;
+          limit = expected + band;
+          // Not above the usual level for the time of day: no rise either.
+          const usual = this.profileAt(state, t);
+          if (usual > limit) limit = usual;
         }
-        const countWeight = 1 / state.learned;
-        if (countWeight > weight) weight = countWeight;
-        state.slowDeviation += weight * (Math.abs(x - state.previous) - state.slowDeviation);
-        state.previous = x;
-        // The recent baseline follows a fall four times faster than a rise: after a step down (the
-        // office closes) the level held recently is the new, lower one.
-        if (x < state.slowBase) {
-          const fall = 1 - (1 - weight) ** 4;
-          state.slowBase += fall * (x - state.slowBase);
-        } else state.slowBase += weight * (x - state.slowBase);
+        const step = x - state.reference;
+        let high = x > limit && (state.highSince >= 0 || (step >= this.suddenness * (x - expected) && step >= margin));
+        if (high && state.highSince < 0 && t < state.memoryUntil) {
+          // Back to about the level held before the latest fall (the end of an outage): a return, not a rise.
+          this.expectation(state, state.memory, t);
+          const before = this.expected;
+          const beforeMargin = this.ratio * Math.abs(before);
+          if (x <= before + (beforeMargin > noise ? beforeMargin : noise)) {
+            high = false;
+            returned = true;
+            state.memoryUntil = Number.NEGATIVE_INFINITY;
+          }
+        }
+        if (high) {
+          const relativeRatio = margin > 0 ? (x - expected) / margin : Number.POSITIVE_INFINITY;
+          const noiseRatio = noise > 0 ? (x - expected) / noise : Number.POSITIVE_INFINITY;
+          evidence = relativeRatio < noiseRatio ? relativeRatio : noiseRatio;
+          if (!(evidence > 0)) evidence = Number.MIN_VALUE;
+          else if (evidence === Number.POSITIVE_INFINITY) evidence = 1;
+        }
       }
     }
 
-    let result = 0;
-    if (evidence > 0) {
-      if (state.highSince < 0) {
-        state.highSince = t;
-        state.runLimit = limit;
-      }
-      const elapsed = t - state.highSince;
-      if (mode === MODE_BASELINE && elapsed >= this.adoptAfterMs) {
-        // High for longer than any episode: this is the device's new level. The run ends and the
-        // recent baseline, frozen during it, takes the level (the profile keeps its own view).
-        if (state.active === 1) {
-          state.active = 0;
-          ctx.report({
-            time: t,
-            score: 0,
-            value: x,
-            baseline: x,
-            threshold: undefined,
-            explain: `${this.metric} stayed above ${formatNumber(limit)} for ${formatDuration(elapsed)}; ${formatNumber(x)} is adopted as its recent level (adoptAfter ${formatDuration(this.adoptAfterMs)})`,
-            metric: this.metric,
-            active: false,
-          });
-        }
-        state.highSince = -1;
-        state.slowBase = x;
-        state.reference = x;
-        return 0;
-      }
-      if (elapsed >= this.durationMs) {
-        state.active = 1;
-        result = Math.max(0.5, scoreForRatio(evidence));
-        this.report(state, t, x, mode, limit, expected, deviation, result, ctx);
-      }
-    } else {
-      if (state.active === 1) {
-        state.active = 0;
-        const explain =
-          `${this.metric} ${formatNumber(x)} is no longer above ${formatNumber(limit)}; ` +
-          `it was high for ${formatDuration(t - state.highSince)} (since ${formatTime(state.highSince)})`;
-        ctx.report({ time: t, score: 0, value: x, baseline: mode >= MODE_PROFILE ? expected : undefined, threshold: limit, explain, metric: this.metric, active: false });
-      }
-      state.highSince = -1;
+    // Learning, inline (numbers passed to a call that is not inlined are boxed): the profile learns
+    // a high value clipped to the limit; the fit learns neither high values nor a short fall.
+    if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
+    else profileObserve(state.profile, this.profile, reading, this.index);
+    if (evidence === 0 && state.fit.w > 0 && !low) {
+      // The noise, from every reading outside a high run; an error is counted up to twice the band,
+      // so an outage does not swamp it (and what lies outside the band is not left out).
+      if (state.learned < 1_000_000) state.learned++;
+      // A slower average than the fit's: the noise of a device changes slowly.
+      let weight = 1 - this.decayOf((t - state.time) / DEVIATION_HALF_LIVES);
+      const countWeight = 1 / state.learned;
+      if (countWeight > weight) weight = countWeight;
+      let error = x > expected ? x - expected : expected - x;
+      if (error > 2 * band) error = 2 * band;
+      state.deviation += weight * (error - state.deviation);
     }
     state.time = t;
-    return result;
+    if (evidence > 0) state.lowSince = -1;
+    else if (returned) {
+      state.lowSince = -1;
+      this.restartFit(state, t, x);
+    } else if (low) {
+      if (state.lowSince < 0) state.lowSince = t;
+      else if (t - state.lowSince >= this.durationMs) {
+        // A fall that lasts is the new level; the level before it is kept to recognise a return.
+        state.lowSince = -1;
+        if (!(t < state.memoryUntil)) {
+          copyFit(state.fit, state.memory);
+          state.memoryUntil = t + this.adoptAfterMs;
+        }
+        this.restartFit(state, t, x);
+      }
+    } else {
+      state.lowSince = -1;
+      this.learnFit(state, t, x);
+    }
+
+    if (evidence > 0) return this.onHigh(state, x, t, limit, expected, evidence, ctx);
+    this.endRun(state, x, t, limit, expected, ctx);
+    return 0;
   }
 
-  private report(
-    state: SustainedHighState,
-    t: number,
-    x: number,
-    mode: number,
-    limit: number,
-    expected: number,
-    deviation: number,
-    score: number,
-    ctx: DetectorContext,
-  ): void {
-    let basis: string;
-    if (mode === MODE_LEVEL) basis = `the configured level ${formatNumber(limit)}`;
-    else if (mode === MODE_PERCENTILE) basis = `its learned ${formatNumber(Math.round(this.quantile * 1000) / 10)}th percentile ${formatNumber(limit)}`;
-    else {
-      const source =
-        mode === MODE_PROFILE
-          ? `seasonal profile, ${describeSlot(this.profile, state.profile)}`
-          : `slow EWMA baseline, half-life ${formatDuration(this.baselineHalfLifeMs)}`;
-      basis =
-        `${formatNumber(limit)} (expected ${formatNumber(expected)} from its ${source}; margin ${formatPercent(this.ratio)} ` +
-        `and ${formatNumber(this.k)} × deviation ${formatNumber(deviation)})`;
+  /** `level` and `percentile`: every reading above the limit for `duration`. */
+  private onFixedLimit(state: SustainedHighState, reading: Reading, x: number, t: number, ctx: DetectorContext): number {
+    let limit = this.level;
+    let mode = MODE_LEVEL;
+    let evidence = 0;
+    if (this.hasPercentile) {
+      mode = MODE_PERCENTILE;
+      limit = quantileValue(state.quantile);
+      quantileAdd(state.quantile, reading, this.index);
+      if (t - state.start < this.warmupMs) return 0;
     }
+    if (x > limit) evidence = limit > 0 ? x / limit : 1;
+    if (evidence === 0) {
+      this.endRun(state, x, t, limit, Number.NaN, ctx);
+      return 0;
+    }
+    if (state.highSince < 0) state.highSince = t;
+    if (t - state.highSince < this.durationMs) return 0;
+    state.active = 1;
+    const score = Math.max(0.5, scoreForRatio(evidence));
+    const basis = mode === MODE_LEVEL ? `the configured level ${formatNumber(limit)}` : `its learned ${formatNumber(Math.round(this.quantile * 1000) / 10)}th percentile ${formatNumber(limit)}`;
+    this.report(state, t, x, basis, limit, Number.NaN, score, ctx);
+    return score;
+  }
+
+  /** A high reading with a learned limit: starts, judges, reports or adopts the run. */
+  private onHigh(state: SustainedHighState, x: number, t: number, limit: number, expected: number, evidence: number, ctx: DetectorContext): number {
+    if (state.highSince < 0) {
+      state.highSince = t;
+      state.runLimit = limit;
+      state.runExpected = expected;
+      state.runCount = 0;
+      state.runExcess = 0;
+      state.runExpectedSum = 0;
+      state.runU = 0;
+      state.runUU = 0;
+      state.runUX = 0;
+      state.runConfirmed = 0;
+    }
+    const elapsed = t - state.highSince;
+    if (elapsed >= this.adoptAfterMs) {
+      // High for longer than any episode: this is the device's new level. The run ends and the fit
+      // restarts from it (the profile keeps its own view).
+      if (state.active === 1) {
+        state.active = 0;
+        ctx.report({
+          time: t,
+          score: 0,
+          value: x,
+          baseline: x,
+          threshold: undefined,
+          explain: `${this.metric} stayed above ${formatNumber(limit)} for ${formatDuration(elapsed)}; ${formatNumber(x)} is adopted as its recent level (adoptAfter ${formatDuration(this.adoptAfterMs)})`,
+          metric: this.metric,
+          active: false,
+        });
+      }
+      state.highSince = -1;
+      state.reference = x;
+      this.restartFit(state, t, x);
+      return 0;
+    }
+    const u = elapsed / this.durationMs;
+    state.runCount++;
+    state.runExcess += x - expected;
+    state.runExpectedSum += expected;
+    state.runU += u;
+    state.runUU += u * u;
+    state.runUX += u * x;
+    if (state.runConfirmed === 0) {
+      if (elapsed < this.durationMs || state.runCount < MIN_RUN_READINGS) return 0;
+      if (!this.isStep(state)) {
+        // Noise or a bend in a ramp: its readings are normal and are learned.
+        this.learnRun(state, t);
+        state.highSince = -1;
+        return 0;
+      }
+      state.runConfirmed = 1;
+    }
+    state.active = 1;
+    const score = Math.max(0.5, scoreForRatio(evidence));
+    const basis =
+      `${formatNumber(limit)} (expected ${formatNumber(expected)} from its slow EWMA baseline, half-life ${formatDuration(this.deviceHalfLifeMs)}; margin ${formatPercent(this.ratio)} ` +
+      `and ${formatNumber(this.k)} × deviation ${formatNumber(state.deviation)}; trend ${formatNumber(this.slope * 60_000)}/min${this.carried ? ', carried along its daily profile' : ''})`;
+    this.report(state, t, x, basis, limit, expected, score, ctx);
+    return score;
+  }
+
+  /** The judgement of a run after `duration`: mean excess over the margin and the noise guard, and a step at its start. */
+  private isStep(state: SustainedHighState): boolean {
+    const n = state.runCount;
+    if (state.runExcess < this.ratio * Math.abs(state.runExpectedSum) || state.runExcess < this.k * state.deviation * n) return false;
+    const determinant = n * state.runUU - state.runU * state.runU;
+    if (!(determinant > 0)) return false;
+    const sum = state.runExcess + state.runExpectedSum;
+    const atStart = (sum * state.runUU - state.runU * state.runUX) / determinant;
+    return atStart >= state.runLimit;
+  }
+
+  private endRun(state: SustainedHighState, x: number, t: number, limit: number, expected: number, ctx: DetectorContext): void {
+    if (state.active === 1) {
+      state.active = 0;
+      const explain =
+        `${this.metric} ${formatNumber(x)} is no longer above ${formatNumber(limit)}; ` +
+        `it was high for ${formatDuration(t - state.highSince)} (since ${formatTime(state.highSince)})`;
+      ctx.report({ time: t, score: 0, value: x, baseline: Number.isNaN(expected) ? undefined : expected, threshold: limit, explain, metric: this.metric, active: false });
+    }
+    state.highSince = -1;
+  }
+
+  private report(state: SustainedHighState, t: number, x: number, basis: string, limit: number, expected: number, score: number, ctx: DetectorContext): void {
     const explain =
       `${this.metric} has been above ${basis} for ${formatDuration(t - state.highSince)} since ${formatTime(state.highSince)}; ` +
       `now ${formatNumber(x)}; duration threshold ${formatDuration(this.durationMs)}`;
-    ctx.report({ time: t, score, value: x, baseline: mode >= MODE_PROFILE ? expected : undefined, threshold: limit, explain, metric: this.metric, active: true });
+    ctx.report({ time: t, score, value: x, baseline: Number.isNaN(expected) ? undefined : expected, threshold: limit, explain, metric: this.metric, active: true });
+  }
+
+  /** The profile's mean at a time, interpolated between slot centres; NaN where its slots are not learned. */
+  private profileAt(state: SustainedHighState, time: number): number {
+    const config = this.profile;
+    const position = (time + config.offsetMs) / config.slotMs - 0.5;
+    const left = Math.floor(position);
+    const a = profileSlotMean(state.profile, config, left);
+    const b = profileSlotMean(state.profile, config, left + 1);
+    if (Number.isNaN(a)) return b;
+    if (Number.isNaN(b)) return a;
+    return a + (position - left) * (b - a);
+  }
+
+  /** Sets `expected` (at time t) and `slope` (per ms) from a fit. */
+  private expectation(state: SustainedHighState, fit: RecentFit, t: number): void {
+    const w = fit.w;
+    let level = fit.x / w;
+    let slope = 0;
+    const determinant = w * fit.uu - fit.u * fit.u;
+    // Too little spread in time (one reading, or a few close together): the level alone.
+    if (determinant > 1e-9 * w * w) {
+      level = (fit.x * fit.uu - fit.u * fit.ux) / determinant;
+      slope = (w * fit.ux - fit.u * fit.x) / determinant / MINUTE_MS;
+    }
+    const elapsed = t - fit.time;
+    let expected = level + slope * (elapsed < this.durationMs ? elapsed : this.durationMs);
+    // Along the profile, where it agrees with the fit: the level carried by the profile's change,
+    // the higher of the two while the trend is followed, the profile's course beyond that.
+    const then = fit.profile;
+    this.carried = then > 0 && level <= PROFILE_AGREEMENT * then && PROFILE_AGREEMENT * level >= then;
+    if (this.carried) {
+      if (elapsed <= this.durationMs) {
+        const now = this.profileAt(state, t);
+        if (now > 0 && (level * now) / then > expected) expected = (level * now) / then;
+      } else {
+        const horizon = this.profileAt(state, fit.time + this.durationMs);
+        const now = this.profileAt(state, t);
+        if (horizon > 0 && now > 0) {
+          const carried = (level * horizon) / then;
+          expected = ((carried > expected ? carried : expected) * now) / horizon;
+        }
+      }
+    }
+    this.expected = expected;
+    this.slope = slope;
+  }
+
+  /** How much a learned reading's weight keeps over a step of time. */
+  private decayOf(step: number): number {
+    if (step !== this.lastStep || this.deviceHalfLifeMs !== this.lastHalfLife) {
+      this.lastStep = step;
+      this.lastHalfLife = this.deviceHalfLifeMs;
+      this.lastDecay = Math.exp((-step * Math.LN2) / this.deviceHalfLifeMs);
+    }
+    return this.lastDecay;
+  }
+
+  /** Ages the fit to time t: its time axis moves there and its weights decay. */
+  private moveFit(fit: RecentFit, t: number): void {
+    const elapsed = t - fit.time;
+    if (fit.w > 0 && elapsed !== 0) {
+      const d = elapsed / MINUTE_MS;
+      const decay = this.decayOf(elapsed);
+      fit.uu = decay * (fit.uu - 2 * d * fit.u + d * d * fit.w);
+      fit.u = decay * (fit.u - d * fit.w);
+      fit.ux = decay * (fit.ux - d * fit.x);
+      fit.x = decay * fit.x;
+      fit.w = decay * fit.w;
+    }
+    fit.time = t;
+  }
+
+  private learnFit(state: SustainedHighState, t: number, x: number): void {
+    const fit = state.fit;
+    this.moveFit(fit, t);
+    fit.w += 1;
+    fit.x += x;
+    fit.profile = this.profileAt(state, t);
+  }
+
+  private restartFit(state: SustainedHighState, t: number, x: number): void {
+    const fit = state.fit;
+    fit.w = 0;
+    fit.u = 0;
+    fit.uu = 0;
+    fit.x = 0;
+    fit.ux = 0;
+    fit.time = t;
+    this.learnFit(state, t, x);
+  }
+
+  /** Adds the run's readings to the fit (with equal weights, as a block at time t): they were normal after all. */
+  private learnRun(state: SustainedHighState, t: number): void {
+    const fit = state.fit;
+    this.moveFit(fit, t);
+    const n = state.runCount;
+    const sum = state.runExcess + state.runExpectedSum;
+    // In the fit's minutes, a run reading's time − t = u × duration − elapsed.
+    const scale = this.durationMs / MINUTE_MS;
+    const shift = (t - state.highSince) / MINUTE_MS;
+    fit.w += n;
+    fit.x += sum;
+    fit.u += scale * state.runU - n * shift;
+    fit.uu += scale * scale * state.runUU - 2 * scale * shift * state.runU + n * shift * shift;
+    fit.ux += scale * state.runUX - shift * sum;
+    fit.profile = this.profileAt(state, t);
   }
 }
 

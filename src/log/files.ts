@@ -5,8 +5,7 @@ import { GpError, type ErrorCode } from '../model/index.js';
 /**
  * The code of a failure of the log's files: a directory that cannot be created or written, a
  * full disk, a file changed behind the log's back. External (retriable after the cause is
- * fixed). The model has no log-specific code yet; GP_STORE_FAILED ("failed to open, write or
- * read") is the closest meaning.
+ * fixed).
  */
 export const LOG_IO_FAILED: ErrorCode = 'GP_LOG_FAILED';
 

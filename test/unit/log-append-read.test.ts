@@ -242,10 +242,10 @@ test('bad options, a directory that cannot be used, a missing partition and a cl
 
   const file = join(dir, 'not-a-directory');
   writeFileSync(file, 'x');
-  await assert.rejects(createFileLog({ dir: join(file, 'log') }).ready(), expectGpError('GP_STORE_FAILED', /cannot create log directory .*not-a-directory\/log/));
+  await assert.rejects(createFileLog({ dir: join(file, 'log') }).ready(), expectGpError('GP_LOG_FAILED', /cannot create log directory .*not-a-directory\/log/));
 
   const log = await openLog({ dir: join(dir, 'log'), partitions: 2 });
-  await assert.rejects(createFileLog({ dir: join(dir, 'log') }).ready(), expectGpError('GP_STORE_FAILED', /already open in this process/));
+  await assert.rejects(createFileLog({ dir: join(dir, 'log') }).ready(), expectGpError('GP_LOG_FAILED', /already open in this process/));
   await assert.rejects(log.read(2, 0), expectGpError('GP_INPUT_INVALID', /partition 2 does not exist \(the log has 2 partitions: 0\.\.1\)/));
   assert.throws(() => log.endOffset(-1), expectGpError('GP_INPUT_INVALID', /partition -1 does not exist/));
   await assert.rejects(log.append([{ partition: 3, value: 'x' }]), expectGpError('GP_INPUT_INVALID', /records\[0\]\.partition: partition 3 does not exist/));
