@@ -67,14 +67,17 @@ interface Checkpoint {
   state: unknown;
 }
 
+/** What the platform keeps in memory per device for the live API; nothing is allocated per reading. */
 interface DeviceMemory {
-  stream: string;
+  stream: number;
   key: string;
   site: string | undefined;
   lastTime: number;
-  last: Record<string, number | null>;
+  last: Float64Array;
   avg1m: Record<string, number | null>;
-  recent: RecentReading[];
+  /** Log offsets of the newest readings, a ring; `recentReadings` reads them back from the log. */
+  recent: Float64Array;
+  recentCount: number;
   open: Set<string>;
 }
 
@@ -146,17 +149,27 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
     findingsByType: {},
     opsByKind: {},
   };
-  let currentArrival = 0;
   let storeWrites = 0;
   let lastWriteMs: number | null = null;
 
   const memoryOf = (stream: string, key: string, site: string | undefined): DeviceMemory => {
     let memory = devices.get(key);
     if (memory === undefined) {
-      memory = { stream, key, site, lastTime: 0, last: {}, avg1m: {}, recent: [], open: new Set() };
+      const index = streamIndex.get(stream) ?? 0;
+      const metrics = streams[index]!.metrics.length;
+      memory = { stream: index, key, site, lastTime: 0, last: new Float64Array(metrics).fill(Number.NaN), avg1m: {}, recent: new Float64Array(RECENT_READINGS), recentCount: 0, open: new Set() };
       devices.set(key, memory);
     }
     return memory;
+  };
+  const valuesOf = (stream: number, values: ArrayLike<number>): Record<string, number | null> => {
+    const out: Record<string, number | null> = {};
+    const metrics = streams[stream]!.metrics;
+    for (let i = 0; i < metrics.length; i++) {
+      const v = values[i]!;
+      out[metrics[i]!.name] = Number.isFinite(v) ? v : null;
+    }
+    return out;
   };
 
   const pipeline: Pipeline = createPipeline({
@@ -169,19 +182,12 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
       reading(r: Reading, lateness: Lateness) {
         totals.processed++;
         if (lateness === 'LATE') totals.late++;
-        const schema = streams[streamIndex.get(r.stream) ?? 0]!;
         const memory = memoryOf(r.stream, r.key, r.site);
-        const values: Record<string, number | null> = {};
-        for (let i = 0; i < schema.metrics.length; i++) {
-          const v = r.values[i]!;
-          values[schema.metrics[i]!.name] = Number.isFinite(v) ? v : null;
-        }
         if (r.time >= memory.lastTime) {
           memory.lastTime = r.time;
-          memory.last = values;
+          for (let i = 0; i < memory.last.length; i++) memory.last[i] = r.values[i]!;
         }
-        memory.recent.push({ stream: r.stream, key: r.key, time: r.time, receivedAt: currentArrival, values });
-        if (memory.recent.length > RECENT_READINGS) memory.recent.shift();
+        memory.recent[memory.recentCount++ % RECENT_READINGS] = r.offset;
       },
       aggregate(a) {
         totals.aggregates++;
@@ -368,7 +374,6 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
         continue;
       }
       for (const record of batch.records) {
-        currentArrival = record.timestamp;
         processRecord(record.key, record.value, record.offset);
       }
       consumed = batch.nextOffset;
@@ -554,12 +559,33 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
     liveFeatures(key): DeviceLiveFeatures | undefined {
       const memory = devices.get(key);
       if (memory === undefined) return undefined;
-      return { stream: memory.stream, key, site: memory.site, lastTime: memory.lastTime, last: { ...memory.last }, avg1m: { ...memory.avg1m }, openAlerts: memory.open.size };
+      return {
+        stream: streams[memory.stream]!.name,
+        key,
+        site: memory.site,
+        lastTime: memory.lastTime,
+        last: valuesOf(memory.stream, memory.last),
+        avg1m: { ...memory.avg1m },
+        openAlerts: memory.open.size,
+      };
     },
 
-    recentReadings(key, limit) {
+    async recentReadings(key, limit) {
       const memory = devices.get(key);
-      return Promise.resolve(memory === undefined ? [] : memory.recent.slice(-Math.max(0, limit)));
+      if (memory === undefined) return [];
+      const count = Math.min(memory.recentCount, RECENT_READINGS, Math.max(0, limit));
+      const out: RecentReading[] = [];
+      const decoder = new ReadingDecoder(streams[memory.stream]!);
+      for (let i = memory.recentCount - count; i < memory.recentCount; i++) {
+        const offset = memory.recent[i % RECENT_READINGS]!;
+        if (offset < log.startOffset(0)) continue; // removed by log retention
+        const [record] = (await log.read(0, offset, { maxRecords: 1 })).records;
+        if (record === undefined || record.offset !== offset) continue;
+        const text = Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength).toString('utf8');
+        if (decoder.decodeText(text, offset) !== null) continue;
+        out.push({ stream: streams[memory.stream]!.name, key, time: decoder.reading.time, receivedAt: record.timestamp, values: valuesOf(memory.stream, decoder.reading.values) });
+      }
+      return out;
     },
 
     status,

@@ -3,6 +3,7 @@ import { loadConfig, parseDuration } from '../../config/index.js';
 import { SimulationRandom } from '../../ingest/index.js';
 import { createPipeline } from '../pipeline.js';
 import { formatRate, parseCount } from '../format.js';
+import { formatHttpBench, parseHttpBenchOptions, runHttpBench } from './bench-http.js';
 
 export interface BenchOptions {
   readings: number;
@@ -154,7 +155,17 @@ export function register(program: Command): void {
     .option('--partitions <n>', 'engine partitions', '4')
     .option('--seed <n>', 'seed of the generated data', '1')
     .option('--json', 'print the figures as JSON')
-    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean }) => {
+    .option('--http', 'instead: post readings over HTTP to `gridpulse up` in a second process and measure accepted readings/s, ingest latency and POST→SSE alert latency')
+    .option('--duration <duration>', 'with --http: how long to load the platform', '60s')
+    .option('--batch <n>', 'with --http: readings per request', '500')
+    .option('--concurrency <n>', 'with --http: requests in flight', '8')
+    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string }) => {
+      if (opts.http) {
+        const httpOptions = parseHttpBenchOptions(opts);
+        const result = await runHttpBench(httpOptions, opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`));
+        process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatHttpBench(result, httpOptions)}\n`);
+        return;
+      }
       const result = await runBench(
         {
           readings: parseCount(opts.readings, '--readings'),
