@@ -16,13 +16,15 @@ function gridpulse(args: string[], cwd = ROOT): { code: number; stdout: string; 
 test('every command has --help that describes its options', () => {
   const top = gridpulse(['--help']);
   assert.equal(top.code, 0);
-  for (const command of ['demo', 'replay', 'simulate', 'eval', 'bench', 'config']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
+  for (const command of ['up', 'demo', 'replay', 'simulate', 'eval', 'bench', 'config', 'token']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
   const expectations: Record<string, RegExp> = {
     replay: /--alerts-out[\s\S]*--time <column>[\s\S]*@row/,
     simulate: /--meters[\s\S]*--labels/,
     eval: /--labels[\s\S]*--tolerance/,
     bench: /--readings[\s\S]*--meters/,
     demo: /--meters/,
+    up: /--data-dir[\s\S]*--port[\s\S]*--no-simulator/,
+    token: /--name[\s\S]*--keys/,
     'config check': /JSON-pointer/,
   };
   for (const [command, pattern] of Object.entries(expectations)) {
@@ -58,4 +60,23 @@ test('the README lists exactly the error codes the code defines', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const documented = [...readme.matchAll(/^\| `(GP_[A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
   assert.deepEqual(documented, Object.keys(ERROR_CODES).sort());
+});
+
+test('token prints a new token once and config lines that hold only its SHA-256, bound to the given devices', async () => {
+  const r = gridpulse(['token', '--name', 'meter-1', '--keys', 'm-1,m-2']);
+  assert.equal(r.code, 0, r.stderr);
+  const token = /^(gp_[\w-]+)$/m.exec(r.stdout)?.[1];
+  assert.ok(token, r.stdout);
+  const yaml = r.stdout.slice(r.stdout.indexOf('server:'));
+  assert.ok(!yaml.includes(token), 'the token itself is not in the config lines');
+  const { parseConfig } = await import('../../src/config/index.js');
+  const { hashToken } = await import('../../src/api/index.js');
+  const { config, issues } = parseConfig(yaml);
+  assert.deepEqual(issues, []);
+  assert.equal(config?.server.auth.mode, 'tokens');
+  assert.equal(config?.server.auth.tokens[0]?.sha256, hashToken(token));
+  assert.deepEqual(config?.server.auth.tokens[0]?.keys, ['m-1', 'm-2']);
+  const bad = gridpulse(['token', '--name', 'bad name!']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--name: expected/);
 });
