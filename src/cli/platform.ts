@@ -13,9 +13,9 @@ import type {
   SimulationRequest,
   SimulationStarted,
 } from '../api/index.js';
-import type { GridpulseConfig } from '../config/index.js';
+import type { GridpulseConfig, MqttConfig } from '../config/index.js';
 import { ReadingDecoder } from '../engine/index.js';
-import { createLiveSimulator, type LiveSimulator } from '../ingest/index.js';
+import { createLiveSimulator, createMqttSource, type LiveSimulator, type MqttSource } from '../ingest/index.js';
 import { createFileLog, type AppendRecord, type Log, type LogRecovery } from '../log/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
 import { createStore, type Store } from '../stores/index.js';
@@ -648,4 +648,38 @@ export function createPlatform(options: PlatformOptions): PlatformRuntime {
     },
   };
   return runtime;
+}
+
+/**
+ * MQTT ingest into the platform: each message's readings (device id from the topic when the
+ * payload has none) go through `platform.ingest`, and the broker gets its PUBACK only after they
+ * are durable in the log. Payloads that are not JSON are recorded as invalid ops events.
+ *
+ * @example
+ * const mqtt = createPlatformMqtt(platform, config.mqtt);
+ * await mqtt.ready();
+ */
+export function createPlatformMqtt(platform: PlatformRuntime, mqtt: MqttConfig): MqttSource {
+  return createMqttSource({
+    url: mqtt.url,
+    qos: mqtt.qos,
+    ...(mqtt.clientId === undefined ? {} : { clientId: mqtt.clientId }),
+    topics: mqtt.topics.map((t) => ({ topic: t.topic, ...(t.stream ? { stream: t.stream } : {}), ...(t.keyLevel === undefined ? {} : { keyLevel: t.keyLevel }) })),
+    onReadings: async (batch) => {
+      const stream = batch.stream ?? platform.defaultStream;
+      const schema = platform.streams.find((s) => s.name === stream);
+      const items = batch.items.map((item) =>
+        batch.keyFromTopic !== undefined &&
+        schema !== undefined &&
+        item !== null &&
+        typeof item === 'object' &&
+        !Array.isArray(item) &&
+        (item as Record<string, unknown>)[schema.keyField] === undefined
+          ? { ...(item as Record<string, unknown>), [schema.keyField]: batch.keyFromTopic }
+          : item,
+      );
+      if (batch.rejected.length > 0) platform.reportRejected(stream, batch.rejected.map((r) => ({ index: r.index, reason: `MQTT ${batch.topic}: ${r.reason}` })));
+      if (items.length > 0) await platform.ingest(stream, items, { principal: 'mqtt', keys: undefined });
+    },
+  });
 }

@@ -4,10 +4,9 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { createApiApp } from '../../api/index.js';
 import { loadConfig, type GridpulseConfig } from '../../config/index.js';
-import { createMqttSource } from '../../ingest/index.js';
 import { GpError } from '../../model/index.js';
 import { parseCount } from '../format.js';
-import { createPlatform, type PlatformRuntime } from '../platform.js';
+import { createPlatform, createPlatformMqtt, type PlatformRuntime } from '../platform.js';
 
 export interface UpOptions {
   config?: string | undefined;
@@ -53,26 +52,7 @@ export async function runUp(options: UpOptions, out: (text: string) => void): Pr
   const dashboard = uiDir();
   const app = await createApiApp({ platform, server: config.server, ...(dashboard ? { uiDir: dashboard } : {}) });
   const address = await app.listen({ port: config.server.port, host: config.server.host });
-  const mqtt =
-    config.mqtt === undefined
-      ? undefined
-      : createMqttSource({
-          url: config.mqtt.url,
-          qos: config.mqtt.qos,
-          ...(config.mqtt.clientId === undefined ? {} : { clientId: config.mqtt.clientId }),
-          topics: config.mqtt.topics.map((t) => ({ topic: t.topic, ...(t.stream ? { stream: t.stream } : {}), ...(t.keyLevel === undefined ? {} : { keyLevel: t.keyLevel }) })),
-          onReadings: async (batch) => {
-            const stream = batch.stream ?? platform.defaultStream;
-            const schema = platform.streams.find((s) => s.name === stream);
-            const items = batch.items.map((item) =>
-              batch.keyFromTopic !== undefined && schema !== undefined && item !== null && typeof item === 'object' && !Array.isArray(item) && (item as Record<string, unknown>)[schema.keyField] === undefined
-                ? { ...(item as Record<string, unknown>), [schema.keyField]: batch.keyFromTopic }
-                : item,
-            );
-            if (batch.rejected.length > 0) platform.reportRejected(stream, batch.rejected.map((r) => ({ index: r.index, reason: `MQTT ${batch.topic}: ${r.reason}` })));
-            if (items.length > 0) await platform.ingest(stream, items, { principal: 'mqtt', keys: undefined });
-          },
-        });
+  const mqtt = config.mqtt === undefined ? undefined : createPlatformMqtt(platform, config.mqtt);
   if (mqtt) {
     await mqtt.ready();
     log(`MQTT: subscribed to ${config.mqtt!.topics.map((t) => t.topic).join(', ')} on ${config.mqtt!.url}`);
