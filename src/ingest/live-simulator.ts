@@ -120,7 +120,10 @@ export function createLiveSimulator(options: LiveSimulatorOptions): LiveSimulato
           fleetEnd += WEEK_DAYS * 86_400_000;
           continue;
         }
-        next = { line: step.value, time: timeOf(step.value) };
+        // Lines come in arrival order: a regular reading arrives at its timestamp, which is at most
+        // an interval after the one before; anything else (late, duplicate, or a malformed line
+        // whose timestamp is far off) arrives where it stands.
+        next = { line: step.value, time: Math.min(timeOf(step.value), lastTime + intervalMs) };
       }
       if (next.time > until) break;
       lastTime = Math.max(lastTime, next.time);

@@ -22,7 +22,8 @@ export interface UpOptions {
 function uiDir(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const candidate of [join(here, '../../ui'), join(here, '../../../dist/ui')]) {
-    if (existsSync(join(candidate, 'index.html'))) return candidate;
+    // A built dashboard has its bundles in assets/ (src/ui holds the unbuilt index.html).
+    if (existsSync(join(candidate, 'index.html')) && existsSync(join(candidate, 'assets'))) return candidate;
   }
   return undefined;
 }

@@ -1,0 +1,138 @@
+/**
+ * The JSON shapes the dashboard reads from the HTTP API (docs: notes/api-contract, types in
+ * src/api/platform.ts and src/stores/store.ts). The UI is its own build and speaks only HTTP, so
+ * the server-side shapes that carry Node types are mirrored here as plain JSON; the pure record
+ * types come from src/model. Optional fields are the ones JSON drops when they are undefined.
+ */
+import type { AggregateJson, Alert, AlertEvent, AlertStatus, AlertTransition, OpsKind, Severity } from '../model/index.js';
+
+export type { AggregateJson, Alert, AlertEvent, AlertStatus, AlertTransition, OpsKind, Severity };
+
+export type Resolution = 'raw' | '1m' | '5m' | '15m' | 'auto';
+
+export interface StreamInfo {
+  name: string;
+  keyField: string;
+  siteField?: string | null;
+  timeField: string;
+  metrics: Array<{ name: string; unit?: string | null; min?: number | null; max?: number | null }>;
+  windows: string[];
+  detectors: string[];
+}
+
+export interface DeviceLiveFeatures {
+  stream: string;
+  key: string;
+  site?: string | null;
+  lastTime: number;
+  last: Record<string, number | null>;
+  avg1m: Record<string, number | null>;
+  openAlerts: number;
+}
+
+export interface DeviceStatus {
+  stream: string;
+  key: string;
+  site: string | null;
+  lastSeen: number;
+  lastAvg: Record<string, number | null>;
+  openAlerts: number;
+}
+
+export type DeviceRow = DeviceStatus & { live: DeviceLiveFeatures | null };
+
+export interface DeviceDetail {
+  device: DeviceStatus;
+  live: DeviceLiveFeatures | null;
+  openAlerts: Alert[];
+}
+
+export interface SeriesPoint {
+  time: number;
+  count: number;
+  min: number | null;
+  max: number | null;
+  avg: number | null;
+  last: number | null;
+}
+
+export interface SeriesResult {
+  key: string;
+  metric: string;
+  resolution: Exclude<Resolution, 'auto'>;
+  points: SeriesPoint[];
+  /** Alerts of the device overlapping the range, for markers. */
+  alerts?: Alert[];
+}
+
+export interface RecentReading {
+  stream: string;
+  key: string;
+  time: number;
+  receivedAt: number;
+  values: Record<string, number | null>;
+}
+
+export interface QualityRow {
+  stream: string;
+  group: string | null;
+  counts: Partial<Record<OpsKind, number>>;
+  total: number;
+}
+
+export interface PartitionStatus {
+  stream: string;
+  partition: number;
+  watermark: number | null;
+  maxEventTime: number | null;
+  watermarkDelayMs: number | null;
+  keys: number;
+}
+
+export interface LogPartitionStatus {
+  partition: number;
+  startOffset: number;
+  endOffset: number;
+  consumedOffset: number;
+  lag: number;
+}
+
+export interface PlatformStatus {
+  startedAt: number;
+  now: number;
+  ingestRate: number;
+  processRate: number;
+  totals: {
+    received: number;
+    accepted: number;
+    rejected: number;
+    rejectedByReason: Record<string, number>;
+    processed: number;
+    late: number;
+    tooLate: number;
+    aggregates: number;
+    alertEvents: number;
+    findingsByType: Record<string, number>;
+    opsByKind: Record<string, number>;
+  };
+  log: { bytes: number; segments: number; partitions: LogPartitionStatus[] };
+  engine: { partitions: PartitionStatus[]; stateKeys: number };
+  store: { kind: string; pendingWrites: number; lastWriteMs: number | null; writes: number };
+  simulator: { running: boolean; meters: number; machines: number; sessions: number };
+  lastCheckpointAt: number | null;
+  recovery: string | null;
+  liveClients: number;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; field?: string; expected?: string; got?: string };
+}
+
+/** What `/api/live` sends, by SSE event name. */
+export interface LiveEvents {
+  aggregate: AggregateJson;
+  alert: AlertEvent;
+  status: PlatformStatus;
+  ops: { kind: OpsKind; stream: string; key?: string; time?: number; reason: string };
+}
+export type LiveEventType = keyof LiveEvents;
