@@ -14,27 +14,32 @@ import { createProfileState, profileObserve, profileObserveClamped, profileSlotM
  * value is above that limit; once every reading has been high for `duration`, each high reading
  * reports an active finding, and the first one that is not reports `active: false`.
  *
- * Otherwise the limit is learned (after `warmup`), and a run of high readings must be a step up
- * that holds, not a ramp or noise:
- * - Expected level: the device's recent level and trend, a linear fit to its readings weighted by
- *   age (half-life `baselineHalfLife`, the "EWMA baseline"), followed at most `duration` ahead.
- *   Where the device's daily profile (time of day × weekday/weekend, see `seasonal`: `slot`,
- *   `dayWeight`, `minDays`, `utcOffsetMinutes`; interpolated between slots) agrees with the fit
- *   within a factor of 2, the fit's level is also carried along the profile: the expectation is
- *   the higher of the two within `duration`, and follows the profile beyond it.
- * - Onset: value > expected + max(`ratio` × expected, `k` × deviation), value above the profile's
- *   mean for the time of day, and at least `suddenness` of the excess (and the margin itself)
- *   appeared within `onset`. Right after a fall (see below), a value back within the margin of
- *   the level before the fall is a return, not a rise.
- * - The run goes on while each value is above the expectation by half the margin; after
+ * Otherwise the limit is learned (reported after `warmup`), and a run of high readings must be a
+ * step up that holds, not a ramp or noise:
+ * - Expected level: the device's recent level and trend, a straight line fitted to its readings
+ *   with weights halving every `baselineHalfLife` of age (at least the device's reporting
+ *   interval), followed at most `duration` ahead. Where the device's daily profile (time of day ×
+ *   weekday/weekend, see `seasonal`: `slot`, `dayWeight`, `minDays`, `utcOffsetMinutes`;
+ *   interpolated between slots) is within 25% of the fitted level, that level is also carried
+ *   along the profile: the expectation is the higher of the two within `duration` (a morning rise
+ *   the profile knows is no step) and follows the profile beyond it.
+ * - Onset: value > expected + max(`ratio` × expected, `k` × deviation) (the band), and at least
+ *   `suddenness` of the excess (and the margin itself) appeared within `onset`. Where the profile
+ *   fits the day (the values of the last twelve half-lives within 25% of the profile at their
+ *   times), the value must also be above the profile's mean for the time of day. Right after a
+ *   fall (see below), a step back to within the band of the level before the fall, or less, is a
+ *   return, not a rise.
+ * - The run goes on while each value stays above the expectation by half the margin. After
  *   `duration` and at least three readings it is judged once: the mean excess must reach the
- *   margin, and the run's own straight line, taken back to its first reading, must stand above
- *   the onset limit (a step, not a bend in a ramp). A run that passes is reported until it ends;
- *   one that fails is learned as normal.
- * The fit learns neither high readings nor, for up to `duration`, readings below the expectation
- * by the margin (a drop); a fall that lasts `duration` is a new level: the fit restarts from it and
- * remembers the level before for `adoptAfter`. A high run that lasts `adoptAfter` is also the new
- * level. `timeShift` is accepted for compatibility and not used.
+ *   margin (and k × deviation), and the run's own straight line, taken back to its first reading,
+ *   must stand above the onset limit (a step, not a bend in a ramp). A run that passes is reported
+ *   until it ends; the readings of one that fails are learned as normal.
+ * The fit learns no high reading. A reading more than twice the band below the expectation is a
+ * fall (a drop, an outage) and is not learned either, unless the fall lasts `duration`: then it is
+ * the new level, the fit restarts from it and the level before is remembered for `adoptAfter`. A
+ * high run that lasts `adoptAfter` is also the new level. The deviation is an EWMA of |value −
+ * expected| (over six half-lives, each error counted up to twice the band) of the readings
+ * outside runs and falls. `timeShift` is accepted for compatibility and not used.
  *
  * Score: `level` and `percentile`: value ÷ limit; learned: the smaller of excess ÷ (ratio ×
  * expected) and excess ÷ (k × deviation); 0.5 at 1, critical from 2.5 (`scoreForRatio`).
@@ -92,15 +97,17 @@ export interface SustainedHighState {
   /** The fit as it was before the latest fall became the new level; used until `memoryUntil`. */
   memory: RecentFit;
   memoryUntil: number;
-  /** Noise: EWMA of |value − expected| over learned readings. */
+  /** Noise: EWMA of |value − expected| over readings outside runs and falls. */
   deviation: number;
+  /** The day so far against the profile: EWMAs (over DAY_HALF_LIVES half-lives) of the values and of the profile at their times. */
+  dayLevel: number;
+  dayProfile: number;
   quantile: QuantileState;
   /** Time the current run of high readings began, or -1. */
   highSince: number;
-  /** Limit and expected level when the current high run began. */
+  /** Limit when the current high run began. */
   runLimit: number;
-  runExpected: number;
-  /** Over the run: readings, Σ excess, Σ expected, and Σu, Σu², Σu·value with u = time since the run began ÷ duration. */
+  /** Over the run: readings, Σ excess, Σ expected, and Σu, Σu², Σu·value with u = time since the run began ÷ duration (or a minute). */
   runCount: number;
   runExcess: number;
   runExpectedSum: number;
@@ -109,7 +116,7 @@ export interface SustainedHighState {
   runUX: number;
   /** 1 once the run has been judged a step (it is reported), 0 while pending. */
   runConfirmed: number;
-  /** Time the current run of low readings (below the expectation by the margin) began, or -1. */
+  /** Time the current fall (readings below the expectation by twice the margin) began, or -1. */
   lowSince: number;
   /** Latest value at least `onset` old, and the value waiting to become it. */
   reference: number;
@@ -119,9 +126,6 @@ export interface SustainedHighState {
   active: number;
 }
 
-const MODE_LEVEL = 0;
-const MODE_PERCENTILE = 1;
-const MODE_LEARNED = 2;
 /** A run is judged on at least this many readings: two points always lie on a line. */
 const MIN_RUN_READINGS = 3;
 /** The profile is followed only where it is within this factor of the device's recent level. */
@@ -132,6 +136,27 @@ const MINUTE_MS = 60_000;
 const FALL_BANDS = 2;
 /** The noise is averaged over this many half-lives of the fit. */
 const DEVIATION_HALF_LIVES = 6;
+/** Whether the profile fits the day is judged over this many half-lives of the fit. */
+const DAY_HALF_LIVES = 12;
+
+/**
+ * exp(−step · ln 2 ÷ (half-lives × half-life)), remembered for a repeated step and half-life: devices
+ * report at a steady interval, so the same step comes again and again and the exp() is saved.
+ */
+class StepDecay {
+  private step = Number.NaN;
+  private halfLife = Number.NaN;
+  private value = 1;
+  constructor(private readonly halfLives: number) {}
+  of(step: number, halfLife: number): number {
+    if (step !== this.step || halfLife !== this.halfLife) {
+      this.step = step;
+      this.halfLife = halfLife;
+      this.value = Math.exp((-step * Math.LN2) / (this.halfLives * halfLife));
+    }
+    return this.value;
+  }
+}
 
 function createFit(): RecentFit {
   return { time: 0, w: 0, u: 0, uu: 0, x: 0, ux: 0, profile: Number.NaN };
@@ -165,12 +190,14 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly suddenness: number;
   private readonly onsetMs: number;
   private readonly adoptAfterMs: number;
-  // The half-life for the current device (at least its reporting interval), and the decay for a
-  // repeated step (devices report at a steady interval: saves the exp()).
+  /** Time unit of the run's sums: `duration`, or a minute if that is zero. */
+  private readonly runUnitMs: number;
+  // The half-life for the current device (at least its reporting interval), and the decays of the
+  // fit, the deviation and the day's agreement over a step of time.
   private deviceHalfLifeMs = 0;
-  private lastStep = Number.NaN;
-  private lastHalfLife = Number.NaN;
-  private lastDecay = 1;
+  private readonly fitDecay = new StepDecay(1);
+  private readonly deviationDecay = new StepDecay(DEVIATION_HALF_LIVES);
+  private readonly dayDecay = new StepDecay(DAY_HALF_LIVES);
   // Results of expectation(), in fields (no allocation per reading).
   private expected = 0;
   private slope = 0;
@@ -194,6 +221,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.suddenness = p.suddenness;
     this.onsetMs = parseDuration(p.onset);
     this.adoptAfterMs = parseDuration(p.adoptAfter);
+    this.runUnitMs = this.durationMs > 0 ? this.durationMs : MINUTE_MS;
   }
 
   createState(): SustainedHighState {
@@ -207,10 +235,11 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       memory: createFit(),
       memoryUntil: Number.NEGATIVE_INFINITY,
       deviation: 0,
+      dayLevel: 0,
+      dayProfile: 0,
       quantile: createQuantileState(this.quantile),
       highSince: -1,
       runLimit: 0,
-      runExpected: 0,
       runCount: 0,
       runExcess: 0,
       runExpectedSum: 0,
@@ -247,8 +276,13 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     // A fit needs a few readings per half-life: with sparse readings it spans at least one interval.
     this.deviceHalfLifeMs = ctx.intervalMs > this.halfLifeMs ? ctx.intervalMs : this.halfLifeMs;
 
+    // Values near the limits of a double can overflow the sums: start again rather than stay stuck.
+    if (!Number.isFinite(state.fit.x + state.fit.ux + state.fit.uu + state.deviation)) {
+      state.fit.w = 0;
+      state.deviation = 0;
+      state.memoryUntil = Number.NEGATIVE_INFINITY;
+    }
     let expected = x;
-    let margin = 0;
     let limit = Number.POSITIVE_INFINITY;
     let evidence = 0;
     let band = 0;
@@ -257,7 +291,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     if (state.fit.w > 0) {
       this.expectation(state, state.fit, t);
       expected = this.expected;
-      margin = this.ratio * Math.abs(expected);
+      const margin = this.ratio * Math.abs(expected);
       const noise = this.k * state.deviation;
       band = margin > noise ? margin : noise;
       low = x < expected - FALL_BANDS * band;
@@ -265,16 +299,23 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         if (state.highSince >= 0) limit = expected + band / 2;
         else {
           limit = expected + band;
-          // Not above the usual level for the time of day: no rise either.
-          const usual = this.profileAt(state, t);
-          if (usual > limit) limit = usual;
+          // Not above the usual level for the time of day (where the profile fits the day): no rise either.
+          if (state.dayProfile > 0 && state.dayLevel <= PROFILE_AGREEMENT * state.dayProfile && PROFILE_AGREEMENT * state.dayLevel >= state.dayProfile) {
+            const usual = this.profileAt(state, t);
+            if (usual > limit) limit = usual;
+          }
         }
         const step = x - state.reference;
         let high = x > limit && (state.highSince >= 0 || (step >= this.suddenness * (x - expected) && step >= margin));
         if (high && state.highSince < 0 && t < state.memoryUntil) {
-          // Back to about the level held before the latest fall (the end of an outage): a return, not a rise.
+          // Back to about the level held before the latest fall (the end of an outage), or below it:
+          // a return, not a rise. The fit restarts from it and the memory has served.
+          const slope = this.slope;
+          const carried = this.carried;
           this.expectation(state, state.memory, t);
           const before = this.expected;
+          this.slope = slope;
+          this.carried = carried;
           const beforeMargin = this.ratio * Math.abs(before);
           if (x <= before + (beforeMargin > noise ? beforeMargin : noise)) {
             high = false;
@@ -293,20 +334,27 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     }
 
     // Learning, inline (numbers passed to a call that is not inlined are boxed): the profile learns
-    // a high value clipped to the limit; the fit learns neither high values nor a short fall.
+    // a high value clipped to the limit and a fall clipped to its threshold; the fit learns neither.
     if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
+    else if (low) profileObserveClamped(state.profile, this.profile, reading, this.index, expected - FALL_BANDS * band, Number.POSITIVE_INFINITY);
     else profileObserve(state.profile, this.profile, reading, this.index);
     if (evidence === 0 && state.fit.w > 0 && !low) {
-      // The noise, from every reading outside a high run; an error is counted up to twice the band,
-      // so an outage does not swamp it (and what lies outside the band is not left out).
+      // The noise, from every reading outside runs and falls, averaged more slowly than the fit (the
+      // noise of a device changes slowly); an error counts up to twice the band, so one reading does
+      // not swamp it, and errors beyond the band still count (or the estimate would shrink itself).
       if (state.learned < 1_000_000) state.learned++;
-      // A slower average than the fit's: the noise of a device changes slowly.
-      let weight = 1 - this.decayOf((t - state.time) / DEVIATION_HALF_LIVES);
+      let weight = 1 - this.deviationDecay.of(t - state.time, this.deviceHalfLifeMs);
       const countWeight = 1 / state.learned;
       if (countWeight > weight) weight = countWeight;
       let error = x > expected ? x - expected : expected - x;
       if (error > 2 * band) error = 2 * band;
       state.deviation += weight * (error - state.deviation);
+      const usual = this.profileAt(state, t);
+      if (usual > 0) {
+        const dayWeight = 1 - this.dayDecay.of(t - state.time, this.deviceHalfLifeMs);
+        state.dayLevel += dayWeight * (x - state.dayLevel);
+        state.dayProfile += dayWeight * (usual - state.dayProfile);
+      }
     }
     state.time = t;
     if (evidence > 0) state.lowSince = -1;
@@ -337,24 +385,20 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   /** `level` and `percentile`: every reading above the limit for `duration`. */
   private onFixedLimit(state: SustainedHighState, reading: Reading, x: number, t: number, ctx: DetectorContext): number {
     let limit = this.level;
-    let mode = MODE_LEVEL;
-    let evidence = 0;
     if (this.hasPercentile) {
-      mode = MODE_PERCENTILE;
       limit = quantileValue(state.quantile);
       quantileAdd(state.quantile, reading, this.index);
       if (t - state.start < this.warmupMs) return 0;
     }
-    if (x > limit) evidence = limit > 0 ? x / limit : 1;
-    if (evidence === 0) {
+    if (!(x > limit)) {
       this.endRun(state, x, t, limit, Number.NaN, ctx);
       return 0;
     }
     if (state.highSince < 0) state.highSince = t;
     if (t - state.highSince < this.durationMs) return 0;
     state.active = 1;
-    const score = Math.max(0.5, scoreForRatio(evidence));
-    const basis = mode === MODE_LEVEL ? `the configured level ${formatNumber(limit)}` : `its learned ${formatNumber(Math.round(this.quantile * 1000) / 10)}th percentile ${formatNumber(limit)}`;
+    const score = Math.max(0.5, scoreForRatio(limit > 0 ? x / limit : 1));
+    const basis = this.hasPercentile ? `its learned ${formatNumber(Math.round(this.quantile * 1000) / 10)}th percentile ${formatNumber(limit)}` : `the configured level ${formatNumber(limit)}`;
     this.report(state, t, x, basis, limit, Number.NaN, score, ctx);
     return score;
   }
@@ -364,7 +408,6 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     if (state.highSince < 0) {
       state.highSince = t;
       state.runLimit = limit;
-      state.runExpected = expected;
       state.runCount = 0;
       state.runExcess = 0;
       state.runExpectedSum = 0;
@@ -395,7 +438,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       this.restartFit(state, t, x);
       return 0;
     }
-    const u = elapsed / this.durationMs;
+    const u = elapsed / this.runUnitMs;
     state.runCount++;
     state.runExcess += x - expected;
     state.runExpectedSum += expected;
@@ -416,7 +459,8 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     const score = Math.max(0.5, scoreForRatio(evidence));
     const basis =
       `${formatNumber(limit)} (expected ${formatNumber(expected)} from its slow EWMA baseline, half-life ${formatDuration(this.deviceHalfLifeMs)}; margin ${formatPercent(this.ratio)} ` +
-      `and ${formatNumber(this.k)} × deviation ${formatNumber(state.deviation)}; trend ${formatNumber(this.slope * 60_000)}/min${this.carried ? ', carried along its daily profile' : ''})`;
+      `and ${formatNumber(this.k)} × deviation ${formatNumber(state.deviation)}, halved once the run began above ${formatNumber(state.runLimit)}; ` +
+      `trend ${formatNumber(this.slope * MINUTE_MS)}/min${this.carried ? ', carried along its daily profile' : ''})`;
     this.report(state, t, x, basis, limit, expected, score, ctx);
     return score;
   }
@@ -496,22 +540,12 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.slope = slope;
   }
 
-  /** How much a learned reading's weight keeps over a step of time. */
-  private decayOf(step: number): number {
-    if (step !== this.lastStep || this.deviceHalfLifeMs !== this.lastHalfLife) {
-      this.lastStep = step;
-      this.lastHalfLife = this.deviceHalfLifeMs;
-      this.lastDecay = Math.exp((-step * Math.LN2) / this.deviceHalfLifeMs);
-    }
-    return this.lastDecay;
-  }
-
   /** Ages the fit to time t: its time axis moves there and its weights decay. */
   private moveFit(fit: RecentFit, t: number): void {
     const elapsed = t - fit.time;
     if (fit.w > 0 && elapsed !== 0) {
       const d = elapsed / MINUTE_MS;
-      const decay = this.decayOf(elapsed);
+      const decay = this.fitDecay.of(elapsed, this.deviceHalfLifeMs);
       fit.uu = decay * (fit.uu - 2 * d * fit.u + d * d * fit.w);
       fit.u = decay * (fit.u - d * fit.w);
       fit.ux = decay * (fit.ux - d * fit.x);
@@ -546,8 +580,8 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.moveFit(fit, t);
     const n = state.runCount;
     const sum = state.runExcess + state.runExpectedSum;
-    // In the fit's minutes, a run reading's time − t = u × duration − elapsed.
-    const scale = this.durationMs / MINUTE_MS;
+    // In the fit's minutes, a run reading's time − t = u × run unit − elapsed.
+    const scale = this.runUnitMs / MINUTE_MS;
     const shift = (t - state.highSince) / MINUTE_MS;
     fit.w += n;
     fit.x += sum;

@@ -57,7 +57,7 @@ export function alertRow(alert: Alert, onChange: (alert: Alert) => void): HTMLTa
   const cell = (label: string, ...content: Array<Node | string>): HTMLTableCellElement => h('td', { dataset: { label } }, ...content);
   return h(
     'tr',
-    { testid: 'alert-row', class: `alert-row status-${alert.status}`, dataset: { alertId: alert.id, status: alert.status, severity: alert.severity } },
+    { testid: 'alert-row', class: `alert-row status-${alert.status}`, dataset: { alertId: alert.id, status: alert.status, severity: alert.severity, type: alert.type, updated: String(alert.updatedAt) } },
     cell('Opened', h('span', { title: new Date(alert.openedAt).toISOString(), text: formatTime(alert.openedAt) })),
     cell('Device', deviceLink(alert.key), alert.site ? h('span', { class: 'muted small', text: ` ${alert.site}` }) : ''),
     cell('Type', alertTypeLabel(alert)),
