@@ -34,8 +34,8 @@ function startUp(dataDir: string): Promise<Up> {
       const match = /dashboard (http:\/\/[^/\s]+)\//.exec(text);
       if (match) done({ child, address: match[1]!, output: () => text, exited });
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
     void exited.then((code) => fail(new Error(`gridpulse up exited (${String(code)}) before it was up:\n${text}`)));
   });
 }

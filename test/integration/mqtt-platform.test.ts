@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { ReadableStream, ReadableStreamReadResult } from 'node:stream/web';
 import { join } from 'node:path';
 import { createApiApp } from '../../src/api/index.js';
 import { parseConfig } from '../../src/config/index.js';
@@ -32,14 +33,14 @@ test('a reading published to Mosquitto reaches the store and the live SSE feed; 
     await source.ready();
     const sse = await fetch(`${address}/api/live?key=meter-mqtt&types=aggregate`, { signal: controller.signal });
     assert.equal(sse.status, 200);
-    const reader = sse.body!.getReader();
+    const reader = (sse.body as ReadableStream<Uint8Array>).getReader();
     const aggregate = (async () => {
       const decoder = new TextDecoder();
       let text = '';
       for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return undefined;
-        text += decoder.decode(value);
+        const chunk: ReadableStreamReadResult<Uint8Array> = await reader.read();
+        if (chunk.done) return undefined;
+        text += decoder.decode(chunk.value);
         const match = /event: aggregate\ndata: (.*)\n/.exec(text);
         if (match) return JSON.parse(match[1]!) as { key: string; window: string; count: number };
       }

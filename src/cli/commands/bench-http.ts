@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { ReadableStream, ReadableStreamReadResult } from 'node:stream/web';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../../config/index.js';
@@ -123,21 +124,20 @@ async function probeAlerts(address: string, until: number, startEventTime: numbe
     const key = `probe-${probe++}`;
     const controller = new AbortController();
     const sse = await fetch(`${address}/api/live?types=alert&key=${key}`, { signal: controller.signal });
-    const reader = sse.body!.getReader();
-    let sentAt = 0;
+    const reader = (sse.body as ReadableStream<Uint8Array>).getReader();
     const seen = (async (): Promise<number | undefined> => {
       const decoder = new TextDecoder();
       let text = '';
       for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return undefined;
-        text += decoder.decode(value);
+        const chunk: ReadableStreamReadResult<Uint8Array> | undefined = await reader.read().catch(() => undefined);
+        if (chunk === undefined || chunk.done) return undefined;
+        text += decoder.decode(chunk.value);
         if (/event: alert/.test(text) && text.includes('"spike"')) return performance.now();
       }
     })();
     const steady = Array.from({ length: 40 }, (_, i) => `{"meterId":"${key}","siteId":"probe","timestamp":${startEventTime + i * 1000},"usageKw":${(10 + (i % 3) * 0.05).toFixed(2)}}`);
     await fetch(`${address}/v1/streams/power/readings`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: steady.join('\n') });
-    sentAt = performance.now();
+    const sentAt = performance.now();
     await fetch(`${address}/v1/streams/power/readings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"meterId":"${key}","siteId":"probe","timestamp":${startEventTime + 40_000},"usageKw":30}` });
     const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000));
     const at = await Promise.race([seen, timeout]);
