@@ -10,6 +10,7 @@ import { ApiError, errorBody, invalidInput, toApiError } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import type { Platform } from './platform.js';
 import { registerCompatibilityRoutes } from './routes-compat.js';
+import { registerFleetRoutes } from './routes-fleet.js';
 import { registerIngestRoutes } from './routes-ingest.js';
 import { registerLiveRoutes } from './routes-live.js';
 import { registerOpsRoutes } from './routes-ops.js';
@@ -109,6 +110,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<FastifyInsta
 
   registerIngestRoutes(app, context);
   registerPortalRoutes(app, context);
+  registerFleetRoutes(app, context);
   registerLiveRoutes(app, context);
   registerCompatibilityRoutes(app, context);
   registerOpsRoutes(app, context);

@@ -20,6 +20,9 @@ import {
   opsEventId,
   type AlertFilter,
   type DeviceStatus,
+  type FleetSeriesPoint,
+  type FleetSeriesQuery,
+  type FleetSeriesResult,
   type QualityQuery,
   type QualityRow,
   type ReadingRow,
@@ -90,6 +93,7 @@ const WINDOW_MS = { '1m': 60_000, '5m': 300_000, '15m': 900_000 } as const;
 type WindowName = keyof typeof WINDOW_MS;
 const WINDOWS_FINEST_FIRST: readonly WindowName[] = ['1m', '5m', '15m'];
 const RESOLUTIONS = ['raw', '1m', '5m', '15m', 'auto'] as const;
+const FLEET_RESOLUTIONS = ['1m', '5m', '15m', 'auto'] as const;
 const ALERT_STATUSES: readonly AlertStatus[] = ['open', 'acknowledged', 'resolved'];
 const DEFAULT_MAX_POINTS = 500;
 const DEFAULT_ALERT_LIMIT = 1000;
@@ -309,20 +313,9 @@ class DuckDbStore implements Store {
   async querySeries(query: SeriesQuery): Promise<SeriesResult> {
     requireText(query.key, 'key');
     requireText(query.metric, 'metric');
-    requireFinite(query.from, 'from', 'epoch milliseconds');
-    requireFinite(query.to, 'to', 'epoch milliseconds');
-    if (query.from > query.to) {
-      throw new GpError('GP_INPUT_INVALID', `from: expected a time at or before to (${query.to}), got ${query.from}`, { field: 'from' });
-    }
-    if (!(RESOLUTIONS as readonly unknown[]).includes(query.resolution)) {
-      throw new GpError('GP_INPUT_INVALID', `resolution: expected one of ${RESOLUTIONS.join(', ')}, got ${JSON.stringify(query.resolution)}`, {
-        field: 'resolution',
-      });
-    }
-    const maxPoints = query.maxPoints ?? DEFAULT_MAX_POINTS;
-    if (!Number.isFinite(maxPoints) || maxPoints < 1) {
-      throw new GpError('GP_INPUT_INVALID', `maxPoints: expected a positive number, got ${String(query.maxPoints)}`, { field: 'maxPoints' });
-    }
+    requireTimeRange(query.from, query.to);
+    requireOneOf(query.resolution, RESOLUTIONS, 'resolution');
+    const maxPoints = requireMaxPoints(query.maxPoints);
     const resolution = query.resolution === 'auto' ? pickResolution(query.from, query.to, maxPoints) : query.resolution;
     const params: Record<string, DuckDBValue> = { key: query.key, from: epochMs(query.from), to: epochMs(query.to) };
     let streamFilter = '';
@@ -368,6 +361,58 @@ class DuckDbStore implements Store {
       }));
     }
     return { key: query.key, metric: query.metric, resolution, points };
+  }
+
+  async queryFleetSeries(query: FleetSeriesQuery): Promise<FleetSeriesResult> {
+    if (query.stream !== undefined) requireText(query.stream, 'stream');
+    requireText(query.metric, 'metric');
+    requireTimeRange(query.from, query.to);
+    requireOneOf(query.resolution, FLEET_RESOLUTIONS, 'resolution');
+    if (query.site !== undefined) requireText(query.site, 'site');
+    const maxPoints = requireMaxPoints(query.maxPoints);
+    const resolution = query.resolution === 'auto' ? pickResolution(query.from, query.to, maxPoints) : query.resolution;
+    const params: Record<string, DuckDBValue> = { window: resolution, metric: query.metric, from: epochMs(query.from), to: epochMs(query.to) };
+    const filters: string[] = [];
+    let siteJoin = '';
+    if (query.stream !== undefined) {
+      filters.push('a.stream = $stream');
+      params['stream'] = query.stream;
+    }
+    if (query.site !== undefined) {
+      // An aggregate may not know its site (a stream without a site field, an old revision);
+      // the device's last known site stands in for it then.
+      siteJoin = 'LEFT JOIN devices d ON d.stream = a.stream AND d.key = a.key';
+      filters.push('coalesce(a.site, d.site) = $site');
+      params['site'] = query.site;
+    }
+    const where = filters.map((filter) => ` AND ${filter}`).join('');
+    // One row per device and window (the table's key keeps only the newest revision), so the
+    // aggregates over a window start are over devices. fsum (Kahan) keeps the sum independent of
+    // the order DuckDB's threads add the rows in.
+    const rows = await this.read('query fleet series', (connection) =>
+      readRows(
+        connection,
+        `SELECT CAST(a.start_ms AS DOUBLE), count(a.stat_avg), fsum(a.stat_avg), min(a.stat_avg), max(a.stat_avg)
+         FROM aggregates a ${siteJoin}
+         WHERE a.window_name = $window AND a.metric = $metric AND a.start_ms BETWEEN $from AND $to${where}
+         GROUP BY a.start_ms
+         ORDER BY a.start_ms`,
+        params,
+      ),
+    );
+    const points = rows.map((row): FleetSeriesPoint => {
+      const devices = toNumber(row[1]);
+      const sum = devices === 0 ? null : toNullableNumber(row[2]);
+      return {
+        time: toNumber(row[0]),
+        devices,
+        sum,
+        avg: sum === null ? null : sum / devices,
+        min: toNullableNumber(row[3]),
+        max: toNullableNumber(row[4]),
+      };
+    });
+    return { metric: query.metric, resolution, points };
   }
 
   async latestStatus(query: StatusQuery): Promise<DeviceStatus[]> {
@@ -838,6 +883,29 @@ function requireFinite(value: unknown, field: string, expected: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new GpError('GP_INPUT_INVALID', `${field}: expected ${expected} (a finite number), got ${String(value)}`, { field });
   }
+}
+
+function requireTimeRange(from: unknown, to: unknown): void {
+  requireFinite(from, 'from', 'epoch milliseconds');
+  requireFinite(to, 'to', 'epoch milliseconds');
+  if ((from as number) > (to as number)) {
+    throw new GpError('GP_INPUT_INVALID', `from: expected a time at or before to (${String(to)}), got ${String(from)}`, { field: 'from' });
+  }
+}
+
+function requireOneOf(value: unknown, allowed: readonly string[], field: string): void {
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    throw new GpError('GP_INPUT_INVALID', `${field}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? String(value)}`, { field });
+  }
+}
+
+/** The `maxPoints` of an `auto` query, or the default when it gives none. */
+function requireMaxPoints(value: number | undefined): number {
+  const maxPoints = value ?? DEFAULT_MAX_POINTS;
+  if (!Number.isFinite(maxPoints) || maxPoints < 1) {
+    throw new GpError('GP_INPUT_INVALID', `maxPoints: expected a positive number, got ${String(value)}`, { field: 'maxPoints' });
+  }
+  return maxPoints;
 }
 
 function epochMs(value: number): bigint {

@@ -34,6 +34,12 @@ export interface Store {
   applyRetention(now: number, retention?: Partial<RetentionPolicy>): Promise<RetentionResult>;
 
   querySeries(query: SeriesQuery): Promise<SeriesResult>;
+  /**
+   * One metric over the whole fleet (or one site): per window start, the device averages combined
+   * (their sum is the fleet load of a power metric). Answers in one query what would otherwise be
+   * one `querySeries` per device.
+   */
+  queryFleetSeries(query: FleetSeriesQuery): Promise<FleetSeriesResult>;
   latestStatus(query: StatusQuery): Promise<DeviceStatus[]>;
   listAlerts(filter: AlertFilter): Promise<Alert[]>;
   alertTransitions(alertId: string): Promise<AlertTransition[]>;
@@ -105,6 +111,55 @@ export interface SeriesResult {
   /** The resolution actually used (never `auto`). */
   resolution: Exclude<Resolution, 'auto'>;
   points: SeriesPoint[];
+}
+
+/** Window resolutions only: raw readings are irregular per device and cannot be summed per time. */
+export type FleetResolution = Exclude<Resolution, 'raw'>;
+
+/**
+ * @example
+ * const fleet = await store.queryFleetSeries({ stream: 'power', metric: 'usageKw', from: now - 86_400_000, to: now, resolution: '5m' });
+ * const loadKw = fleet.points.map((p) => p.sum);
+ */
+export interface FleetSeriesQuery {
+  /** Absent: devices of every stream that has the metric. */
+  stream?: string;
+  metric: string;
+  /** Window starts from `from` to `to`, both inclusive (epoch ms). */
+  from: number;
+  to: number;
+  resolution: FleetResolution;
+  /** For `auto`: the most points wanted (default 500); the finest window that fits is chosen. */
+  maxPoints?: number;
+  /** Only devices of this site (the aggregate's site, else the device's last known one). */
+  site?: string;
+}
+
+/**
+ * One window start over the fleet. Each device counts with its window average of the metric (the
+ * newest revision of its aggregate); devices without a value for the metric in that window do
+ * not count, and a window where none has one has `devices` 0 and null statistics.
+ */
+export interface FleetSeriesPoint {
+  /** Window start. */
+  time: number;
+  /** Devices with a value in this window. */
+  devices: number;
+  /** Sum of the device averages (for a power metric: the fleet load). */
+  sum: number | null;
+  /** Mean of the device averages. */
+  avg: number | null;
+  /** Lowest and highest device average. */
+  min: number | null;
+  max: number | null;
+}
+
+export interface FleetSeriesResult {
+  metric: string;
+  /** The resolution actually used (never `auto`). */
+  resolution: Exclude<FleetResolution, 'auto'>;
+  /** In time order. */
+  points: FleetSeriesPoint[];
 }
 
 export interface StatusQuery {

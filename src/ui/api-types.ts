@@ -65,6 +65,26 @@ export interface SeriesResult {
   alerts?: Alert[];
 }
 
+/** One window of `GET /api/fleet/series`: the device averages of a metric combined over the fleet. */
+export interface FleetSeriesPoint {
+  time: number;
+  /** Devices with a value in this window. */
+  devices: number;
+  /** Sum of the device averages (fleet load for a power metric). */
+  sum: number | null;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+}
+
+export interface FleetSeriesResult {
+  metric: string;
+  resolution: '1m' | '5m' | '15m';
+  from: number;
+  to: number;
+  points: FleetSeriesPoint[];
+}
+
 export interface RecentReading {
   stream: string;
   key: string;

@@ -5,6 +5,7 @@ import type {
   ApiErrorBody,
   DeviceDetail,
   DeviceRow,
+  FleetSeriesResult,
   PlatformStatus,
   QualityRow,
   RecentReading,
@@ -70,6 +71,16 @@ export interface SeriesParams {
   stream?: string;
 }
 
+export interface FleetSeriesParams {
+  metric: string;
+  from: number;
+  to: number;
+  resolution: Exclude<Resolution, 'raw'>;
+  stream?: string;
+  site?: string;
+  maxPoints?: number;
+}
+
 export interface AlertQuery {
   status?: readonly string[];
   severity?: readonly string[];
@@ -87,6 +98,8 @@ export const api = {
   devices: (query: { stream?: string; site?: string } = {}) => request<{ devices: DeviceRow[] }>(withQuery('/api/devices', query)).then((r) => r.devices),
   device: (id: string) => request<DeviceDetail>(`/api/devices/${encodeURIComponent(id)}`),
   series: (id: string, params: SeriesParams) => request<SeriesResult>(withQuery(`/api/devices/${encodeURIComponent(id)}/series`, { ...params })),
+  /** One metric over the whole fleet (or a site), per window: one request instead of one per device. */
+  fleetSeries: (params: FleetSeriesParams) => request<FleetSeriesResult>(withQuery('/api/fleet/series', { ...params })),
   readings: (id: string, limit = 20) =>
     request<{ readings: RecentReading[] }>(withQuery(`/api/devices/${encodeURIComponent(id)}/readings`, { limit })).then((r) => r.readings),
   alerts: (query: AlertQuery = {}) => request<{ alerts: Alert[] }>(withQuery('/api/alerts', { ...query })).then((r) => r.alerts),
@@ -99,17 +112,3 @@ export const api = {
     request<{ rows: QualityRow[] }>(withQuery('/api/quality', query)).then((r) => r.rows),
   status: () => request<PlatformStatus>('/api/status'),
 };
-
-/** Runs `task` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index] as T);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

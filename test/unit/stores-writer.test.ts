@@ -50,6 +50,7 @@ function gatedStore(): { store: Store; calls: Call[]; nextCall: () => Promise<Ca
     writeOps: (events) => record('writeOps', events),
     applyRetention: unused,
     querySeries: unused,
+    queryFleetSeries: unused,
     latestStatus: unused,
     listAlerts: unused,
     alertTransitions: unused,

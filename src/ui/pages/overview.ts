@@ -3,8 +3,8 @@
  * second, open alerts by severity, silent devices and the newest alerts, all kept live.
  */
 import { alertTypeLabel, byOpenedDesc, deviceLink, severityBadge, SEVERITY_ORDER, statusBadge } from '../alerts-view.js';
-import { api, mapLimited } from '../api.js';
-import type { AggregateJson, Alert, DeviceRow, PlatformStatus, StreamInfo } from '../api-types.js';
+import { api } from '../api.js';
+import type { AggregateJson, Alert, PlatformStatus, StreamInfo } from '../api-types.js';
 import { TimeChart } from '../charts.js';
 import { newestEventTime, powerMetric, type PageContext, type PageFactory } from '../context.js';
 import { h, replaceChildren, throttleFrame } from '../dom.js';
@@ -17,19 +17,26 @@ const DAY_MS = 86_400_000;
 const NEWEST_ALERTS = 10;
 /** A device whose newest 1-minute window is older than this (behind the fleet's newest) no longer counts in "load now". */
 const STALE_MS = 5 * 60_000;
-/** Per-device history requests in flight at once. */
-const HISTORY_CONCURRENCY = 6;
-/** Above this many meters the 24 h history is not fetched device by device (live data only). */
-const HISTORY_MAX_DEVICES = 2000;
-
-/** Sum over devices of their average power per window, from history and live aggregates. */
+/**
+ * Fleet load per window: the stored history (the API's fleet series, one request per power
+ * stream) and, from then on, live aggregates per device.
+ */
 class FleetLoad {
-  /** window start → device → average kW */
+  /** window start → stored fleet sum (kW) and the devices it covers */
+  readonly history = new Map<number, { sum: number; devices: number }>();
+  /** window start → device → average kW, from live aggregates */
   readonly buckets = new Map<number, Map<string, number>>();
   /** device → newest 1m window start and its average */
   readonly latest = new Map<string, { start: number; avg: number }>();
 
   constructor(readonly windowName: '1m' | '5m') {}
+
+  addHistory(start: number, sum: number | null, devices: number): void {
+    if (sum === null || !Number.isFinite(sum)) return;
+    // Streams add up: each power stream's fleet series covers its own devices.
+    const held = this.history.get(start);
+    this.history.set(start, { sum: (held?.sum ?? 0) + sum, devices: (held?.devices ?? 0) + devices });
+  }
 
   addBucket(start: number, device: string, avg: number | null): void {
     if (avg === null || !Number.isFinite(avg)) return;
@@ -47,16 +54,22 @@ class FleetLoad {
     if (!previous || previous.start <= start) this.latest.set(device, { start, avg });
   }
 
-  /** Drops buckets older than `from`. */
+  /** Drops windows older than `from`. */
   trim(from: number): void {
     for (const start of this.buckets.keys()) if (start < from) this.buckets.delete(start);
+    for (const start of this.history.keys()) if (start < from) this.history.delete(start);
   }
 
   series(): { times: number[]; values: number[] } {
-    const times = [...this.buckets.keys()].sort((a, b) => a - b);
+    const times = [...new Set([...this.history.keys(), ...this.buckets.keys()])].sort((a, b) => a - b);
     const values = times.map((t) => {
+      // A window closing while the history loaded is partly in each source: the one that covers
+      // more devices is the more complete (live wins a tie, it carries later amendments).
+      const stored = this.history.get(t);
+      const live = this.buckets.get(t);
+      if (stored && (!live || stored.devices > live.size)) return stored.sum;
       let sum = 0;
-      for (const v of this.buckets.get(t)?.values() ?? []) sum += v;
+      for (const v of live?.values() ?? []) sum += v;
       return sum;
     });
     return { times, values };
@@ -203,7 +216,7 @@ export const overviewPage: PageFactory = (context: PageContext) => {
     }),
   );
 
-  // Fleet load: history per meter, then live 1m (and 5m) aggregates.
+  // Fleet load: the stored history in one request per power stream, then live 1m (and 5m) aggregates.
   let destroyed = false;
   const startFleet = async (): Promise<void> => {
     const streams = await context.streams();
@@ -223,28 +236,29 @@ export const overviewPage: PageFactory = (context: PageContext) => {
     const anchor = newestEventTime(status);
     // Recently started: minute detail; otherwise 5-minute windows keep 24 h of a large fleet light.
     const fleet = new FleetLoad(anchor - status.startedAt < 3 * 3_600_000 ? '1m' : '5m');
-    const meters: Array<{ device: DeviceRow; metric: string }> = [];
+    let meters = 0;
     for (const [stream, metric] of powerStreams) {
       for (const device of allDevices) {
         if (device.stream !== stream.name) continue;
-        meters.push({ device, metric });
+        meters++;
         const id = `${device.stream}/${device.key}`;
         if (device.live) fleet.addLatest(device.live.lastTime - 60_000, id, device.live.avg1m[metric] ?? null);
         else fleet.addLatest(device.lastSeen - 60_000, id, device.lastAvg[metric] ?? null);
       }
     }
-    // A sum over part of the fleet would look like a drop in load: the chart waits for every meter's history.
-    let historyComplete = false;
+    // Live windows alone would draw a partial day: the chart waits for the stored history.
+    let historyLoaded = false;
     const redraw = throttleFrame(() => {
       if (destroyed) return;
       const { kw, devices } = fleet.now();
       loadCard.set(formatNumber(kw, 'kW'), `${formatCount(devices)} meters, newest 1-minute averages`);
-      if (!historyComplete) return;
+      if (!historyLoaded) return;
       const { times, values } = fleet.series();
       fleetChart.setData(times, [values]);
     });
     redraw();
 
+    // Live first, so no window closes unseen between the history request and the connection.
     for (const [stream, metric] of powerStreams) {
       const connection = new LiveConnection(['aggregate'], { stream: stream.name });
       cleanups.push(() => connection.close());
@@ -260,29 +274,22 @@ export const overviewPage: PageFactory = (context: PageContext) => {
       });
     }
 
-    if (meters.length > HISTORY_MAX_DEVICES) {
-      fleetNote.textContent = `${formatCount(meters.length)} meters: showing live windows only`;
-      fleetChart.setEmptyText('Waiting for the next closed windows…');
-      historyComplete = true;
-      return;
-    }
-    let done = 0;
-    fleetNote.textContent = `loading history of ${formatCount(meters.length)} meters…`;
-    await mapLimited(meters, HISTORY_CONCURRENCY, async ({ device, metric }) => {
+    fleetNote.textContent = `loading the fleet’s history (${formatCount(meters)} meters)…`;
+    let note = `${fleet.windowName} windows, ${formatCount(meters)} meters`;
+    try {
+      const histories = await Promise.all(
+        powerStreams.map(([stream, metric]) => api.fleetSeries({ stream: stream.name, metric, from: anchor - DAY_MS, to: anchor, resolution: fleet.windowName })),
+      );
+      for (const history of histories) for (const point of history.points) fleet.addHistory(point.time, point.sum, point.devices);
+    } catch (error) {
       if (destroyed) return;
-      try {
-        const series = await api.series(device.key, { metric, stream: device.stream, from: anchor - DAY_MS, to: anchor, resolution: fleet.windowName });
-        for (const point of series.points) fleet.addBucket(point.time, `${device.stream}/${device.key}`, point.avg);
-      } catch {
-        // One meter's history missing is shown by the note below, not fatal.
-      }
-      done++;
-      if (done % 25 === 0) fleetNote.textContent = `loading history ${done}/${meters.length}…`;
-    });
+      replaceChildren(problems, errorBox(error, 'fleet load history'));
+      note = `${formatCount(meters)} meters: history unavailable, live windows only`;
+    }
     if (destroyed) return;
-    historyComplete = true;
+    historyLoaded = true;
     fleetChart.setEmptyText('Waiting for the first closed 1-minute windows…');
-    fleetNote.textContent = `${fleet.windowName} windows, ${formatCount(meters.length)} meters`;
+    fleetNote.textContent = note;
     redraw();
   };
   startFleet().catch((error: unknown) => {
