@@ -73,7 +73,9 @@ const MACHINES_STREAM: StreamInput = {
     tool_wear_min: { unit: 'min', min: 0 },
   },
   detectors: [
-    { type: 'zscore', metrics: [] },
+    // Not on tool_wear_min: it is a counter that drops to 0 at every tool change (a z-score alert each
+    // time); its own rule below watches it.
+    { type: 'zscore', metrics: ['air_temp_k', 'process_temp_k', 'rpm', 'torque_nm'] },
     { type: 'out_of_range', metrics: [] },
     { type: 'physics', metrics: [] },
     { type: 'silence', metrics: [] },
