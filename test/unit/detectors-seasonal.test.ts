@@ -82,3 +82,27 @@ test('seasonal says nothing until a slot is learned, then judges lows too', () =
   assert.match(ctx.active()[0]!.explain, /below its seasonal expected range/);
   assert.equal(detect('seasonal', loadWithEpisode(4, from, from + 3 * MINUTE, 0.2), { direction: 'high' }).ctx.findings.length, 0);
 });
+
+test('sustained_high does not report the return to the usual level after an outage', () => {
+  // Thursday 10:00–10:45 the meter reads about zero (an outage), then comes back to its usual load.
+  const from = MONDAY + 3 * DAY + 10 * HOUR;
+  const samples = [...dailyLoad(MONDAY, 4, MINUTE, 0.02)].map((s) => (s.time >= from && s.time < from + 45 * MINUTE ? { time: s.time, values: { x: 0.01 } } : s));
+  const { ctx } = detect('sustained_high', samples);
+  const after = ctx.active().filter((f) => f.time >= from && f.time < from + 3 * HOUR);
+  assert.deepEqual(after.map((f) => f.explain), [], 'coming back is not a rise');
+});
+
+test('sustained_high finds a +35% episode that starts on the steep morning ramp', () => {
+  const found: number[] = [];
+  for (const hour of [6, 7, 8]) {
+    const from = MONDAY + 3 * DAY + hour * HOUR + 10 * MINUTE;
+    const { ctx } = detect('sustained_high', loadWithEpisode(4, from, from + 40 * MINUTE, 1.35));
+    const inside = ctx.active().filter((f) => f.time >= from && f.time < from + 40 * MINUTE);
+    if (inside.length > 0) found.push(hour);
+    // Nothing before the episode on its day, and over within 30 minutes of its end (on a rising ramp
+    // the run's limit is the one set at onset, so it can outlast the episode a little).
+    const outside = ctx.active().filter((f) => f.time >= MONDAY + 3 * DAY && f.time < MONDAY + 4 * DAY && (f.time < from || f.time >= from + 70 * MINUTE));
+    assert.deepEqual(outside.map((f) => new Date(f.time).toISOString()), [], `no finding outside the episode at ${hour}:10`);
+  }
+  assert.deepEqual(found, [6, 7, 8], 'each episode on the ramp is found');
+});
