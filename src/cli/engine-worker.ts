@@ -1,0 +1,445 @@
+// The live platform's engine thread: the pipeline (engines, detectors, alert managers, store
+// writer), the store (the only connection to it), device live features and checkpoints. The main
+// thread owns the log and sends durable records here in bounded batches; see platform.ts.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { LiveEvent } from '../api/index.js';
+import { ReadingDecoder } from '../engine/index.js';
+import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
+import { createStore, type Store } from '../stores/index.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import { serializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
+
+const CHECKPOINT_VERSION = 1;
+const RECENT_READINGS = 50;
+const MAX_PENDING_WRITES = 50_000;
+const FEATURES_EVERY_MS = 250;
+
+interface Checkpoint {
+  version: number;
+  createdAt: number;
+  offsets: number[];
+  state: unknown;
+}
+
+/** What the engine keeps in memory per device for the live API; nothing is allocated per reading. */
+interface DeviceMemory {
+  stream: number;
+  key: string;
+  site: string | undefined;
+  lastTime: number;
+  last: Float64Array;
+  avg1m: Record<string, number | null>;
+  avgChanged: boolean;
+  /** Log offsets of the newest readings, a ring; the main thread reads them back from the log. */
+  recent: Float64Array;
+  recentCount: number;
+  open: Set<string>;
+  dirty: boolean;
+}
+
+function runEngineWorker(): void {
+  const port = parentPort;
+  if (port === null) throw new Error('engine-worker: must run in a worker thread');
+  const { config } = workerData as EngineWorkerData;
+  const clock = Date.now;
+  const streams: StreamSchema[] = Object.values(config.streams);
+  const streamIndex = new Map(streams.map((s, i) => [s.name, i]));
+  const checkpointDir = join(config.dataDir, 'checkpoints');
+  const send = (message: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
+  const onError = (error: unknown, where: string): void => send({ t: 'error', where, error: serializeError(error) });
+
+  const store: Store = createStore(config.store.url, {
+    retention: {
+      readingsMs: config.store.retention.readingsMs,
+      aggregatesMs: config.store.retention.aggregatesMs,
+      alertsMs: config.store.retention.alertsMs,
+      opsMs: config.store.retention.opsMs,
+    },
+  });
+
+  // ---- live state ----
+  const devices = new Map<string, DeviceMemory>();
+  const dirty: DeviceMemory[] = [];
+  let liveOn = false;
+  let events: LiveEvent[] = [];
+  const totals: EngineStats['totals'] = { processed: 0, late: 0, tooLate: 0, aggregates: 0, alertEvents: 0, findingsByType: {}, opsByKind: {} };
+  let storeWrites = 0;
+  let lastWriteMs: number | null = null;
+  let lastCheckpointAt: number | null = null;
+  let consumed = 0;
+
+  const memoryOf = (stream: string, key: string, site: string | undefined): DeviceMemory => {
+    let memory = devices.get(key);
+    if (memory === undefined) {
+      const index = streamIndex.get(stream) ?? 0;
+      const metrics = streams[index]!.metrics.length;
+      memory = { stream: index, key, site, lastTime: 0, last: new Float64Array(metrics).fill(Number.NaN), avg1m: {}, avgChanged: true, recent: new Float64Array(RECENT_READINGS), recentCount: 0, open: new Set(), dirty: false };
+      devices.set(key, memory);
+    }
+    if (!memory.dirty) {
+      memory.dirty = true;
+      dirty.push(memory);
+    }
+    return memory;
+  };
+
+  const pipeline: Pipeline = createPipeline({
+    streams,
+    partitions: config.engine.partitions,
+    store,
+    writeReadings: config.store.writeReadings,
+    wallClock: clock,
+    observer: {
+      reading(r: Reading, lateness: Lateness) {
+        totals.processed++;
+        if (lateness === 'LATE') totals.late++;
+        const memory = memoryOf(r.stream, r.key, r.site);
+        if (r.time >= memory.lastTime) {
+          memory.lastTime = r.time;
+          for (let i = 0; i < memory.last.length; i++) memory.last[i] = r.values[i]!;
+        }
+        memory.recent[memory.recentCount++ % RECENT_READINGS] = r.offset;
+      },
+      aggregate(a) {
+        totals.aggregates++;
+        if (a.window === '1m') {
+          const memory = memoryOf(a.stream, a.key, a.site);
+          const avg: Record<string, number | null> = {};
+          for (let m = 0; m < a.metrics.length; m++) {
+            const v = a.stats[m * 8 + 3]!;
+            avg[a.metrics[m]!] = Number.isFinite(v) ? v : null;
+          }
+          memory.avg1m = avg;
+          memory.avgChanged = true;
+        }
+        if (liveOn) events.push({ type: 'aggregate', data: a });
+      },
+      alert(event: AlertEvent) {
+        totals.alertEvents++;
+        if (event.transition.kind === 'open' || event.transition.kind === 'reopen') {
+          totals.findingsByType[event.alert.type] = (totals.findingsByType[event.alert.type] ?? 0) + 1;
+        }
+        const memory = memoryOf(event.alert.stream, event.alert.key, event.alert.site);
+        if (event.alert.status === 'resolved') memory.open.delete(event.alert.id);
+        else memory.open.add(event.alert.id);
+        if (liveOn) events.push({ type: 'alert', data: event });
+      },
+      ops(e: OpsEvent) {
+        totals.opsByKind[e.kind] = (totals.opsByKind[e.kind] ?? 0) + 1;
+        if (e.kind === 'too_late') totals.tooLate++;
+        if (liveOn) events.push({ type: 'ops', data: e });
+      },
+    },
+  });
+  const writer = pipeline.writer!;
+  const decoders = streams.map((s) => new ReadingDecoder(s));
+
+  const stats = (): EngineStats => ({
+    consumed,
+    totals: { ...totals, findingsByType: { ...totals.findingsByType }, opsByKind: { ...totals.opsByKind } },
+    partitions: pipeline.engines.map((engine, i) => ({
+      stream: engine.schema.name,
+      partition: i,
+      watermark: Number.isFinite(engine.watermark) ? engine.watermark : null,
+      maxEventTime: Number.isFinite(engine.stats.maxEventTime) ? engine.stats.maxEventTime : null,
+      keys: engine.keyCount,
+    })),
+    stateKeys: pipeline.engines.reduce((sum, e) => sum + e.keyCount, 0),
+    store: { kind: store.kind, pendingWrites: writer.pending(), lastWriteMs, writes: storeWrites },
+    lastCheckpointAt,
+  });
+
+  const sendProcessed = (): void => {
+    const out = events.length > 0 ? events : null;
+    events = [];
+    send({ t: 'processed', stats: stats(), events: out });
+  };
+
+  const sendFeatures = (): void => {
+    if (dirty.length === 0) return;
+    let metrics = 0;
+    for (const m of dirty) metrics += m.last.length;
+    const update: FeatureUpdate = {
+      keys: new Array<string>(dirty.length),
+      streams: new Uint8Array(dirty.length),
+      sites: new Array<string | null>(dirty.length),
+      lastTimes: new Float64Array(dirty.length),
+      lasts: new Float64Array(metrics),
+      avg1m: new Array<Record<string, number | null> | null>(dirty.length),
+      openAlerts: new Uint32Array(dirty.length),
+    };
+    let at = 0;
+    dirty.forEach((m, i) => {
+      update.keys[i] = m.key;
+      update.streams[i] = m.stream;
+      update.sites[i] = m.site ?? null;
+      update.lastTimes[i] = m.lastTime;
+      update.lasts.set(m.last, at);
+      at += m.last.length;
+      update.avg1m[i] = m.avgChanged ? m.avg1m : null;
+      update.openAlerts[i] = m.open.size;
+      m.avgChanged = false;
+      m.dirty = false;
+    });
+    dirty.length = 0;
+    send({ t: 'features', update }, [update.streams.buffer as ArrayBuffer, update.lastTimes.buffer as ArrayBuffer, update.lasts.buffer as ArrayBuffer, update.openAlerts.buffer as ArrayBuffer]);
+  };
+
+  // ---- records ----
+  const processBatch = (batch: RecordBatch): void => {
+    const text = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
+    let start = 0;
+    for (let i = 0; i < batch.offsets.length; i++) {
+      const end = batch.ends[i]!;
+      const offset = batch.offsets[i]!;
+      const index = batch.streams[i]!;
+      const decoder = decoders[index]!;
+      const engine = pipeline.engines[index]!;
+      const problem = decoder.decodeText(text.toString('utf8', start, end), offset);
+      start = end;
+      if (problem) {
+        engine.rejectInvalid(opsEvent('invalid', engine.schema.name, problem.reason, { offset, watermark: engine.watermark, field: problem.field, expected: problem.expected, got: problem.got, key: problem.key, time: problem.time }));
+      } else {
+        engine.process(decoder.reading);
+      }
+    }
+    consumed = batch.next;
+  };
+
+  // ---- checkpoints ----
+  let checkpointSeq = 0;
+  const listCheckpoints = (): string[] => {
+    try {
+      return readdirSync(checkpointDir).filter((n) => /^checkpoint-\d{12}\.json$/.test(n)).sort();
+    } catch {
+      return [];
+    }
+  };
+
+  const writeCheckpoint = async (): Promise<void> => {
+    await writer.flush();
+    const checkpoint: Checkpoint = { version: CHECKPOINT_VERSION, createdAt: clock(), offsets: [consumed], state: pipeline.router.snapshot() };
+    await writer.flush();
+    mkdirSync(checkpointDir, { recursive: true });
+    checkpointSeq++;
+    const name = `checkpoint-${String(checkpointSeq).padStart(12, '0')}.json`;
+    const tmp = join(checkpointDir, `${name}.tmp`);
+    writeFileSync(tmp, JSON.stringify(checkpoint));
+    const fd = openSync(tmp, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, join(checkpointDir, name));
+    for (const old of listCheckpoints().slice(0, -2)) rmSync(join(checkpointDir, old), { force: true });
+    send({ t: 'checkpointed', offset: checkpoint.offsets[0]! });
+    lastCheckpointAt = clock();
+  };
+
+  /** The newest readable checkpoint; a corrupt one is reported and the one before it is used. */
+  const loadCheckpoint = (): Checkpoint | undefined => {
+    const names = listCheckpoints();
+    for (let i = names.length - 1; i >= 0; i--) {
+      const name = names[i]!;
+      checkpointSeq = Math.max(checkpointSeq, Number(name.slice(11, 23)));
+      try {
+        const parsed = JSON.parse(readFileSync(join(checkpointDir, name), 'utf8')) as Checkpoint;
+        if (parsed.version !== CHECKPOINT_VERSION || !Array.isArray(parsed.offsets)) throw new Error(`unsupported checkpoint version ${String(parsed.version)}`);
+        pipeline.router.restore(parsed.state);
+        return parsed;
+      } catch (error) {
+        onError(new GpError('GP_CHECKPOINT_INVALID', `checkpoint ${name} cannot be used (${(error as Error).message}); trying the one before`, {}, { cause: error }), 'checkpoint');
+      }
+    }
+    return undefined;
+  };
+
+  // ---- one task at a time: batches, checkpoints and operator actions never interleave ----
+  type Task = { kind: 'batch'; batch: RecordBatch } | { kind: 'serial'; run: () => Promise<void> };
+  const tasks: Task[] = [];
+  let wake: (() => void) | undefined;
+  let stopped = false;
+  const enqueue = (task: Task): void => {
+    tasks.push(task);
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const serial = <T>(run: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      enqueue({ kind: 'serial', run: () => run().then(resolve, reject) });
+    });
+
+  const drainWaiters: Array<{ target: number; resolve: () => void }> = [];
+  const settleDrains = (): void => {
+    for (let i = drainWaiters.length - 1; i >= 0; i--) {
+      const waiter = drainWaiters[i]!;
+      if (consumed >= waiter.target) {
+        drainWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  };
+
+  const runTasks = async (): Promise<void> => {
+    while (!stopped) {
+      const task = tasks.shift();
+      if (task === undefined) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (task.kind === 'batch') {
+        try {
+          processBatch(task.batch);
+        } catch (error) {
+          // The engine cannot go on past a record it failed on (that would drop it): the thread
+          // ends, the main thread reports the engine down, and a restart replays from the checkpoint.
+          onError(error, 'engine');
+          process.exit(1);
+        }
+        // Backpressure: the store writes in the background; past the bound the engine waits for it.
+        if (writer.pending() > MAX_PENDING_WRITES) {
+          await writer.flush().catch(async (error: unknown) => {
+            onError(error, 'store');
+            await new Promise((resolve) => setTimeout(resolve, 1000)); // the store is down: retry, slowly
+          });
+        }
+      } else {
+        await task.run();
+      }
+      sendProcessed();
+      settleDrains();
+    }
+  };
+
+  const operatorAction = async (id: string, action: 'acknowledge' | 'resolve', by: string | undefined, note: string | undefined): Promise<Alert | undefined> => {
+    for (const managers of pipeline.alertManagers.values()) {
+      for (const manager of managers) {
+        if (manager === undefined || manager.findAlert(id) === undefined) continue;
+        const alert = action === 'acknowledge' ? manager.acknowledge(id, clock(), by, note) : manager.resolve(id, clock(), by, note);
+        // Operator actions are not in the input log: a checkpoint makes them survive a crash.
+        if (alert !== undefined) await writeCheckpoint();
+        else await writer.flush();
+        return alert;
+      }
+    }
+    return undefined;
+  };
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, task: () => void): void => {
+    const t = setInterval(task, ms);
+    timers.push(t);
+  };
+
+  const call = async (request: EngineCall): Promise<unknown> => {
+    switch (request.method) {
+      case 'store': {
+        const method = (store as unknown as Record<string, unknown>)[request.name];
+        if (typeof method !== 'function' || request.name === 'close' || request.name === 'ready') throw new GpError('GP_INTERNAL', `store has no query ${request.name}`);
+        return (method as (...args: unknown[]) => Promise<unknown>).apply(store, request.args);
+      }
+      case 'operator':
+        return serial(async () => {
+          const alert = await operatorAction(request.id, request.action, request.by, request.note);
+          sendFeatures();
+          return alert;
+        });
+      case 'recentOffsets': {
+        const memory = devices.get(request.key);
+        if (memory === undefined) return null;
+        const count = Math.min(memory.recentCount, RECENT_READINGS);
+        const offsets: number[] = [];
+        for (let i = memory.recentCount - count; i < memory.recentCount; i++) offsets.push(memory.recent[i % RECENT_READINGS]!);
+        return { stream: memory.stream, offsets };
+      }
+      case 'drain':
+        if (consumed < request.target) await new Promise<void>((resolve) => drainWaiters.push({ target: request.target, resolve }));
+        await writer.flush();
+        sendFeatures();
+        sendProcessed();
+        return null;
+      case 'checkpoint':
+        return serial(writeCheckpoint);
+      case 'close':
+        return serial(async () => {
+          for (const t of timers) clearInterval(t);
+          try {
+            await writeCheckpoint();
+          } catch (error) {
+            onError(error, 'checkpoint');
+          }
+          sendFeatures();
+          sendProcessed();
+          stopped = true;
+          await store.close();
+        });
+    }
+  };
+
+  port.on('message', (message: ToWorker) => {
+    switch (message.t) {
+      case 'records':
+        enqueue({ kind: 'batch', batch: message });
+        return;
+      case 'ops':
+        writer.writeOps(message.events);
+        return;
+      case 'live':
+        liveOn = message.on;
+        return;
+      case 'begin':
+        consumed = message.offset;
+        start();
+        return;
+      case 'call':
+        call(message.call)
+          .then(
+            (value) => send({ t: 'reply', id: message.id, ok: true, value }),
+            (error: unknown) => send({ t: 'reply', id: message.id, ok: false, error: serializeError(error) }),
+          )
+          .finally(() => {
+            // After the reply to close nothing is left to do: the thread ends.
+            if (message.call.method === 'close') port.close();
+          });
+        return;
+    }
+  });
+
+  const start = (): void => {
+    runTasks().catch((error: unknown) => onError(error, 'engine'));
+    every(1000, () => {
+      const begin = clock();
+      writer.flush().then(
+        () => {
+          storeWrites++;
+          lastWriteMs = clock() - begin;
+          // Keeps the main thread's status current while no batches arrive.
+          sendProcessed();
+        },
+        (error: unknown) => onError(error, 'store'),
+      );
+    });
+    every(FEATURES_EVERY_MS, sendFeatures);
+    every(config.checkpoint.intervalMs, () => {
+      serial(writeCheckpoint).catch((error: unknown) => onError(error, 'checkpoint'));
+    });
+    every(3_600_000, () => {
+      store.applyRetention(clock()).catch((error: unknown) => onError(error, 'retention'));
+    });
+  };
+
+  void (async () => {
+    try {
+      await store.ready();
+      const checkpoint = loadCheckpoint();
+      send({ t: 'ready', checkpoint: checkpoint === undefined ? null : { offset: checkpoint.offsets[0] ?? 0, createdAt: checkpoint.createdAt }, storeKind: store.kind });
+    } catch (error) {
+      send({ t: 'fatal', error: serializeError(error) });
+      await store.close().catch(() => {});
+      port.close();
+    }
+  })();
+}
+
+runEngineWorker();

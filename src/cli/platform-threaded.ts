@@ -1,0 +1,637 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type {
+  DeviceLiveFeatures,
+  IngestAuth,
+  IngestRejection,
+  IngestResult,
+  LiveEvent,
+  LiveFeed,
+  PlatformStatus,
+  RecentReading,
+  SimulationRequest,
+  SimulationStarted,
+} from '../api/index.js';
+import { ReadingDecoder } from '../engine/index.js';
+import { createLiveSimulator, type LiveSimulator } from '../ingest/index.js';
+import { createFileLog, type AppendRecord, type Log, type LogRecovery, type ReadBatch } from '../log/index.js';
+import { GpError, opsEvent, type Alert, type OpsEvent, type StreamSchema } from '../model/index.js';
+import type { Store } from '../stores/index.js';
+import type { PlatformOptions, PlatformRuntime } from './platform.js';
+import { deserializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
+
+/** The log consumer name under which the engine commits its offsets. */
+const ENGINE_CONSUMER = 'engine';
+const RATE_WINDOW_S = 10;
+const READ_BATCH = 2000;
+/** Records sent to the engine worker and not yet processed; the log is the buffer beyond this. */
+const MAX_IN_FLIGHT = 8000;
+
+/** The main thread's copy of a device's live features, refreshed by the engine worker. */
+interface DeviceMirror {
+  stream: number;
+  site: string | undefined;
+  lastTime: number;
+  last: Float64Array;
+  avg1m: Record<string, number | null>;
+  openAlerts: number;
+}
+
+/**
+ * The engine worker, from the file next to this module: engine-worker.js when built; under tsx
+ * (tests run the TypeScript sources) engine-worker.ts, loaded after registering tsx in the worker,
+ * because its loader hooks are not carried into worker threads on Node 20.
+ */
+function startEngineWorker(data: EngineWorkerData): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./engine-worker.js', here), { workerData: data });
+  const source = new URL('./engine-worker.ts', here).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
+
+/**
+ * The live platform on two threads: this (main) thread owns the durable log, ingest validation
+ * and append, the simulator and the API-facing object; a worker thread (engine-worker.ts) runs
+ * the engine pipeline, the store, alert managers and checkpoints. A forwarder reads durable
+ * records from the log and posts them to the worker in batches, never more than
+ * `MAX_IN_FLIGHT` ahead of what the worker has processed.
+ */
+export function createThreadedPlatform(options: PlatformOptions): PlatformRuntime {
+  const { config } = options;
+  const clock = options.clock ?? Date.now;
+  const onError = options.onError ?? (() => {});
+  const onInfo = options.onInfo ?? (() => {});
+  const streams: StreamSchema[] = Object.values(config.streams);
+  if (streams.length === 0) throw new GpError('GP_CONFIG_INVALID', 'streams: expected at least one stream, got none');
+  if (streams.length > 255) throw new GpError('GP_CONFIG_INVALID', `streams: expected at most 255 streams, got ${streams.length}`);
+  const streamIndex = new Map(streams.map((s, i) => [s.name, i]));
+  const dataDir = config.dataDir;
+  const startedAt = clock();
+
+  const log: Log = createFileLog({
+    dir: join(dataDir, 'log'),
+    partitions: 1,
+    fsync: config.log.fsync,
+    fsyncIntervalMs: config.log.fsyncIntervalMs,
+    segmentBytes: config.log.segmentBytes,
+    retention: { maxBytes: config.log.retentionBytes, maxAgeMs: config.log.retentionMs, keepUncommittedOf: [ENGINE_CONSUMER] },
+    clock,
+  });
+
+  // ---- the engine worker and its calls ----
+  let worker: Worker | undefined;
+  let workerExited: Promise<void> | undefined;
+  let workerFailure: Error | undefined;
+  let workerGone = false;
+  let nextCallId = 1;
+  const pendingCalls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
+  const post = (message: ToWorker, transfer?: ArrayBuffer[]): void => {
+    worker?.postMessage(message, transfer);
+  };
+  const call = <T>(request: EngineCall): Promise<T> => {
+    if (worker === undefined || workerGone || workerFailure !== undefined) {
+      return Promise.reject(workerFailure ?? new GpError('GP_UNAVAILABLE', 'the engine is not running (the platform is starting or stopped)'));
+    }
+    const id = nextCallId++;
+    return new Promise<T>((resolve, reject) => {
+      pendingCalls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      post({ t: 'call', id, call: request });
+    });
+  };
+  const failCalls = (error: Error): void => {
+    for (const pending of pendingCalls.values()) pending.reject(error);
+    pendingCalls.clear();
+  };
+
+  // ---- what the main thread knows of the engine ----
+  let engineStats: EngineStats = {
+    consumed: 0,
+    totals: { processed: 0, late: 0, tooLate: 0, aggregates: 0, alertEvents: 0, findingsByType: {}, opsByKind: {} },
+    partitions: streams.map((s, i) => ({ stream: s.name, partition: i, watermark: null, maxEventTime: null, keys: 0 })),
+    stateKeys: 0,
+    store: { kind: config.store.url.split(':')[0] ?? 'store', pendingWrites: 0, lastWriteMs: null, writes: 0 },
+    lastCheckpointAt: null,
+  };
+  const devices = new Map<string, DeviceMirror>();
+  const applyFeatures = (update: FeatureUpdate): void => {
+    let at = 0;
+    for (let i = 0; i < update.keys.length; i++) {
+      const key = update.keys[i]!;
+      const stream = update.streams[i]!;
+      const metrics = streams[stream]!.metrics.length;
+      let mirror = devices.get(key);
+      if (mirror === undefined) {
+        mirror = { stream, site: undefined, lastTime: 0, last: new Float64Array(metrics), avg1m: {}, openAlerts: 0 };
+        devices.set(key, mirror);
+      }
+      mirror.site = update.sites[i] ?? undefined;
+      mirror.lastTime = update.lastTimes[i]!;
+      mirror.last.set(update.lasts.subarray(at, at + metrics));
+      at += metrics;
+      const avg = update.avg1m[i];
+      if (avg !== null && avg !== undefined) mirror.avg1m = avg;
+      mirror.openAlerts = update.openAlerts[i]!;
+    }
+  };
+
+  // ---- the SSE fan-out ----
+  const listeners = new Set<(event: LiveEvent) => void>();
+  const publish = (event: LiveEvent): void => {
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        onError(error, 'live listener');
+      }
+    }
+  };
+  const liveChanged = (): void => post({ t: 'live', on: listeners.size > 0 });
+
+  // ---- counters kept on this thread: ingest ----
+  const ingestTotals = { received: 0, accepted: 0, rejected: 0, rejectedByReason: {} as Record<string, number>, invalidOps: 0 };
+
+  // ---- rates over the last seconds ----
+  const samples: Array<{ at: number; accepted: number; processed: number }> = [];
+  const sample = (): void => {
+    samples.push({ at: clock(), accepted: ingestTotals.accepted, processed: engineStats.totals.processed });
+    if (samples.length > RATE_WINDOW_S + 1) samples.shift();
+  };
+  const rate = (field: 'accepted' | 'processed'): number => {
+    const first = samples[0];
+    const last = samples[samples.length - 1];
+    if (first === undefined || last === undefined || last.at <= first.at) return 0;
+    return ((last[field] - first[field]) * 1000) / (last.at - first.at);
+  };
+
+  // ---- ingest: validate, append durably, acknowledge ----
+  const decoders = streams.map((s) => new ReadingDecoder(s));
+  const rejectionOf = (index: number, problem: { reason: string; field: string | undefined; expected: string | undefined; got: string | undefined }): IngestRejection => ({
+    index,
+    reason: problem.reason,
+    ...(problem.field !== undefined ? { field: problem.field } : {}),
+    ...(problem.expected !== undefined ? { expected: problem.expected } : {}),
+    ...(problem.got !== undefined ? { got: problem.got } : {}),
+  });
+  const recordRejections = (stream: string, rejected: readonly IngestRejection[]): void => {
+    if (rejected.length === 0) return;
+    ingestTotals.rejected += rejected.length;
+    const events: OpsEvent[] = [];
+    for (const r of rejected) {
+      ingestTotals.rejectedByReason[r.reason] = (ingestTotals.rejectedByReason[r.reason] ?? 0) + 1;
+      events.push(opsEvent('invalid', stream, `rejected at ingest: ${r.reason}`, { field: r.field, expected: r.expected, got: r.got, time: clock() }));
+      ingestTotals.invalidOps++;
+    }
+    post({ t: 'ops', events });
+  };
+  const streamOfObject = (item: unknown): number => {
+    if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+      for (let i = 0; i < streams.length; i++) if ((item as Record<string, unknown>)[streams[i]!.keyField] !== undefined) return i;
+    }
+    return 0;
+  };
+
+  let started = false;
+  let closing = false;
+  const requireRunning = (): void => {
+    if (!started || closing) throw new GpError('GP_UNAVAILABLE', 'the platform is not accepting readings (starting or shutting down)');
+  };
+
+  async function appendItems(entries: ReadonlyArray<{ stream: number; item: unknown; index: number }>, auth: IngestAuth, total: number): Promise<IngestResult> {
+    requireRunning();
+    ingestTotals.received += total;
+    const rejected: IngestRejection[] = [];
+    const records: AppendRecord[] = [];
+    for (const { stream, item, index } of entries) {
+      const decoder = decoders[stream]!;
+      const problem = decoder.decodeObject(item, index);
+      if (problem) {
+        rejected.push(rejectionOf(index, problem));
+        continue;
+      }
+      const key = decoder.reading.key;
+      if (auth.keys !== undefined && !auth.keys.has(key)) {
+        rejected.push({ index, reason: 'device not allowed for this token', field: streams[stream]!.keyField, expected: 'a device this token may write', got: JSON.stringify(key) });
+        continue;
+      }
+      records.push({ key: `${streams[stream]!.name}\t${key}`, value: JSON.stringify(item) });
+    }
+    if (records.length > 0) await log.append(records);
+    ingestTotals.accepted += records.length;
+    return { accepted: records.length, rejected };
+  }
+
+  // ---- the forwarder: durable records from the log to the engine worker ----
+  let forwarded = 0;
+  let forwarder: Promise<void> | undefined;
+  let progressWaiter: (() => void) | undefined;
+  const progressed = (): void => {
+    const w = progressWaiter;
+    progressWaiter = undefined;
+    w?.();
+  };
+  const waitForProgress = (): Promise<void> => new Promise((resolve) => (progressWaiter = resolve));
+
+  const streamOfKey = (key: string | undefined): number => {
+    const tab = key?.indexOf('\t') ?? -1;
+    return tab > 0 ? (streamIndex.get(key!.slice(0, tab)) ?? 0) : 0;
+  };
+  const pack = (batch: ReadBatch): RecordBatch => {
+    const n = batch.records.length;
+    let total = 0;
+    for (const r of batch.records) total += r.value.byteLength;
+    const message: RecordBatch = { t: 'records', offsets: new Float64Array(n), streams: new Uint8Array(n), ends: new Uint32Array(n), bytes: new Uint8Array(total), next: batch.nextOffset };
+    let at = 0;
+    // Records of one stream come in runs: the stream of the previous key is reused while the prefix matches.
+    let prefix = '\u0000';
+    let stream = 0;
+    for (let i = 0; i < n; i++) {
+      const record = batch.records[i]!;
+      message.offsets[i] = record.offset;
+      const key = record.key;
+      if (key === undefined || !key.startsWith(prefix)) {
+        stream = streamOfKey(key);
+        const tab = key?.indexOf('\t') ?? -1;
+        prefix = tab > 0 ? key!.slice(0, tab + 1) : '\u0000';
+      }
+      message.streams[i] = stream;
+      message.bytes.set(record.value, at);
+      at += record.value.byteLength;
+      message.ends[i] = at;
+    }
+    return message;
+  };
+
+  const runForwarder = async (): Promise<void> => {
+    for (;;) {
+      if (workerFailure !== undefined) return;
+      if (forwarded - engineStats.consumed >= MAX_IN_FLIGHT) {
+        await waitForProgress();
+        continue;
+      }
+      const room = MAX_IN_FLIGHT - (forwarded - engineStats.consumed);
+      const batch = await log.read(0, forwarded, { maxRecords: Math.min(READ_BATCH, room) });
+      if (batch.records.length === 0) {
+        if (batch.nextOffset > forwarded) {
+          forwarded = batch.nextOffset;
+          continue;
+        }
+        if (closing) return;
+        await log.waitFor(0, forwarded, 250);
+        continue;
+      }
+      const message = pack(batch);
+      forwarded = batch.nextOffset;
+      post(message, [message.offsets.buffer as ArrayBuffer, message.streams.buffer as ArrayBuffer, message.ends.buffer as ArrayBuffer, message.bytes.buffer as ArrayBuffer]);
+    }
+  };
+
+  // ---- checkpoint offsets are committed here, in order ----
+  let commits: Promise<void> = Promise.resolve();
+  const commit = (offset: number): void => {
+    commits = commits.then(
+      () => log.commit(ENGINE_CONSUMER, 0, offset),
+      () => log.commit(ENGINE_CONSUMER, 0, offset),
+    );
+    commits.catch((error: unknown) => onError(error, 'checkpoint'));
+  };
+
+  let readyWaiter: { resolve: (checkpoint: { offset: number; createdAt: number } | null) => void; reject: (error: unknown) => void } | undefined;
+  const onWorkerMessage = (message: FromWorker): void => {
+    switch (message.t) {
+      case 'processed':
+        engineStats = message.stats;
+        if (message.events !== null && listeners.size > 0) for (const event of message.events) publish(event);
+        progressed();
+        return;
+      case 'features':
+        applyFeatures(message.update);
+        return;
+      case 'checkpointed':
+        commit(message.offset);
+        return;
+      case 'reply': {
+        const pending = pendingCalls.get(message.id);
+        if (pending === undefined) return;
+        pendingCalls.delete(message.id);
+        if (message.ok) pending.resolve(message.value);
+        else pending.reject(deserializeError(message.error));
+        return;
+      }
+      case 'error':
+        onError(deserializeError(message.error), message.where);
+        return;
+      case 'info':
+        onInfo(message.message);
+        return;
+      case 'ready':
+        engineStats = { ...engineStats, store: { ...engineStats.store, kind: message.storeKind } };
+        readyWaiter?.resolve(message.checkpoint);
+        return;
+      case 'fatal':
+        readyWaiter?.reject(deserializeError(message.error));
+        return;
+    }
+  };
+
+  const startWorker = (): Promise<{ offset: number; createdAt: number } | null> => {
+    const w = startEngineWorker({ config });
+    worker = w;
+    const ready = new Promise<{ offset: number; createdAt: number } | null>((resolve, reject) => (readyWaiter = { resolve, reject }));
+    w.on('message', onWorkerMessage);
+    w.on('error', (error) => {
+      workerFailure = new GpError('GP_INTERNAL', `the engine worker failed: ${error.message}`, {}, { cause: error });
+      onError(workerFailure, 'engine');
+      readyWaiter?.reject(workerFailure);
+      failCalls(workerFailure);
+      progressed();
+    });
+    workerExited = new Promise<void>((resolve) => {
+      w.once('exit', (code) => {
+        workerGone = true;
+        if (!stopped) {
+          workerFailure ??= new GpError('GP_INTERNAL', `the engine worker stopped unexpectedly (exit code ${code})`);
+          readyWaiter?.reject(workerFailure);
+          progressed();
+        }
+        failCalls(workerFailure ?? new GpError('GP_UNAVAILABLE', 'the engine is not running (the platform is stopped)'));
+        resolve();
+      });
+    });
+    return ready;
+  };
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, task: () => void): void => {
+    const t = setInterval(task, ms);
+    t.unref();
+    timers.push(t);
+  };
+
+  let simulator: LiveSimulator | undefined;
+  let recovery: LogRecovery | undefined;
+  let recoveryText: string | null = null;
+  let closed: Promise<void> | undefined;
+  let stopped = false;
+
+  const status = (): PlatformStatus => {
+    const now = clock();
+    const logStats = log.stats();
+    const end = log.endOffset(0);
+    const consumed = engineStats.consumed;
+    const opsByKind = { ...engineStats.totals.opsByKind };
+    if (ingestTotals.invalidOps > 0) opsByKind.invalid = (opsByKind.invalid ?? 0) + ingestTotals.invalidOps;
+    return {
+      startedAt,
+      now,
+      ingestRate: rate('accepted'),
+      processRate: rate('processed'),
+      totals: {
+        received: ingestTotals.received,
+        accepted: ingestTotals.accepted,
+        rejected: ingestTotals.rejected,
+        rejectedByReason: { ...ingestTotals.rejectedByReason },
+        processed: engineStats.totals.processed,
+        late: engineStats.totals.late,
+        tooLate: engineStats.totals.tooLate,
+        aggregates: engineStats.totals.aggregates,
+        alertEvents: engineStats.totals.alertEvents,
+        findingsByType: { ...engineStats.totals.findingsByType },
+        opsByKind,
+      },
+      log: {
+        bytes: logStats.bytes,
+        segments: logStats.segments,
+        partitions: [{ partition: 0, startOffset: log.startOffset(0), endOffset: end, consumedOffset: consumed, lag: Math.max(0, end - consumed) }],
+      },
+      engine: {
+        partitions: engineStats.partitions.map((p) => ({ ...p, watermarkDelayMs: p.watermark === null ? null : now - p.watermark })),
+        stateKeys: engineStats.stateKeys,
+      },
+      store: { ...engineStats.store },
+      simulator: { running: simulator?.stats().running ?? false, meters: simulator ? config.simulator.meters : 0, machines: simulator ? config.simulator.machines : 0, sessions: simulator?.stats().sessions ?? 0 },
+      lastCheckpointAt: engineStats.lastCheckpointAt,
+      recovery: recoveryText,
+      liveClients: listeners.size,
+    };
+  };
+
+  /** The store's queries, answered by the engine worker (which holds the only connection). */
+  const storeProxy = new Proxy({} as Store, {
+    get(_target, name) {
+      if (name === 'kind') return engineStats.store.kind;
+      if (name === 'ready' || name === 'close') return () => Promise.resolve();
+      if (typeof name !== 'string' || name === 'then') return undefined;
+      return (...args: unknown[]) => call({ method: 'store', name, args });
+    },
+  });
+
+  const operatorAction = (id: string, action: 'acknowledge' | 'resolve', by: string | undefined, note: string | undefined): Promise<Alert | undefined> =>
+    call<Alert | null | undefined>({ method: 'operator', action, id, by, note }).then(async (alert) => {
+      await commits;
+      return alert ?? undefined;
+    });
+
+  const newSimulator = (meters: number, machines: number, backfillMs: number): LiveSimulator =>
+    createLiveSimulator({
+      meters,
+      machines,
+      intervalMs: config.simulator.intervalMs,
+      anomalyEveryMs: config.simulator.anomalyEveryMs,
+      seed: config.simulator.seed,
+      backfillMs,
+      clock,
+      emit: async (lines) => {
+        await runtime.ingestLines(lines, { principal: 'simulator', keys: undefined });
+      },
+      onError: (error) => onError(error, 'simulator'),
+    });
+
+  const runtime: PlatformRuntime = {
+    streams,
+    defaultStream: streams[0]!.name,
+    store: storeProxy,
+    live: {
+      subscribe(listener) {
+        listeners.add(listener);
+        if (listeners.size === 1) liveChanged();
+        return () => {
+          listeners.delete(listener);
+          if (listeners.size === 0) liveChanged();
+        };
+      },
+      get subscribers() {
+        return listeners.size;
+      },
+    } satisfies LiveFeed,
+    get recovery() {
+      return recovery;
+    },
+
+    async start() {
+      if (started) return;
+      mkdirSync(dataDir, { recursive: true });
+      recovery = await log.ready();
+      const torn = recovery.partitions.filter((p) => p.truncatedBytes > 0 || p.reason !== undefined);
+      if (torn.length > 0) {
+        recoveryText = torn.map((p) => `log partition ${p.partition}: cut ${p.truncatedBytes} bytes (${p.reason ?? 'torn tail'})`).join('; ');
+        onInfo(`crash recovery: ${recoveryText}`);
+      }
+      let checkpoint: { offset: number; createdAt: number } | null;
+      try {
+        checkpoint = await startWorker();
+      } catch (error) {
+        stopped = true;
+        await worker?.terminate();
+        throw error;
+      }
+      const committed = log.committed(ENGINE_CONSUMER, 0);
+      const consumed = Math.max(checkpoint?.offset ?? 0, log.startOffset(0));
+      engineStats = { ...engineStats, consumed };
+      forwarded = consumed;
+      if (checkpoint) onInfo(`resumed from checkpoint of ${new Date(checkpoint.createdAt).toISOString()} at log offset ${consumed} (${log.endOffset(0) - consumed} readings to replay)`);
+      else if (committed !== undefined && committed > 0) onInfo(`no checkpoint found; replaying the log from offset ${consumed}`);
+      post({ t: 'begin', offset: consumed });
+      if (listeners.size > 0) liveChanged();
+      started = true;
+      forwarder = runForwarder().catch((error: unknown) => onError(error, 'engine'));
+      sample();
+      every(1000, sample);
+      every(2000, () => {
+        if (listeners.size > 0) publish({ type: 'status', data: status() });
+      });
+      every(3_600_000, () => {
+        log.applyRetention().catch((error: unknown) => onError(error, 'log retention'));
+      });
+      const simulatorOn = options.simulator ?? config.simulator.enabled;
+      if (simulatorOn) {
+        const sim = config.simulator;
+        simulator = newSimulator(sim.meters, sim.machines, checkpoint === null && log.endOffset(0) === 0 ? (options.simulatorBackfillMs ?? 3_600_000) : 0);
+        void simulator.start().catch((error: unknown) => onError(error, 'simulator'));
+      }
+    },
+
+    async ingest(stream, items, auth) {
+      const index = streamIndex.get(stream);
+      if (index === undefined) {
+        throw new GpError('GP_INPUT_INVALID', `stream: expected one of ${streams.map((s) => s.name).join(', ')}, got "${stream}"`, { field: 'stream' });
+      }
+      const result = await appendItems(items.map((item, i) => ({ stream: index, item, index: i })), auth, items.length);
+      recordRejections(stream, result.rejected);
+      return result;
+    },
+
+    async ingestLines(lines, auth = { principal: 'local', keys: undefined }) {
+      const entries: Array<{ stream: number; item: unknown; index: number }> = [];
+      const unparsed: IngestRejection[] = [];
+      lines.forEach((line, index) => {
+        try {
+          const item: unknown = JSON.parse(line);
+          entries.push({ stream: streamOfObject(item), item, index });
+        } catch (error) {
+          unparsed.push({ index, reason: 'malformed JSON', expected: 'a JSON object', got: `${line.slice(0, 60)}${line.length > 60 ? '…' : ''} (${(error as Error).message})` });
+        }
+      });
+      const result = await appendItems(entries, auth, lines.length);
+      const rejected = [...unparsed, ...result.rejected].sort((a, b) => a.index - b.index);
+      recordRejections(streams[0]!.name, rejected);
+      return { accepted: result.accepted, rejected };
+    },
+
+    isReady: () => started && !closing && workerFailure === undefined,
+
+    reportRejected(stream, rejected) {
+      ingestTotals.received += rejected.length;
+      recordRejections(stream, rejected);
+    },
+
+    acknowledgeAlert: (id, by, note) => operatorAction(id, 'acknowledge', by, note),
+    resolveAlert: (id, by, note) => operatorAction(id, 'resolve', by, note),
+
+    liveFeatures(key): DeviceLiveFeatures | undefined {
+      const mirror = devices.get(key);
+      if (mirror === undefined) return undefined;
+      const metrics = streams[mirror.stream]!.metrics;
+      const last: Record<string, number | null> = {};
+      for (let i = 0; i < metrics.length; i++) {
+        const v = mirror.last[i]!;
+        last[metrics[i]!.name] = Number.isFinite(v) ? v : null;
+      }
+      return { stream: streams[mirror.stream]!.name, key, site: mirror.site, lastTime: mirror.lastTime, last, avg1m: { ...mirror.avg1m }, openAlerts: mirror.openAlerts };
+    },
+
+    async recentReadings(key, limit) {
+      const found = await call<{ stream: number; offsets: number[] } | null>({ method: 'recentOffsets', key });
+      if (found === null) return [];
+      const schema = streams[found.stream]!;
+      const decoder = new ReadingDecoder(schema);
+      const out: RecentReading[] = [];
+      for (const offset of found.offsets.slice(found.offsets.length - Math.min(found.offsets.length, Math.max(0, limit)))) {
+        if (offset < log.startOffset(0)) continue; // removed by log retention
+        const [record] = (await log.read(0, offset, { maxRecords: 1 })).records;
+        if (record === undefined || record.offset !== offset) continue;
+        const text = Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength).toString('utf8');
+        if (decoder.decodeText(text, offset) !== null) continue;
+        const values: Record<string, number | null> = {};
+        schema.metrics.forEach((m, i) => {
+          const v = decoder.reading.values[i]!;
+          values[m.name] = Number.isFinite(v) ? v : null;
+        });
+        out.push({ stream: schema.name, key, time: decoder.reading.time, receivedAt: record.timestamp, values });
+      }
+      return out;
+    },
+
+    status,
+
+    startSimulation(request: SimulationRequest): SimulationStarted {
+      if (simulator === undefined) {
+        // On-demand machines work without the fleet simulator too.
+        simulator = newSimulator(0, 0, 0);
+        void simulator.start();
+      }
+      const session = simulator.startMachine(request.machineId, request.profile, request.durationSec);
+      return { machineId: session.machineId, profile: session.profile, startedAt: session.startedAt, endsAt: session.endsAt };
+    },
+
+    async checkpoint() {
+      if (!started || closing) throw new GpError('GP_UNAVAILABLE', 'the platform is not running');
+      await call({ method: 'checkpoint' });
+      await commits;
+    },
+
+    async drain() {
+      if (!started) return;
+      const target = log.endOffset(0);
+      await call({ method: 'drain', target });
+    },
+
+    close() {
+      closed ??= (async () => {
+        if (!started) {
+          await log.close().catch(() => {});
+          return;
+        }
+        await simulator?.stop();
+        closing = true;
+        for (const t of timers) clearInterval(t);
+        await forwarder;
+        try {
+          await call({ method: 'close' });
+        } catch (error) {
+          onError(error, 'engine');
+        }
+        stopped = true;
+        await commits.catch(() => {});
+        const exited = await Promise.race([workerExited!.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+        if (!exited) await worker?.terminate();
+        await log.close();
+        listeners.clear();
+      })();
+      return closed;
+    },
+  };
+  return runtime;
+}
