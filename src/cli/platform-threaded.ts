@@ -267,6 +267,9 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
   const runForwarder = async (): Promise<void> => {
     for (;;) {
       if (workerFailure !== undefined) return;
+      // On shutdown only what was already handed to the engine is finished; the rest stays durable
+      // in the log and is processed after the next start (a backlog never holds up a stop).
+      if (closing) return;
       if (forwarded - engineStats.consumed >= MAX_IN_FLIGHT) {
         await waitForProgress();
         continue;
@@ -434,10 +437,11 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       return alert ?? undefined;
     });
 
-  const newSimulator = (meters: number, machines: number, backfillMs: number): LiveSimulator =>
+  const newSimulator = (meters: number, machines: number, backfillMs: number, skipUntil?: number): LiveSimulator =>
     createLiveSimulator({
       meters,
       machines,
+      ...(skipUntil === undefined ? {} : { skipUntil }),
       intervalMs: config.simulator.intervalMs,
       anomalyEveryMs: config.simulator.anomalyEveryMs,
       seed: config.simulator.seed,
@@ -508,7 +512,17 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       const simulatorOn = options.simulator ?? config.simulator.enabled;
       if (simulatorOn) {
         const sim = config.simulator;
-        simulator = newSimulator(sim.meters, sim.machines, checkpoint === null && log.endOffset(0) === 0 ? (options.simulatorBackfillMs ?? 3_600_000) : 0);
+        // A first start generates an hour of history; a restart fills the time it was down (up to an
+        // hour), so the simulated fleet does not look silent across a restart.
+        let backfillMs = options.simulatorBackfillMs ?? 3_600_000;
+        let skipUntil: number | undefined;
+        const end = log.endOffset(0);
+        if (checkpoint !== null || end > 0) {
+          const last = end > log.startOffset(0) ? (await log.read(0, end - 1, { maxRecords: 1 })).records[0] : undefined;
+          backfillMs = last === undefined ? 0 : Math.max(0, Math.min(3_600_000, clock() - last.timestamp + sim.intervalMs));
+          skipUntil = last?.timestamp;
+        }
+        simulator = newSimulator(sim.meters, sim.machines, backfillMs, skipUntil);
         void simulator.start().catch((error: unknown) => onError(error, 'simulator'));
       }
     },
@@ -618,6 +632,8 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
         closing = true;
         for (const t of timers) clearInterval(t);
         await forwarder;
+        const left = log.endOffset(0) - forwarded;
+        if (left > 0) onInfo(`${left} readings stay in the log; they are processed on the next start`);
         try {
           await call({ method: 'close' });
         } catch (error) {

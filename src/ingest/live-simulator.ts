@@ -20,6 +20,8 @@ export interface LiveSimulatorOptions {
   seed: number;
   /** History generated at start, before the live readings, so detectors have baselines (0: none). */
   backfillMs: number;
+  /** Fleet readings at or before this time are not sent (they were sent before a restart). */
+  skipUntil?: number;
   /** Wall clock (epoch ms). */
   clock: () => number;
   /** Receives lines in arrival order; the next batch waits until this resolves. */
@@ -90,6 +92,7 @@ export function createLiveSimulator(options: LiveSimulatorOptions): LiveSimulato
   let fleet = fleetFrom(start);
   let fleetEnd = start + WEEK_DAYS * 86_400_000;
 
+  const skipUntil = options.skipUntil ?? Number.NEGATIVE_INFINITY;
   let next: { line: string; time: number } | undefined;
   let lastTime = start;
   let timer: NodeJS.Timeout | undefined;
@@ -127,7 +130,7 @@ export function createLiveSimulator(options: LiveSimulatorOptions): LiveSimulato
       }
       if (next.time > until) break;
       lastTime = Math.max(lastTime, next.time);
-      if (!sessionOwns(next.line)) out.push(next.line);
+      if (!sessionOwns(next.line) && !(next.time <= skipUntil)) out.push(next.line);
       next = undefined;
     }
     return out;
