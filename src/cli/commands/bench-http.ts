@@ -12,6 +12,8 @@ export interface HttpBenchOptions {
   meters: number;
   batch: number;
   concurrency: number;
+  /** Offered load in readings/s over all connections; 0 = as fast as the server answers. */
+  rate: number;
 }
 
 export interface HttpBenchResult {
@@ -102,7 +104,15 @@ async function load(
   };
   const worker = async (index: number): Promise<void> => {
     const sequence = { n: 0 };
+    // Paced: each connection sends its share of the offered rate, one batch per slot.
+    const slotMs = options.rate > 0 ? (options.batch * options.concurrency * 1000) / options.rate : 0;
+    let slot = performance.now();
     while (performance.now() < deadline) {
+      if (slotMs > 0) {
+        slot += slotMs;
+        const wait = slot - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       const text = body(index, sequence);
       const t0 = performance.now();
       const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: text });
@@ -195,7 +205,7 @@ export async function runHttpBench(options: HttpBenchOptions, log: (line: string
 export function formatHttpBench(r: HttpBenchResult, options: HttpBenchOptions): string {
   const ms = (v: number | null): string => (v === null || Number.isNaN(v) ? 'n/a' : `${v.toFixed(1)} ms`);
   return [
-    `load             ${options.concurrency} connections posting NDJSON batches of ${options.batch} readings from ${options.meters.toLocaleString('en')} meters, ${r.durationS.toFixed(0)} s`,
+    `load             ${options.concurrency} connections posting NDJSON batches of ${options.batch} readings from ${options.meters.toLocaleString('en')} meters, ${r.durationS.toFixed(0)} s, ${options.rate > 0 ? `offered ${formatRate(options.rate)} readings/s` : 'as fast as answered'}`,
     `baseline         ${formatRate(r.baseline.rate)} readings/s  (bare Node HTTP + JSON.parse, same bodies; p50 ${ms(r.baseline.p50Ms)}, p99 ${ms(r.baseline.p99Ms)})`,
     `accepted         ${formatRate(r.acceptedRate)} readings/s durable in the log (${r.accepted.toLocaleString('en')} readings; ${((r.acceptedRate / r.baseline.rate) * 100).toFixed(0)}% of baseline; goal ≥ 50,000/s)`,
     `ingest latency   p50 ${ms(r.ingestP50Ms)}, p99 ${ms(r.ingestP99Ms)} per request (POST to 200 = durable)`,
@@ -205,8 +215,9 @@ export function formatHttpBench(r: HttpBenchResult, options: HttpBenchOptions): 
   ].join('\n');
 }
 
-export function parseHttpBenchOptions(opts: { duration: string; meters: string; batch: string; concurrency: string }): HttpBenchOptions {
+export function parseHttpBenchOptions(opts: { duration: string; meters: string; batch: string; concurrency: string; rate: string }): HttpBenchOptions {
   return {
+    rate: opts.rate === '0' ? 0 : parseCount(opts.rate, '--rate'),
     durationMs: parseDuration(opts.duration),
     meters: parseCount(opts.meters, '--meters'),
     batch: parseCount(opts.batch, '--batch'),

@@ -159,7 +159,8 @@ export function register(program: Command): void {
     .option('--duration <duration>', 'with --http: how long to load the platform', '60s')
     .option('--batch <n>', 'with --http: readings per request', '500')
     .option('--concurrency <n>', 'with --http: requests in flight', '8')
-    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string }) => {
+    .option('--rate <n>', 'with --http: offered readings/s over all connections (0: as fast as the server answers)', '0')
+    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string }) => {
       if (opts.http) {
         const httpOptions = parseHttpBenchOptions(opts);
         const result = await runHttpBench(httpOptions, opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`));
