@@ -188,6 +188,10 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions = {}
     flush(): Promise<void> {
       const target = given;
       if (done >= target) return Promise.resolve();
+      // Seal the batches that are filling: records given from now on start new batches behind them.
+      // Otherwise a later record could join an earlier batch and make `done` reach the target while
+      // an older record of another kind is still unwritten (a checkpoint would then run ahead of the store).
+      filling.clear();
       // flush() is the retry: a failed batch is tried again from here.
       failure = undefined;
       const settled = new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));

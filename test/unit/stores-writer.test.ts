@@ -142,6 +142,40 @@ describe('store writer', () => {
     await writer.flush();
   });
 
+  test('flush waits for older records of every kind, even when newer records arrive while a batch is being written', async () => {
+    const { store, nextCall } = gatedStore();
+    const writer = createStoreWriter(store);
+    let call = nextCall();
+    writer.writeOps([late(1)]);
+    const opsCall = await call; // the ops batch is in the store's hands
+    writer.writeReadings([reading(2)]);
+    writer.upsertAggregates([aggregate('m-1', 0, 1)]);
+    let flushed = false;
+    const flushing = writer.flush().then(() => {
+      flushed = true;
+    });
+    // Newer readings after the flush must not join the readings batch queued before it.
+    writer.writeReadings([reading(3), reading(4)]);
+    call = nextCall();
+    opsCall.release();
+    const readingsCall = await call;
+    assert.equal(readingsCall.method, 'writeReadings');
+    assert.equal(readingsCall.items.length, 1, 'the batch given before the flush is sealed');
+    call = nextCall();
+    readingsCall.release();
+    const aggregatesCall = await call;
+    assert.equal(aggregatesCall.method, 'upsertAggregates');
+    await Promise.resolve();
+    assert.equal(flushed, false, 'the aggregate given before the flush is not stored yet');
+    call = nextCall();
+    aggregatesCall.release();
+    await flushing;
+    assert.equal(flushed, true);
+    (await call).release();
+    await writer.flush();
+    assert.equal(writer.pending(), 0);
+  });
+
   test('a failed batch is reported, kept, and retried by the next flush', async () => {
     const { store, calls, nextCall } = gatedStore();
     const errors: string[] = [];
