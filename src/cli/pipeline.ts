@@ -92,6 +92,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       writer?.writeAlertEvents([event]);
       observer.alert?.(event);
     };
+    // The store keeps tumbling windows (what the API's resolutions read); sliding windows feed the
+    // detectors, the live feed and the files, and would be three quarters of the store's rows.
+    const storedWindows = new Set(schema.windows.filter((w) => w.slideMs === w.sizeMs).map((w) => w.name));
     const managers: AlertManager[] = [];
     alertManagers.set(schema.name, managers);
     return new StreamEngine({
@@ -108,7 +111,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         alert: onAlert,
         aggregate: (a) => {
           if (aggregatesFile) writeAggregate(aggregatesFile, a);
-          writer?.upsertAggregates([a]);
+          if (storedWindows.has(a.window)) writer?.upsertAggregates([a]);
           observer.aggregate?.(a);
         },
         ops: (e) => {
