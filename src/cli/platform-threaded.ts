@@ -24,9 +24,9 @@ import { deserializeError, type EngineCall, type EngineStats, type EngineWorkerD
 /** The log consumer name under which the engine commits its offsets. */
 const ENGINE_CONSUMER = 'engine';
 const RATE_WINDOW_S = 10;
-const READ_BATCH = 2000;
+const READ_BATCH = 5000;
 /** Records sent to the engine worker and not yet processed; the log is the buffer beyond this. */
-const MAX_IN_FLIGHT = 8000;
+const MAX_IN_FLIGHT = 50_000;
 
 /** The main thread's copy of a device's live features, refreshed by the engine worker. */
 interface DeviceMirror {
