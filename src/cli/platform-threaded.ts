@@ -414,7 +414,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
         stateKeys: engineStats.stateKeys,
       },
       store: { ...engineStats.store },
-      simulator: { running: simulator?.stats().running ?? false, meters: simulator ? config.simulator.meters : 0, machines: simulator ? config.simulator.machines : 0, sessions: simulator?.stats().sessions ?? 0 },
+      simulator: { running: simulator?.stats().running ?? false, meters: simulator?.stats().meters ?? 0, machines: simulator?.stats().machines ?? 0, sessions: simulator?.stats().sessions ?? 0 },
       lastCheckpointAt: engineStats.lastCheckpointAt,
       recovery: recoveryText,
       liveClients: listeners.size,
