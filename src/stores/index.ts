@@ -3,3 +3,5 @@ export { createDuckDbStore, type DuckDbStoreOptions } from './duckdb-store.js';
 export { createStore, SUPPORTED_STORE_URLS, type StoreOptions } from './registry.js';
 export { createStoreWriter, type StoreWriter, type StoreWriterOptions, type StoreWriteKind } from './store-writer.js';
 export { readingRowId, OPS_KINDS } from './row-identity.js';
+export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js';
+export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, type Migration, type Partitioning } from './postgres-schema.js';

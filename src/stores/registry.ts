@@ -1,5 +1,6 @@
 import { GpError } from '../model/index.js';
 import { createDuckDbStore } from './duckdb-store.js';
+import { createPostgresStore } from './postgres-store.js';
 import type { RetentionPolicy, Store } from './store.js';
 
 export interface StoreOptions {
@@ -8,14 +9,16 @@ export interface StoreOptions {
 }
 
 /** The store URLs this build understands. */
-export const SUPPORTED_STORE_URLS: readonly string[] = ['duckdb:<path>', 'duckdb::memory:'];
+export const SUPPORTED_STORE_URLS: readonly string[] = ['duckdb:<path>', 'duckdb::memory:', 'postgres://<user>@<host>:<port>/<database>'];
 
 // Known to gridpulse but not built into this package yet: named so the message can say so.
-const NOT_BUILT_IN = ['postgres', 'postgresql', 'timescaledb', 'clickhouse', 'elasticsearch'];
+const NOT_BUILT_IN = ['timescaledb', 'clickhouse', 'elasticsearch'];
 
 /**
  * Creates a store from a URL. `duckdb:<path>` opens (or creates) a DuckDB file, creating its parent
  * directories; `duckdb::memory:` keeps everything in memory. `duckdb://<path>` is accepted too.
+ * `postgres://` or `postgresql://` (libpq URL, `?schema=name` optional) opens the PostgreSQL store;
+ * its client (`pg`) is loaded only when that store first connects.
  *
  * @example
  * const store = createStore('duckdb:./data/gridpulse.duckdb', { retention: { readingsMs: 7 * 86_400_000 } });
@@ -41,6 +44,16 @@ export function createStore(url: string, options: StoreOptions = {}): Store {
       });
     }
     return createDuckDbStore(options.retention === undefined ? { path } : { path, retention: options.retention });
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    if (!/^postgres(ql)?:\/\/./i.test(url.trim())) {
+      throw new GpError('GP_STORE_URL_INVALID', `store url ${JSON.stringify(redact(url))}: expected postgres://<user>@<host>:<port>/<database>`, {
+        field: 'url',
+        scheme,
+      });
+    }
+    const trimmed = url.trim();
+    return createPostgresStore(options.retention === undefined ? { url: trimmed } : { url: trimmed, retention: options.retention });
   }
   const why = NOT_BUILT_IN.includes(scheme) ? `the ${scheme} store is not part of this build` : `unknown store scheme "${scheme}"`;
   throw new GpError('GP_STORE_URL_INVALID', `store url ${JSON.stringify(redact(url))}: ${why}; this build supports ${supported}`, {

@@ -80,3 +80,18 @@ test('token prints a new token once and config lines that hold only its SHA-256,
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--name: expected/);
 });
+
+test('up on a port that is taken says so and exits with 2 instead of hanging', async () => {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'gp-port-'));
+    const r = gridpulse(['up', '--port', String(port), '--data-dir', dir, '--no-simulator']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is in use by another process; pick another with --port`));
+  } finally {
+    server.close();
+  }
+});

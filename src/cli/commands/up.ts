@@ -52,7 +52,19 @@ export async function runUp(options: UpOptions, out: (text: string) => void): Pr
   await platform.start();
   const dashboard = uiDir();
   const app = await createApiApp({ platform, server: config.server, ...(dashboard ? { uiDir: dashboard } : {}) });
-  const address = await app.listen({ port: config.server.port, host: config.server.host });
+  let address: string;
+  try {
+    address = await app.listen({ port: config.server.port, host: config.server.host });
+  } catch (error) {
+    await app.close().catch(() => {});
+    await platform.close();
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const why = code === 'EADDRINUSE' ? 'is in use by another process' : code === 'EACCES' ? 'needs privileges' : 'is not an address of this machine';
+      throw new GpError('GP_INPUT_INVALID', `--port/--host: ${config.server.host}:${config.server.port} ${why}; pick another with --port (0 = any free port) or server.port`, {}, { cause: error });
+    }
+    throw error;
+  }
   const mqtt = config.mqtt === undefined ? undefined : createPlatformMqtt(platform, config.mqtt);
   if (mqtt) {
     await mqtt.ready();
