@@ -46,6 +46,20 @@ import {
   upsertDevicesFrom,
 } from './duckdb-schema.js';
 import { StagingArea, clearStagingSql, selectStaged, stagingTableDdl, type StagingCell, type StagingTable } from './duckdb-staging.js';
+import {
+  ALERT_STATUSES,
+  DEFAULT_ALERT_LIMIT,
+  FLEET_RESOLUTIONS,
+  RESOLUTIONS,
+  mergeRetention,
+  oneOrMany,
+  pickResolution,
+  requireFinite,
+  requireMaxPoints,
+  requireOneOf,
+  requireText,
+  requireTimeRange,
+} from './query-checks.js';
 import { OPS_KINDS, readingRowId } from './row-identity.js';
 
 export interface DuckDbStoreOptions {
@@ -89,14 +103,6 @@ interface Staging {
 
 type Row = JS[];
 
-const WINDOW_MS = { '1m': 60_000, '5m': 300_000, '15m': 900_000 } as const;
-type WindowName = keyof typeof WINDOW_MS;
-const WINDOWS_FINEST_FIRST: readonly WindowName[] = ['1m', '5m', '15m'];
-const RESOLUTIONS = ['raw', '1m', '5m', '15m', 'auto'] as const;
-const FLEET_RESOLUTIONS = ['1m', '5m', '15m', 'auto'] as const;
-const ALERT_STATUSES: readonly AlertStatus[] = ['open', 'acknowledged', 'resolved'];
-const DEFAULT_MAX_POINTS = 500;
-const DEFAULT_ALERT_LIMIT = 1000;
 const MEMORY_PATH = ':memory:';
 
 type AddRow = (row: readonly StagingCell[]) => void;
@@ -810,16 +816,6 @@ async function scalar(connection: DuckDBConnection, sql: string, params?: Record
   return rows[0]?.[0] ?? null;
 }
 
-function pickResolution(from: number, to: number, maxPoints: number): WindowName {
-  const span = to - from;
-  // Window resolutions only: raw readings are optional and irregular, so their count says little
-  // about what a chart of the range needs.
-  for (const window of WINDOWS_FINEST_FIRST) {
-    if (Math.ceil(span / WINDOW_MS[window]) <= maxPoints) return window;
-  }
-  return '15m';
-}
-
 function jsonPath(metric: string): string {
   // Quoted member access, so names with dots or brackets are read as one key.
   return `$.${JSON.stringify(metric)}`;
@@ -844,68 +840,6 @@ function rowToAlert(row: Row): Alert {
     findings: toNumber(row[14]),
     explain: toText(row[15]),
   };
-}
-
-function oneOrMany<T extends string>(value: T | readonly T[] | undefined, allowed: readonly T[], field: string): T[] | undefined {
-  if (value === undefined) return undefined;
-  const values: readonly T[] = typeof value === 'string' ? [value] : value;
-  for (const item of values) {
-    if (!allowed.includes(item)) {
-      throw new GpError('GP_INPUT_INVALID', `${field}: expected one or more of ${allowed.join(', ')}, got ${JSON.stringify(item)}`, { field });
-    }
-  }
-  return [...values];
-}
-
-function mergeRetention(base: RetentionPolicy, overrides: Partial<RetentionPolicy> | undefined, field: string): RetentionPolicy {
-  const merged: RetentionPolicy = { ...base };
-  if (overrides === undefined) return merged;
-  for (const name of Object.keys(DEFAULT_RETENTION) as (keyof RetentionPolicy)[]) {
-    const value = overrides[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new GpError('GP_CONFIG_INVALID', `${field}.${name}: expected a duration in milliseconds (a number >= 0), got ${JSON.stringify(value)}`, {
-        field: `${field}.${name}`,
-      });
-    }
-    merged[name] = value;
-  }
-  return merged;
-}
-
-function requireText(value: unknown, field: string): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new GpError('GP_INPUT_INVALID', `${field}: expected a non-empty string, got ${JSON.stringify(value) ?? String(value)}`, { field });
-  }
-}
-
-function requireFinite(value: unknown, field: string, expected: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new GpError('GP_INPUT_INVALID', `${field}: expected ${expected} (a finite number), got ${String(value)}`, { field });
-  }
-}
-
-function requireTimeRange(from: unknown, to: unknown): void {
-  requireFinite(from, 'from', 'epoch milliseconds');
-  requireFinite(to, 'to', 'epoch milliseconds');
-  if ((from as number) > (to as number)) {
-    throw new GpError('GP_INPUT_INVALID', `from: expected a time at or before to (${String(to)}), got ${String(from)}`, { field: 'from' });
-  }
-}
-
-function requireOneOf(value: unknown, allowed: readonly string[], field: string): void {
-  if (!(allowed as readonly unknown[]).includes(value)) {
-    throw new GpError('GP_INPUT_INVALID', `${field}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? String(value)}`, { field });
-  }
-}
-
-/** The `maxPoints` of an `auto` query, or the default when it gives none. */
-function requireMaxPoints(value: number | undefined): number {
-  const maxPoints = value ?? DEFAULT_MAX_POINTS;
-  if (!Number.isFinite(maxPoints) || maxPoints < 1) {
-    throw new GpError('GP_INPUT_INVALID', `maxPoints: expected a positive number, got ${String(value)}`, { field: 'maxPoints' });
-  }
-  return maxPoints;
 }
 
 function epochMs(value: number): bigint {

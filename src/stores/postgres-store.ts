@@ -44,6 +44,20 @@ import {
   type PartitionedTable,
   type Partitioning,
 } from './postgres-schema.js';
+import {
+  ALERT_STATUSES,
+  DEFAULT_ALERT_LIMIT,
+  FLEET_RESOLUTIONS,
+  RESOLUTIONS,
+  mergeRetention,
+  oneOrMany,
+  pickResolution,
+  requireFinite,
+  requireMaxPoints,
+  requireOneOf,
+  requireText,
+  requireTimeRange,
+} from './query-checks.js';
 import { OPS_KINDS, readingRowId } from './row-identity.js';
 
 export interface PostgresStoreOptions {
@@ -78,14 +92,6 @@ export function createPostgresStore(options: PostgresStoreOptions): Store & { re
   return new PostgresStore(options);
 }
 
-const WINDOW_MS = { '1m': 60_000, '5m': 300_000, '15m': 900_000 } as const;
-type WindowName = keyof typeof WINDOW_MS;
-const WINDOWS_FINEST_FIRST: readonly WindowName[] = ['1m', '5m', '15m'];
-const RESOLUTIONS = ['raw', '1m', '5m', '15m', 'auto'] as const;
-const FLEET_RESOLUTIONS = ['1m', '5m', '15m', 'auto'] as const;
-const ALERT_STATUSES: readonly AlertStatus[] = ['open', 'acknowledged', 'resolved'];
-const DEFAULT_MAX_POINTS = 500;
-const DEFAULT_ALERT_LIMIT = 1000;
 // PostgreSQL's SQLSTATE for "no partition of relation found for row" (a partition another store dropped).
 const NO_PARTITION_FOR_ROW = '23514';
 // Two stores upserting the same rows in different orders may deadlock; PostgreSQL aborts one of them.
@@ -896,14 +902,6 @@ function ms(value: number | null | undefined): number | null {
   return number === null ? null : Math.round(number);
 }
 
-function pickResolution(from: number, to: number, maxPoints: number): WindowName {
-  const span = to - from;
-  for (const window of WINDOWS_FINEST_FIRST) {
-    if (Math.ceil(span / WINDOW_MS[window]) <= maxPoints) return window;
-  }
-  return '15m';
-}
-
 function rowToAlert(row: QueryResultRow): Alert {
   return {
     id: text(row['id']),
@@ -939,67 +937,6 @@ function text(value: unknown): string {
 
 function nullableText(value: unknown): string | null {
   return value === null || value === undefined ? null : text(value);
-}
-
-function oneOrMany<T extends string>(value: T | readonly T[] | undefined, allowed: readonly T[], field: string): T[] | undefined {
-  if (value === undefined) return undefined;
-  const values: readonly T[] = typeof value === 'string' ? [value] : value;
-  for (const item of values) {
-    if (!allowed.includes(item)) {
-      throw new GpError('GP_INPUT_INVALID', `${field}: expected one or more of ${allowed.join(', ')}, got ${JSON.stringify(item)}`, { field });
-    }
-  }
-  return [...values];
-}
-
-function mergeRetention(base: RetentionPolicy, overrides: Partial<RetentionPolicy> | undefined, field: string): RetentionPolicy {
-  const merged: RetentionPolicy = { ...base };
-  if (overrides === undefined) return merged;
-  for (const name of Object.keys(DEFAULT_RETENTION) as (keyof RetentionPolicy)[]) {
-    const value = overrides[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new GpError('GP_CONFIG_INVALID', `${field}.${name}: expected a duration in milliseconds (a number >= 0), got ${JSON.stringify(value)}`, {
-        field: `${field}.${name}`,
-      });
-    }
-    merged[name] = value;
-  }
-  return merged;
-}
-
-function requireText(value: unknown, field: string): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new GpError('GP_INPUT_INVALID', `${field}: expected a non-empty string, got ${JSON.stringify(value) ?? String(value)}`, { field });
-  }
-}
-
-function requireFinite(value: unknown, field: string, expected: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new GpError('GP_INPUT_INVALID', `${field}: expected ${expected} (a finite number), got ${String(value)}`, { field });
-  }
-}
-
-function requireTimeRange(from: unknown, to: unknown): void {
-  requireFinite(from, 'from', 'epoch milliseconds');
-  requireFinite(to, 'to', 'epoch milliseconds');
-  if ((from as number) > (to as number)) {
-    throw new GpError('GP_INPUT_INVALID', `from: expected a time at or before to (${String(to)}), got ${String(from)}`, { field: 'from' });
-  }
-}
-
-function requireOneOf(value: unknown, allowed: readonly string[], field: string): void {
-  if (!(allowed as readonly unknown[]).includes(value)) {
-    throw new GpError('GP_INPUT_INVALID', `${field}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? String(value)}`, { field });
-  }
-}
-
-function requireMaxPoints(value: number | undefined): number {
-  const maxPoints = value ?? DEFAULT_MAX_POINTS;
-  if (!Number.isFinite(maxPoints) || maxPoints < 1) {
-    throw new GpError('GP_INPUT_INVALID', `maxPoints: expected a positive number, got ${String(value)}`, { field: 'maxPoints' });
-  }
-  return maxPoints;
 }
 
 /** Takes a `schema` query parameter off the URL (pg would pass it to the server as a setting). */
