@@ -100,7 +100,12 @@ async function expectChartWithData(page: Page, testid: string, min = 1, timeout 
   await page.waitForFunction(`Number(document.querySelector('[data-testid="${testid}"]')?.getAttribute('data-points') ?? 0) >= ${min}`, undefined, { timeout, polling: 500 });
   const canvas = chart.locator('canvas');
   assert.ok((await canvas.count()) > 0, `${testid} has a canvas`);
-  const box = await canvas.first().boundingBox();
+  // A live update may redraw the chart (a new canvas replaces the old one): measure the current one.
+  let box: { width: number; height: number } | null = null;
+  for (let attempt = 0; attempt < 20 && !(box && box.width > 100 && box.height > 50); attempt++) {
+    if (attempt > 0) await page.waitForTimeout(250);
+    box = await canvas.first().boundingBox().catch(() => null);
+  }
   assert.ok(box && box.width > 100 && box.height > 50, `${testid} canvas has a size (${JSON.stringify(box)})`);
   return Number(await chart.getAttribute('data-points'));
 }
