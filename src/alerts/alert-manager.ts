@@ -10,6 +10,7 @@ import type {
   Severity,
   TransitionKind,
 } from '../model/index.js';
+import { describeJson } from '../engine/index.js';
 import { alertId, transitionId } from './alert-ids.js';
 
 export interface AlertManagerOptions {
@@ -178,11 +179,11 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
 
   function operatorAction(action: 'acknowledge' | 'resolve', at: number, by: string | undefined, note: string | undefined): OperatorAction {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
-      throw new GpError('GP_INPUT_INVALID', `${action}: at: expected epoch milliseconds, got ${describe(at)}`, { field: 'at', expected: 'epoch milliseconds', got: describe(at) });
+      throw new GpError('GP_INPUT_INVALID', `${action}: at: expected epoch milliseconds, got ${describeJson(at)}`, { field: 'at', expected: 'epoch milliseconds', got: describeJson(at) });
     }
     for (const [field, value] of [['by', by], ['note', note]] as const) {
       if (value !== undefined && typeof value !== 'string') {
-        throw new GpError('GP_INPUT_INVALID', `${action}: ${field}: expected text, got ${describe(value)}`, { field, expected: 'text', got: describe(value) });
+        throw new GpError('GP_INPUT_INVALID', `${action}: ${field}: expected text, got ${describeJson(value)}`, { field, expected: 'text', got: describeJson(value) });
       }
     }
     return note === undefined ? { by: by ?? 'operator' } : { by: by ?? 'operator', note };
@@ -391,10 +392,10 @@ function checkPolicy(policy: AlertPolicy): AlertPolicy {
   for (const field of ['resolveAfterMs', 'minDurationMs', 'cooldownMs'] as const) {
     const value: unknown = (policy as unknown as Record<string, unknown> | undefined)?.[field];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new GpError('GP_CONFIG_INVALID', `alerts.${field}: expected a duration in milliseconds ≥ 0, got ${describe(value)}`, {
+      throw new GpError('GP_CONFIG_INVALID', `alerts.${field}: expected a duration in milliseconds ≥ 0, got ${describeJson(value)}`, {
         field: `alerts.${field}`,
         expected: 'duration in milliseconds ≥ 0',
-        got: describe(value),
+        got: describeJson(value),
       });
     }
   }
@@ -427,18 +428,6 @@ const MAX_DATE_MS = 8.64e15;
 
 function isoTime(time: number): string {
   return Number.isFinite(time) && Math.abs(time) <= MAX_DATE_MS ? new Date(time).toISOString() : String(time);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? typeof value;
-  } catch {
-    text = typeof value; // circular structures cannot be shown
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 // ---- checkpoint format -------------------------------------------------------------------
@@ -514,10 +503,10 @@ function trackToJson(track: Track): TrackJson {
 }
 
 function invalidState(path: string, expected: string, got: unknown): GpError {
-  return new GpError('GP_INPUT_INVALID', `alert manager checkpoint ${path}: expected ${expected}, got ${describe(got)}`, {
+  return new GpError('GP_INPUT_INVALID', `alert manager checkpoint ${path}: expected ${expected}, got ${describeJson(got)}`, {
     field: path,
     expected,
-    got: describe(got),
+    got: describeJson(got),
   });
 }
 
