@@ -11,7 +11,7 @@ import {
   defaultStoreUrl,
   STREAM_DEFAULTS,
 } from './defaults.js';
-import { parseDuration } from './duration.js';
+import { DurationReader } from './duration.js';
 import { describeValue, formatIssues, pointer, pointerSegments, schemaIssues, type ConfigIssue } from './issues.js';
 import { buildPlatformConfig, type PlatformConfig } from './platform-config.js';
 import { ConfigInputSchema, type ConfigInput, type StreamInput } from './schema.js';
@@ -125,18 +125,8 @@ function buildConfig(
   issues: ConfigIssue[],
 ): GridpulseConfig | undefined {
   const retention = { ...DEFAULT_RETENTION, ...input.store?.retention };
-  const retentionMs = (kind: keyof typeof retention): number => {
-    const path = pointer('/store/retention', kind);
-    const text = retention[kind];
-    try {
-      const milliseconds = parseDuration(text);
-      if (milliseconds > 0) return milliseconds;
-      issues.push({ path, message: `expected a duration greater than zero, got ${describeValue(text)}` });
-    } catch (error) {
-      issues.push({ path, message: error instanceof GpError ? error.message : String(error) });
-    }
-    return Number.NaN;
-  };
+  const durations = new DurationReader(issues);
+  const retentionMs = (kind: keyof typeof retention): number => durations.read(retention[kind], pointer('/store/retention', kind), { positive: true });
   const dataDir = overrides.dataDir ?? input.dataDir ?? DEFAULT_DATA_DIR;
   const store = {
     url: overrides.storeUrl ?? input.store?.url ?? defaultStoreUrl(dataDir),

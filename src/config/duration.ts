@@ -1,4 +1,5 @@
 import { GpError } from '../model/index.js';
+import { describeValue, type ConfigIssue } from './issues.js';
 
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
 type Unit = keyof typeof UNIT_MS;
@@ -82,4 +83,36 @@ export function formatDuration(ms: number): string {
     }
   }
   return text;
+}
+
+/**
+ * Reads durations of a config into milliseconds, adding an issue at the value's JSON pointer
+ * instead of throwing; a value that cannot be used reads as NaN.
+ *
+ * @example
+ * const durations = new DurationReader(issues);
+ * durations.read('0s', '/checkpoint/interval', { positive: true }); // NaN, and an issue "expected a duration greater than zero"
+ */
+export class DurationReader {
+  constructor(private readonly issues: ConfigIssue[]) {}
+
+  read(value: unknown, path: string, options: { positive?: boolean; expected?: string } = {}): number {
+    if (typeof value !== 'string' && typeof value !== 'number') return Number.NaN;
+    let milliseconds: number;
+    try {
+      milliseconds = parseDuration(value);
+    } catch (error) {
+      const message = error instanceof GpError ? error.message : String(error);
+      this.issues.push({
+        path,
+        message: options.expected === undefined ? message : message.replace(`expected ${DURATION_EXPECTED}`, `expected ${options.expected}`),
+      });
+      return Number.NaN;
+    }
+    if (options.positive === true && milliseconds === 0) {
+      this.issues.push({ path, message: `expected a duration greater than zero, got ${describeValue(value)}` });
+      return Number.NaN;
+    }
+    return milliseconds;
+  }
 }

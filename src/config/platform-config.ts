@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { GpError } from '../model/index.js';
-import { DURATION_EXPECTED, parseDuration } from './duration.js';
-import { describeValue, pointer, type ConfigIssue } from './issues.js';
+import { DURATION_EXPECTED, DurationReader } from './duration.js';
+import { pointer, type ConfigIssue } from './issues.js';
 
 // The live platform's sections of gridpulse.yaml (`gridpulse up`): HTTP server and its limits,
 // device tokens, MQTT ingest, the embedded log, checkpoints and the built-in simulator.
@@ -181,16 +180,8 @@ export interface PlatformInput {
 
 /** Resolves the platform sections, adding an issue (with its JSON pointer) for each bad duration. */
 export function buildPlatformConfig(input: PlatformInput, issues: ConfigIssue[]): PlatformConfig {
-  const duration = (path: string, value: string | number): number => {
-    try {
-      const ms = parseDuration(value);
-      if (ms > 0) return ms;
-      issues.push({ path, message: `expected a duration greater than zero, got ${describeValue(value)}` });
-    } catch (error) {
-      issues.push({ path, message: error instanceof GpError ? error.message : String(error) });
-    }
-    return Number.NaN;
-  };
+  const durations = new DurationReader(issues);
+  const duration = (path: string, value: string | number): number => durations.read(value, path, { positive: true });
   const d = PLATFORM_DEFAULTS;
   const server = input.server ?? {};
   const tokens = (server.auth?.tokens ?? []).map((t) => ({ name: t.name, sha256: t.sha256, keys: t.keys }));

@@ -10,7 +10,7 @@ import {
   type WindowSpec,
 } from '../model/index.js';
 import { defaultDetectors, STREAM_DEFAULTS } from './defaults.js';
-import { DURATION_EXPECTED, formatDuration, parseDuration } from './duration.js';
+import { DURATION_EXPECTED, DurationReader, formatDuration } from './duration.js';
 import { closest, describeValue, formatIssues, pointer, schemaIssues, type ConfigIssue } from './issues.js';
 import { StreamInputSchema, type DetectorInput, type MetricOptions, type StreamInput, type WindowInput } from './schema.js';
 
@@ -222,30 +222,6 @@ export function buildStream(
 type Report = (path: string, message: string) => void;
 
 /** Reads durations, reporting bad ones; a value that is not text or a number was already reported by the schema check. */
-class DurationReader {
-  constructor(private readonly issues: ConfigIssue[]) {}
-
-  read(value: unknown, path: string, options: { positive?: boolean; expected?: string } = {}): number {
-    if (typeof value !== 'string' && typeof value !== 'number') return Number.NaN;
-    let milliseconds: number;
-    try {
-      milliseconds = parseDuration(value);
-    } catch (error) {
-      const message = error instanceof GpError ? error.message : String(error);
-      this.issues.push({
-        path,
-        message: options.expected === undefined ? message : message.replace(`expected ${DURATION_EXPECTED}`, `expected ${options.expected}`),
-      });
-      return Number.NaN;
-    }
-    if (options.positive === true && milliseconds === 0) {
-      this.issues.push({ path, message: `expected a duration greater than zero, got ${describeValue(value)}` });
-      return Number.NaN;
-    }
-    return milliseconds;
-  }
-}
-
 interface BuiltMetrics {
   readonly specs: MetricSpec[];
   readonly powerIndex: number;
