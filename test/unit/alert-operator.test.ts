@@ -1,38 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alertId, createAlertManager } from '../../src/alerts/index.js';
+import { alertId } from '../../src/alerts/index.js';
 import { GpError } from '../../src/model/index.js';
-import type { AlertEvent, AlertPolicy, Finding } from '../../src/model/index.js';
-
-const T0 = 1_763_900_000_000;
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const POLICY: AlertPolicy = { resolveAfterMs: 5 * MINUTE, minDurationMs: 0, cooldownMs: 10 * MINUTE };
-
-function finding(time: number, extra: Partial<Finding> = {}): Finding {
-  return {
-    stream: 'power',
-    key: 'm-1',
-    site: 's-1',
-    type: 'spike',
-    detector: 'spike',
-    metric: 'usageKw',
-    time,
-    score: 0.3,
-    severity: 'info',
-    value: 20,
-    baseline: 10,
-    threshold: 15,
-    explain: `usageKw 20 kW at ${time}`,
-    active: true,
-    ...extra,
-  };
-}
+import type { AlertPolicy } from '../../src/model/index.js';
+import { MINUTE, POLICY, SECOND, T0, finding, setupManager } from '../helpers/alerts.js';
 
 function setup(policy: Partial<AlertPolicy> = {}) {
-  const events: AlertEvent[] = [];
-  const manager = createAlertManager({ policy: { ...POLICY, ...policy }, emit: (event) => events.push(event) });
-  return { manager, events, kinds: () => events.map((e) => `${e.transition.kind}:${e.transition.status}`) };
+  const recorded = setupManager(policy);
+  return { ...recorded, kinds: recorded.kindsWithStatus };
 }
 
 const ID = alertId('power', 'm-1', 'spike', T0);
