@@ -33,8 +33,8 @@ const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
 
 /** The platform under test, in its own process: `gridpulse up` with no simulator on a free port. */
 function startServer(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
-  const entry = MAIN.endsWith('.js') ? MAIN : MAIN.replace(/\.ts$/, '.js');
-  const args = entry.includes('/src/') ? ['--import', 'tsx', entry.replace(/\.js$/, '.ts')] : [entry];
+  // From dist/ the compiled CLI; from src/ (through tsx) the TypeScript one.
+  const args = MAIN.includes('/src/') ? ['--import', 'tsx', MAIN.replace(/\.js$/, '.ts')] : [MAIN];
   const child = spawn(process.execPath, [...args, 'up', '--port', '0', '--data-dir', dataDir, '--no-simulator'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
   return waitForAddress(child, /dashboard (http:\/\/[^/\s]+)\//);
 }
