@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Platform, PlatformStatus } from './platform.js';
+import type { FeatureCacheStatus, Platform, PlatformStatus } from './platform.js';
 
 /**
  * The app's Prometheus metrics, on a registry of its own (several apps in one process do not
@@ -115,6 +115,33 @@ export function createApiMetrics(platform: Platform): ApiMetrics {
   gauge('gridpulse_engine_state_keys', 'Keyed state entries held by the engine.', (s) => s.engine.stateKeys);
   gauge('gridpulse_last_checkpoint_timestamp_seconds', 'Wall-clock time of the last checkpoint.', (s) => (s.lastCheckpointAt === null ? null : s.lastCheckpointAt / 1000));
   gauge('gridpulse_simulator_running', '1 while the built-in simulator runs.', (s) => (s.simulator.running ? 1 : 0));
+
+  // The live-feature cache (features.redis), only when the platform has one.
+  const featureCache = platform.featureCacheStats?.bind(platform);
+  if (featureCache !== undefined) {
+    const cacheTotal = (name: string, help: string, read: (s: FeatureCacheStatus) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(Math.max(0, read(featureCache())));
+        },
+      });
+    };
+    cacheTotal('gridpulse_feature_cache_devices_written_total', 'Device feature snapshots written to the Redis feature cache.', (s) => s.devicesWritten);
+    cacheTotal('gridpulse_feature_cache_keys_written_total', 'Keys set in the Redis feature cache (values and meta hashes).', (s) => s.keysWritten);
+    cacheTotal('gridpulse_feature_cache_write_errors_total', 'Feature cache write batches that failed (their devices are written again at the next interval).', (s) => s.writeErrors);
+    new Gauge({
+      name: 'gridpulse_feature_cache_connected',
+      help: '1 while the Redis feature cache has a live connection.',
+      registers,
+      collect() {
+        this.set(featureCache().connected ? 1 : 0);
+      },
+    });
+  }
 
   const requestDuration = new Histogram<'method' | 'route' | 'status_code'>({
     name: 'gridpulse_http_request_duration_seconds',

@@ -45,6 +45,27 @@ export interface Platform {
    * ready, engine running); `GET /readyz` answers 503 while it is false. Absent means ready.
    */
   isReady?(): boolean;
+  /**
+   * Optional: a device's live features from the shared feature cache (Redis, `features.redis`),
+   * for a device this process does not hold in memory — one whose engine runs in another gridpulse
+   * process publishing to the same Redis. Undefined when the cache has none (never written or
+   * expired); rejects when the cache cannot answer. Present only when a cache is configured.
+   */
+  cachedFeatures?(key: string): Promise<DeviceLiveFeatures | undefined>;
+  /** Optional: counters of the feature cache, present only when one is configured. */
+  featureCacheStats?(): FeatureCacheStatus;
+}
+
+/** Counters of the live-feature cache since the platform started. */
+export interface FeatureCacheStatus {
+  /** Device feature snapshots written. */
+  devicesWritten: number;
+  /** Keys set (values and meta hashes). */
+  keysWritten: number;
+  /** Batches (one round trip each) that failed; their devices are written again at the next interval. */
+  writeErrors: number;
+  /** True while the cache has a live connection. */
+  connected: boolean;
 }
 
 export interface IngestAuth {

@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { StreamSchema } from '../model/index.js';
 import type { ApiContext } from './context.js';
 import { notFound } from './errors.js';
 import { finiteOrNull } from './json-safe.js';
-import type { RecentReading } from './platform.js';
+import type { DeviceLiveFeatures, RecentReading } from './platform.js';
 import { DeviceIdParams, MachineLogsQuery, MachineLogsResponse, MachineStatusResponse, SimulateParams, SimulateQuery, SimulationResponse, errors } from './schemas.js';
 
 /**
@@ -11,10 +11,26 @@ import { DeviceIdParams, MachineLogsQuery, MachineLogsResponse, MachineStatusRes
  * `GET /api/machines/:id/logs` (the sensor_log rows), `GET /api/machines/:id/status` (the
  * feature cache: last value and 1-minute average per metric) and `POST /simulate/:machineId`.
  * `GET /api/alerts` is the portal's route.
+ *
+ * The status route answers from this process's memory first (newest, no round trip). A device not
+ * known here is looked up in the shared Redis feature cache when the platform has one
+ * (`platform.cachedFeatures`, from `features.redis`): that is where another gridpulse process whose
+ * engine holds the device publishes it. Only then does the route fall back to the store's newest
+ * aggregates. A Redis that cannot answer is logged and skipped, never a 5xx.
  */
 export function registerCompatibilityRoutes(app: FastifyInstance, context: ApiContext): void {
   const { platform } = context;
   const schemaOf = (stream: string): StreamSchema | undefined => platform.streams.find((s) => s.name === stream);
+
+  async function cachedFeatures(id: string, log: FastifyBaseLogger): Promise<DeviceLiveFeatures | undefined> {
+    if (platform.cachedFeatures === undefined) return undefined;
+    try {
+      return await platform.cachedFeatures(id);
+    } catch (error) {
+      log.warn({ err: error }, 'feature cache lookup failed; answering from the store');
+      return undefined;
+    }
+  }
 
   async function knownDevice(id: string): Promise<boolean> {
     if (platform.liveFeatures(id) !== undefined) return true;
@@ -52,7 +68,7 @@ export function registerCompatibilityRoutes(app: FastifyInstance, context: ApiCo
     },
     async (request) => {
       const { id } = request.params;
-      const live = platform.liveFeatures(id);
+      const live = platform.liveFeatures(id) ?? (await cachedFeatures(id, request.log));
       const [stored] = await platform.store.latestStatus({ keys: [id] });
       if (live === undefined && stored === undefined) throw notFound('machine', 'id', id);
       const stream = live?.stream ?? stored?.stream ?? '';

@@ -17,7 +17,7 @@ import { ReadingDecoder } from '../engine/index.js';
 import { createLiveSimulator, type LiveSimulator } from '../ingest/index.js';
 import { createFileLog, type AppendRecord, type Log, type LogRecovery, type ReadBatch } from '../log/index.js';
 import { GpError, opsEvent, type Alert, type OpsEvent, type StreamSchema } from '../model/index.js';
-import type { Store } from '../stores/index.js';
+import { createRedisFeatureCache, type RedisFeatureCache, type Store } from '../stores/index.js';
 import type { PlatformOptions, PlatformRuntime } from './platform.js';
 import { deserializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
@@ -116,10 +116,26 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     lastCheckpointAt: null,
   };
   const devices = new Map<string, DeviceMirror>();
+  // ---- the live-feature cache in Redis (features.redis): devices changed since the last publish ----
+  const redisFeatures = config.features.redis;
+  const featureCache: RedisFeatureCache | undefined =
+    redisFeatures === undefined
+      ? undefined
+      : createRedisFeatureCache({
+          url: redisFeatures.url,
+          ttlMs: redisFeatures.ttlMs,
+          prefixes: redisFeatures.prefixes,
+          clock,
+          onWarning: (error) => onError(error, 'feature cache'),
+          onInfo,
+        });
+  const featuresChanged = new Set<string>();
+  const streamNames = streams.map((s) => s.name);
   const applyFeatures = (update: FeatureUpdate): void => {
     let at = 0;
     for (let i = 0; i < update.keys.length; i++) {
       const key = update.keys[i]!;
+      if (featureCache !== undefined) featuresChanged.add(key);
       const stream = update.streams[i]!;
       const metrics = streams[stream]!.metrics.length;
       let mirror = devices.get(key);
@@ -379,6 +395,42 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
   let closed: Promise<void> | undefined;
   let stopped = false;
 
+  const featuresOf = (key: string): DeviceLiveFeatures | undefined => {
+    const mirror = devices.get(key);
+    if (mirror === undefined) return undefined;
+    const metrics = streams[mirror.stream]!.metrics;
+    const last: Record<string, number | null> = {};
+    for (let i = 0; i < metrics.length; i++) {
+      const v = mirror.last[i]!;
+      last[metrics[i]!.name] = Number.isFinite(v) ? v : null;
+    }
+    return { stream: streams[mirror.stream]!.name, key, site: mirror.site, lastTime: mirror.lastTime, last, avg1m: { ...mirror.avg1m }, openAlerts: mirror.openAlerts };
+  };
+
+  // Features of the devices that changed since the last publish go to Redis, one pipelined batch
+  // per few hundred devices. A failed batch's devices stay marked and go again at the next
+  // interval (with their newest values); the cache counts and reports the failure.
+  let featureCacheConnecting = featureCache !== undefined;
+  let publishing: Promise<void> | undefined;
+  const publishFeatures = async (): Promise<void> => {
+    if (featureCache === undefined || featuresChanged.size === 0) return;
+    const snapshots: DeviceLiveFeatures[] = [];
+    for (const key of featuresChanged) {
+      const features = featuresOf(key);
+      if (features !== undefined) snapshots.push(features);
+    }
+    featuresChanged.clear();
+    const result = await featureCache.write(snapshots);
+    for (const failed of result.failed) featuresChanged.add(failed.key);
+  };
+  const publishFeaturesInBackground = (): void => {
+    // While the first connection is being made, the changes wait rather than count as failures.
+    if (publishing !== undefined || featureCacheConnecting) return;
+    publishing = publishFeatures()
+      .catch((error: unknown) => onError(error, 'feature cache'))
+      .finally(() => (publishing = undefined));
+  };
+
   const status = (): PlatformStatus => {
     const now = clock();
     const logStats = log.stats();
@@ -509,6 +561,14 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       every(3_600_000, () => {
         log.applyRetention().catch((error: unknown) => onError(error, 'log retention'));
       });
+      if (featureCache !== undefined && redisFeatures !== undefined) {
+        // Connecting must not hold up the start: a Redis that is down only means features are not published.
+        featureCache
+          .ready()
+          .catch((error: unknown) => onError(error, 'feature cache'))
+          .finally(() => (featureCacheConnecting = false));
+        every(redisFeatures.intervalMs, publishFeaturesInBackground);
+      }
       const simulatorOn = options.simulator ?? config.simulator.enabled;
       if (simulatorOn) {
         const sim = config.simulator;
@@ -564,17 +624,17 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     acknowledgeAlert: (id, by, note) => operatorAction(id, 'acknowledge', by, note),
     resolveAlert: (id, by, note) => operatorAction(id, 'resolve', by, note),
 
-    liveFeatures(key): DeviceLiveFeatures | undefined {
-      const mirror = devices.get(key);
-      if (mirror === undefined) return undefined;
-      const metrics = streams[mirror.stream]!.metrics;
-      const last: Record<string, number | null> = {};
-      for (let i = 0; i < metrics.length; i++) {
-        const v = mirror.last[i]!;
-        last[metrics[i]!.name] = Number.isFinite(v) ? v : null;
-      }
-      return { stream: streams[mirror.stream]!.name, key, site: mirror.site, lastTime: mirror.lastTime, last, avg1m: { ...mirror.avg1m }, openAlerts: mirror.openAlerts };
-    },
+    liveFeatures: featuresOf,
+
+    ...(featureCache === undefined
+      ? {}
+      : {
+          cachedFeatures: (key: string) => featureCache.find(streamNames, key),
+          featureCacheStats: () => {
+            const stats = featureCache.stats();
+            return { devicesWritten: stats.devicesWritten, keysWritten: stats.keysWritten, writeErrors: stats.writeErrors, connected: stats.connected };
+          },
+        }),
 
     async recentReadings(key, limit) {
       const found = await call<{ stream: number; offsets: number[] } | null>({ method: 'recentOffsets', key });
@@ -626,6 +686,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       closed ??= (async () => {
         if (!started) {
           await log.close().catch(() => {});
+          await featureCache?.close();
           return;
         }
         await simulator?.stop();
@@ -643,6 +704,12 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
         await commits.catch(() => {});
         const exited = await Promise.race([workerExited!.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
         if (!exited) await worker?.terminate();
+        if (featureCache !== undefined) {
+          // The last changes the engine reported go out before the connection closes.
+          await publishing;
+          if (!featureCacheConnecting) await publishFeatures().catch((error: unknown) => onError(error, 'feature cache'));
+          await featureCache.close().catch((error: unknown) => onError(error, 'feature cache'));
+        }
         await log.close();
         listeners.clear();
       })();

@@ -1,9 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED, DurationReader } from './duration.js';
-import { pointer, type ConfigIssue } from './issues.js';
+import { describeValue, pointer, type ConfigIssue } from './issues.js';
 
 // The live platform's sections of gridpulse.yaml (`gridpulse up`): HTTP server and its limits,
-// device tokens, MQTT ingest, the embedded log, checkpoints and the built-in simulator.
+// device tokens, MQTT ingest, the embedded log, checkpoints, the built-in simulator and the
+// optional live-feature cache in Redis.
 
 const strict = { additionalProperties: false } as const;
 const Duration = Type.Union([Type.String(), Type.Number()], { expected: DURATION_EXPECTED });
@@ -96,11 +97,29 @@ export const SimulatorInputSchema = Type.Object(
   strict,
 );
 
+export const FeaturesInputSchema = Type.Object(
+  {
+    redis: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^rediss?://[^/]', expected: 'a Redis URL like "redis://127.0.0.1:6379"' }),
+          ttl: Type.Optional(Duration),
+          interval: Type.Optional(Duration),
+          prefixes: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1, pattern: '^[^\\s]+$', expected: 'a key prefix without spaces, like "machine"' }))),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+
 export type ServerInput = Static<typeof ServerInputSchema>;
 export type MqttInput = Static<typeof MqttInputSchema>;
 export type LogInput = Static<typeof LogInputSchema>;
 export type CheckpointInput = Static<typeof CheckpointInputSchema>;
 export type SimulatorInput = Static<typeof SimulatorInputSchema>;
+export type FeaturesInput = Static<typeof FeaturesInputSchema>;
 
 /** A device token as configured: only its SHA-256 is stored; `keys` bounds which devices it may write. */
 export interface TokenConfig {
@@ -154,12 +173,33 @@ export interface SimulatorConfig {
   readonly seed: number;
 }
 
+/**
+ * The live-feature cache in Redis (`features.redis`): per device the last value and the newest
+ * 1-minute average of each metric under `{prefix}:{id}:{metric}_last` / `_1m_avg`, each with a TTL.
+ */
+export interface RedisFeaturesConfig {
+  /** May hold a password: never log it as is. */
+  readonly url: string;
+  /** Time to live of every key written; a device silent this long disappears from Redis. */
+  readonly ttlMs: number;
+  /** How often the devices whose features changed are written. */
+  readonly intervalMs: number;
+  /** Key prefix per stream (over the built-in machines → machine, power → meter; other streams use their name). */
+  readonly prefixes: Readonly<Record<string, string>>;
+}
+
+export interface FeaturesConfig {
+  /** Undefined (the default): features stay in memory only. */
+  readonly redis: RedisFeaturesConfig | undefined;
+}
+
 export interface PlatformConfig {
   readonly server: ServerConfig;
   readonly mqtt: MqttConfig | undefined;
   readonly log: LogConfig;
   readonly checkpoint: { readonly intervalMs: number };
   readonly simulator: SimulatorConfig;
+  readonly features: FeaturesConfig;
 }
 
 export const PLATFORM_DEFAULTS = {
@@ -168,6 +208,7 @@ export const PLATFORM_DEFAULTS = {
   log: { fsync: 'batch', fsyncInterval: '1s', segmentBytes: 64 * 1024 * 1024, retentionBytes: 1024 * 1024 * 1024, retention: '7d' },
   checkpoint: { interval: '5s' },
   simulator: { enabled: true, meters: 200, machines: 20, sites: 8, interval: '5s', anomalyEvery: '20s', seed: 1 },
+  features: { redis: { ttl: '10m', interval: '1s' } },
 } as const;
 
 export interface PlatformInput {
@@ -176,6 +217,7 @@ export interface PlatformInput {
   log?: LogInput | undefined;
   checkpoint?: CheckpointInput | undefined;
   simulator?: SimulatorInput | undefined;
+  features?: FeaturesInput | undefined;
 }
 
 /** Resolves the platform sections, adding an issue (with its JSON pointer) for each bad duration. */
@@ -192,6 +234,7 @@ export function buildPlatformConfig(input: PlatformInput, issues: ConfigIssue[])
   const log = input.log ?? {};
   const sim = input.simulator ?? {};
   const mqtt = input.mqtt;
+  const features = buildFeatures(input.features, duration, issues);
   return {
     server: {
       host: server.host ?? d.server.host,
@@ -231,5 +274,20 @@ export function buildPlatformConfig(input: PlatformInput, issues: ConfigIssue[])
       anomalyEveryMs: duration(pointer('/simulator', 'anomalyEvery'), sim.anomalyEvery ?? d.simulator.anomalyEvery),
       seed: sim.seed ?? d.simulator.seed,
     },
+    features,
   };
+}
+
+function buildFeatures(input: FeaturesInput | undefined, duration: (path: string, value: string | number) => number, issues: ConfigIssue[]): FeaturesConfig {
+  const redis = input?.redis;
+  if (redis === undefined) return { redis: undefined };
+  const d = PLATFORM_DEFAULTS.features.redis;
+  const at = '/features/redis';
+  const ttlMs = duration(pointer(at, 'ttl'), redis.ttl ?? d.ttl);
+  const intervalMs = duration(pointer(at, 'interval'), redis.interval ?? d.interval);
+  // A device that changes every interval must not see its keys expire between two writes.
+  if (Number.isFinite(ttlMs) && Number.isFinite(intervalMs) && ttlMs <= intervalMs) {
+    issues.push({ path: pointer(at, 'ttl'), message: `expected a time to live longer than the interval (${describeValue(redis.interval ?? d.interval)}), got ${describeValue(redis.ttl ?? d.ttl)}` });
+  }
+  return { redis: { url: redis.url, ttlMs, intervalMs, prefixes: { ...redis.prefixes } } };
 }

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED } from './duration.js';
-import { CheckpointInputSchema, LogInputSchema, MqttInputSchema, ServerInputSchema, SimulatorInputSchema } from './platform-config.js';
+import { CheckpointInputSchema, FeaturesInputSchema, LogInputSchema, MqttInputSchema, ServerInputSchema, SimulatorInputSchema } from './platform-config.js';
 
 // The shape of gridpulse.yaml, declared once. Every key is optional: user values merge over the
 // built-in defaults. Each schema may carry an `expected` text that error messages use instead of
@@ -139,6 +139,7 @@ export const ConfigInputSchema = Type.Object(
     log: Type.Optional(LogInputSchema),
     checkpoint: Type.Optional(CheckpointInputSchema),
     simulator: Type.Optional(SimulatorInputSchema),
+    features: Type.Optional(FeaturesInputSchema),
   },
   strict,
 );

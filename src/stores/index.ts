@@ -5,3 +5,4 @@ export { createStoreWriter, type StoreWriter, type StoreWriterOptions, type Stor
 export { readingRowId, OPS_KINDS } from './row-identity.js';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, type Migration, type Partitioning } from './postgres-schema.js';
+export { createRedisFeatureCache, DEFAULT_FEATURE_PREFIXES, type RedisFeatureCache, type RedisFeatureCacheOptions, type LiveFeatureSnapshot, type FeatureCacheStats, type FeatureWriteResult } from './redis-features.js';

@@ -44,7 +44,7 @@ test('an unknown key is reported at its path with the keys that are allowed and 
     issueAt(issues, '/streams/power/lateness/alowed').message,
     'expected one of the keys outOfOrder, allowed, reportOutOfOrderOver, maxFuture, idleTimeout, got unknown key "alowed" (did you mean "allowed"?)',
   );
-  assert.equal(issueAt(issues, '/stores').message, 'expected one of the keys engine, store, dataDir, streams, server, mqtt, log, checkpoint, simulator, got unknown key "stores" (did you mean "store"?)');
+  assert.equal(issueAt(issues, '/stores').message, 'expected one of the keys engine, store, dataDir, streams, server, mqtt, log, checkpoint, simulator, features, got unknown key "stores" (did you mean "store"?)');
 });
 
 test('a detector naming a metric the stream does not have is reported at that metric', () => {
@@ -192,4 +192,25 @@ test('platform sections have working defaults: open auth on 127.0.0.1:8080, per-
   const withToken = parseConfig({ server: { auth: { tokens: [{ name: 'a', sha256: 'a'.repeat(64), keys: ['m-1'] }] } } }).config;
   assert.equal(withToken?.server.auth.mode, 'tokens');
   assert.deepEqual(withToken?.server.auth.tokens[0]?.keys, ['m-1']);
+});
+
+test('features.redis is off by default; when set it takes the documented TTL, interval and key prefixes', () => {
+  assert.equal(parseConfig({}).config?.features.redis, undefined);
+  const { config, issues } = parseConfig('features:\n  redis:\n    url: redis://127.0.0.1:6379\n    prefixes: { machines: plant-1-machine }\n');
+  assert.equal(formatIssues(issues), '');
+  assert.deepEqual(config?.features.redis, { url: 'redis://127.0.0.1:6379', ttlMs: 600_000, intervalMs: 1000, prefixes: { machines: 'plant-1-machine' } });
+  const set = parseConfig({ features: { redis: { url: 'rediss://cache:6380/2', ttl: '2m', interval: '250ms' } } }).config?.features.redis;
+  assert.deepEqual([set?.ttlMs, set?.intervalMs], [120_000, 250]);
+});
+
+test('features.redis: a bad URL, duration, prefix or a TTL not above the interval is reported at its path', () => {
+  const { issues } = parseConfig({ features: { redis: { url: 'http://cache:6379', ttl: 'soon', interval: '0s', prefixes: { machines: '' } } } });
+  assert.match(issueAt(issues, '/features/redis/url').message, /^expected a Redis URL like "redis:\/\/127.0.0.1:6379", got "http:\/\/cache:6379"$/);
+  assert.match(issueAt(issues, '/features/redis/ttl').message, /^expected a duration like "10m".*, got "soon"$/);
+  assert.equal(issueAt(issues, '/features/redis/interval').message, 'expected a duration greater than zero, got "0s"');
+  assert.match(issueAt(issues, '/features/redis/prefixes/machines').message, /key prefix/);
+  const short = parseConfig({ features: { redis: { url: 'redis://127.0.0.1:6379', ttl: '1s', interval: '2s' } } });
+  assert.equal(issueAt(short.issues, '/features/redis/ttl').message, 'expected a time to live longer than the interval ("2s"), got "1s"');
+  assert.equal(issueAt(parseConfig({ features: { redis: {} } }).issues, '/features/redis/url').message, 'expected a Redis URL like "redis://127.0.0.1:6379", got nothing (this key is required)');
+  assert.match(issueAt(parseConfig({ features: { cache: {} } }).issues, '/features/cache').message, /expected one of the keys redis/);
 });
