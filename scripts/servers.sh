@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The servers the integration tests talk to, on this machine's loopback:
-#   Mosquitto 127.0.0.1:1883, PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, NATS 127.0.0.1:4222.
+#   Mosquitto 127.0.0.1:1883, PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, NATS 127.0.0.1:4222,
+#   ClickHouse 127.0.0.1:8123 (HTTP).
 #
-#   scripts/servers.sh check [mosquitto|postgres|redis|nats|all]   does each answer its protocol on its port?
-#   scripts/servers.sh start [mosquitto|postgres|redis|nats|all]   start those that do not, with the system's own
-#                                                                  binaries (Debian packages), then check again
+#   scripts/servers.sh check [mosquitto|postgres|redis|nats|clickhouse|all]   does each answer its protocol on its port?
+#   scripts/servers.sh start [mosquitto|postgres|redis|nats|clickhouse|all]   start those that do not, with the system's
+#                                                                  own binaries (Debian packages), then check again
+#
+# ClickHouse is not one of the machine's services: `start clickhouse` installs Debian's clickhouse-server
+# (18.16) when it is missing and runs it on loopback with a config of its own in $GP_CLICKHOUSE_DIR
+# (default /tmp/gridpulse-clickhouse: data, logs, config; delete the folder to start from nothing).
 #
 # One line per server. Exit status 0 when every named server answers, 1 otherwise, 2 on bad usage.
 # `start` never stops or restarts a server that answers. It uses the commands these machines start their
@@ -12,10 +17,11 @@
 set -uo pipefail
 
 HOST=127.0.0.1
-ALL=(mosquitto postgres redis nats)
+ALL=(mosquitto postgres redis nats clickhouse)
+CLICKHOUSE_DIR=${GP_CLICKHOUSE_DIR:-/tmp/gridpulse-clickhouse}
 
 usage() {
-  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|all]" >&2
+  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|clickhouse|all]" >&2
   exit 2
 }
 
@@ -25,6 +31,7 @@ port_of() {
     postgres) echo 5432 ;;
     redis) echo 6379 ;;
     nats) echo 4222 ;;
+    clickhouse) echo 8123 ;;
   esac
 }
 
@@ -80,6 +87,64 @@ probe_nats() {
   echo "answers with INFO${version:+ (nats-server $version)}"
 }
 
+probe_clickhouse() {
+  # The HTTP interface answers GET /ping with "Ok."; then ask its version.
+  local reply version
+  reply=$(timeout 3 bash -c '
+    exec 3<>/dev/tcp/'"$HOST"'/8123 || exit 1
+    printf "GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3
+    cat <&3
+  ' 2>/dev/null) || return 1
+  case $reply in
+    *"Ok."*) ;;
+    *) return 1 ;;
+  esac
+  version=$(timeout 3 bash -c '
+    exec 3<>/dev/tcp/'"$HOST"'/8123 || exit 1
+    printf "GET /?query=SELECT%%20version() HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3
+    cat <&3 | tail -n 1
+  ' 2>/dev/null)
+  echo "answers /ping${version:+ (ClickHouse $version)}"
+}
+
+# A ClickHouse of our own: loopback only, user default without password, everything under one folder.
+start_clickhouse() {
+  if ! [ -x /usr/sbin/clickhouse-server ]; then
+    echo "installing Debian package clickhouse-server" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server; } >/dev/null 2>&1 ||
+      { echo "clickhouse-server is not installed and apt-get install clickhouse-server failed"; return 1; }
+  fi
+  local d=$CLICKHOUSE_DIR
+  mkdir -p "$d/data" "$d/tmp" "$d/user_files" "$d/log" || return 1
+  cat >"$d/config.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$d/log/server.log</log><errorlog>$d/log/error.log</errorlog><size>10M</size><count>2</count></logger>
+  <http_port>8123</http_port>
+  <tcp_port>19000</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>$d/data/</path>
+  <tmp_path>$d/tmp/</tmp_path>
+  <user_files_path>$d/user_files/</user_files_path>
+  <users_config>$d/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+EOF
+  cat >"$d/users.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+EOF
+  # Detached from this script: no descriptor of ours (the caller may be reading our output) stays open in it.
+  (cd "$d" && exec setsid /usr/sbin/clickhouse-server --config-file="$d/config.xml" </dev/null >"$d/log/stdout.log" 2>&1 &) </dev/null >/dev/null 2>&1
+}
+
 # Starts one server the way this machine's services are started. Prints nothing on success.
 start_server() {
   case $1 in
@@ -111,6 +176,7 @@ start_server() {
       start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
         -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log 2>&1
       ;;
+    clickhouse) start_clickhouse ;;
   esac
 }
 
@@ -134,7 +200,7 @@ target=${2:-all}
 case $action in check | start) ;; *) usage ;; esac
 case $target in
   all) names=("${ALL[@]}") ;;
-  mosquitto | postgres | redis | nats) names=("$target") ;;
+  mosquitto | postgres | redis | nats | clickhouse) names=("$target") ;;
   *) usage ;;
 esac
 
