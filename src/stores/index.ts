@@ -1,6 +1,8 @@
 export * from './store.js';
 export { createDuckDbStore, type DuckDbStoreOptions } from './duckdb-store.js';
-export { createStore, SUPPORTED_STORE_URLS, type StoreOptions } from './registry.js';
+export { createStore, redactUrl, SUPPORTED_STORE_URLS, type StoreOptions } from './registry.js';
+export { createFanOutStore } from './fanout-store.js';
+export { createElasticsearchStore, type ElasticsearchStoreOptions } from './elasticsearch-store.js';
 export { createStoreWriter, type StoreWriter, type StoreWriterOptions, type StoreWriteKind } from './store-writer.js';
 export { readingRowId, OPS_KINDS } from './row-identity.js';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js';

@@ -29,6 +29,7 @@ import {
   type SeriesPoint,
   type SeriesQuery,
   type SeriesResult,
+  type SchemaReport,
   type StatusQuery,
   type Store,
 } from './store.js';
@@ -177,6 +178,7 @@ function columnsOf(rows: readonly Cell[][], width: number): Cell[][] {
 class PostgresStore implements Store {
   readonly kind = 'postgres';
   partitioning: Partitioning | undefined;
+  private report: SchemaReport | undefined;
   private readonly url: string;
   private readonly schema: string;
   private readonly maxConnections: number;
@@ -213,6 +215,11 @@ class PostgresStore implements Store {
   ready(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(closedError());
     return this.open().then(() => undefined);
+  }
+
+  async schemaReport(): Promise<SchemaReport> {
+    await this.ready();
+    return this.report!;
   }
 
   // ---- writes ----------------------------------------------------------------------------
@@ -667,7 +674,19 @@ class PostgresStore implements Store {
     try {
       const client = await pool.connect();
       try {
-        this.partitioning = await migrate(client, this.schema);
+        const migrated = await migrate(client, this.schema);
+        this.partitioning = migrated.partitioning;
+        this.report = {
+          location: `PostgreSQL schema ${this.schema} at ${redact(this.url)}`,
+          before: migrated.before,
+          after: POSTGRES_SCHEMA_VERSION,
+          applied: migrated.applied,
+          notes: [
+            migrated.partitioning === 'timescaledb'
+              ? 'readings and aggregates are TimescaleDB hypertables (1-day chunks); ops is partitioned by day'
+              : 'readings, aggregates and ops are partitioned by day (native declarative partitioning)',
+          ],
+        };
       } finally {
         client.release();
       }
@@ -803,16 +822,20 @@ class PostgresStore implements Store {
 
 /**
  * Applies the pending migrations, each in its own transaction under the schema's migration lock,
- * and returns how the tables are partitioned. Running it again (or from a second store) is a no-op.
+ * and returns how the tables are partitioned, the version found and what was applied. Running it
+ * again (or from a second store) is a no-op.
  */
-async function migrate(client: PoolClient, schema: string): Promise<Partitioning> {
+async function migrate(
+  client: PoolClient,
+  schema: string,
+): Promise<{ partitioning: Partitioning; before: number; applied: { version: number; name: string }[] }> {
   await inTransaction(client, async () => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gridpulse migrations ${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
     await client.query(MIGRATIONS_TABLE);
   });
-  const applied = await client.query<{ version: number; partitioning: string }>('SELECT version, partitioning FROM schema_migrations ORDER BY version');
-  const newest = applied.rows.at(-1)?.version ?? 0;
+  const found = await client.query<{ version: number; partitioning: string }>('SELECT version, partitioning FROM schema_migrations ORDER BY version');
+  const newest = found.rows.at(-1)?.version ?? 0;
   if (newest > POSTGRES_SCHEMA_VERSION) {
     throw new GpError(
       'GP_STORE_FAILED',
@@ -821,17 +844,19 @@ async function migrate(client: PoolClient, schema: string): Promise<Partitioning
     );
   }
   // Chosen once, by the first migration; later migrations follow it.
-  let partitioning = applied.rows[0]?.partitioning as Partitioning | undefined;
+  let partitioning = found.rows[0]?.partitioning as Partitioning | undefined;
   if (partitioning === undefined) {
     const timescale = await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`);
     partitioning = (timescale.rowCount ?? 0) > 0 ? 'timescaledb' : 'native';
   }
+  const applied: { version: number; name: string }[] = [];
   for (const migration of POSTGRES_MIGRATIONS) {
     await inTransaction(client, async () => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`gridpulse migrations ${schema}`]);
       // Checked under the lock: another store may have applied it meanwhile.
       const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [migration.version]);
       if ((done.rowCount ?? 0) > 0) return;
+      applied.push({ version: migration.version, name: migration.name });
       for (const statement of migration.statements(partitioning)) await client.query(statement);
       await client.query('INSERT INTO schema_migrations (version, name, partitioning) VALUES ($1, $2, $3)', [
         migration.version,
@@ -840,7 +865,7 @@ async function migrate(client: PoolClient, schema: string): Promise<Partitioning
       ]);
     });
   }
-  return partitioning;
+  return { partitioning, before: newest, applied };
 }
 
 // ---- helpers -----------------------------------------------------------------------------

@@ -44,9 +44,27 @@ export interface Store {
   listAlerts(filter: AlertFilter): Promise<Alert[]>;
   alertTransitions(alertId: string): Promise<AlertTransition[]>;
   dataQuality(query: QualityQuery): Promise<QualityRow[]>;
+  /**
+   * Optional (stores with versioned schema migrations): `ready()`, then what it found and applied.
+   * `gridpulse migrate` prints it.
+   */
+  schemaReport?(): Promise<SchemaReport>;
   /** Row counts per table, for summaries and tests. */
   counts(): Promise<Record<'readings' | 'aggregates' | 'alerts' | 'transitions' | 'ops', number>>;
   close(): Promise<void>;
+}
+
+/** A store's schema version before and after `ready()`, and the migrations it applied. */
+export interface SchemaReport {
+  /** Where the schema lives, e.g. `PostgreSQL schema public` (no password). */
+  location: string;
+  /** Version found (0: none, a new database). */
+  before: number;
+  /** Version after `ready()`: this build's newest. */
+  after: number;
+  applied: { version: number; name: string }[];
+  /** Anything else worth saying, e.g. how tables are partitioned. */
+  notes: string[];
 }
 
 /** A raw reading as stored: metric values by name (null where absent). */

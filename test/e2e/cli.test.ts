@@ -16,7 +16,7 @@ function gridpulse(args: string[], cwd = ROOT): { code: number; stdout: string; 
 test('every command has --help that describes its options', () => {
   const top = gridpulse(['--help']);
   assert.equal(top.code, 0);
-  for (const command of ['up', 'demo', 'replay', 'simulate', 'eval', 'bench', 'config', 'token']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
+  for (const command of ['up', 'demo', 'replay', 'simulate', 'eval', 'bench', 'config', 'token', 'migrate']) assert.match(top.stdout, new RegExp(`\\b${command}\\b`));
   const expectations: Record<string, RegExp> = {
     replay: /--alerts-out[\s\S]*--time <column>[\s\S]*@row/,
     simulate: /--meters[\s\S]*--labels/,
@@ -25,6 +25,7 @@ test('every command has --help that describes its options', () => {
     demo: /--meters/,
     up: /--data-dir[\s\S]*--port[\s\S]*--no-simulator/,
     token: /--name[\s\S]*--keys/,
+    migrate: /--store[\s\S]*--json/,
     'config check': /JSON-pointer/,
   };
   for (const [command, pattern] of Object.entries(expectations)) {

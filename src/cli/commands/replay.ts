@@ -5,7 +5,7 @@ import { createStreamSchema, loadConfig, parseDuration, type GridpulseConfig, ty
 import { FILE_KEY_FIELD, detectColumns, normalizeName, readRecords, sniffFile, type DetectedLayout, type LayoutHints, type SourceRecord } from '../../ingest/index.js';
 import { parseTime } from '../../engine/index.js';
 import { GpError, type StreamSchema } from '../../model/index.js';
-import { createStore } from '../../stores/index.js';
+import { createStore, redactUrl } from '../../stores/index.js';
 import { createPipeline, type PipelineSummary } from '../pipeline.js';
 import { Progress, formatRate } from '../format.js';
 
@@ -233,7 +233,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     records,
     seconds,
     recordsPerSecond: records / Math.max(seconds, 1e-9),
-    store: storeUrl ?? null,
+    store: storeUrl === undefined ? null : redactUrl(storeUrl),
   };
 }
 

@@ -7,6 +7,7 @@ import { loadConfig, type GridpulseConfig } from '../../config/index.js';
 import { GpError } from '../../model/index.js';
 import { parseCount } from '../format.js';
 import { createPlatform, createPlatformMqtt, type PlatformRuntime } from '../platform.js';
+import { redactUrl } from '../../stores/index.js';
 
 export interface UpOptions {
   config?: string | undefined;
@@ -72,7 +73,7 @@ export async function runUp(options: UpOptions, out: (text: string) => void): Pr
   }
   const shownAddress = address.replace('127.0.0.1', 'localhost');
   out(`gridpulse is up: dashboard ${shownAddress}/  API ${shownAddress}/docs  metrics ${shownAddress}/metrics`);
-  out(`  data in ${config.dataDir} (store ${config.store.url}), auth ${config.server.auth.mode}${options.simulator ? `, simulator: ${config.simulator.meters} meters + ${config.simulator.machines} machines` : ', no simulator'}`);
+  out(`  data in ${config.dataDir} (store ${redactUrl(config.store.url)}), auth ${config.server.auth.mode}${options.simulator ? `, simulator: ${config.simulator.meters} meters + ${config.simulator.machines} machines` : ', no simulator'}`);
   if (!dashboard) out('  (the dashboard is not built: run npm run build)');
 
   await new Promise<void>((resolve) => {
@@ -105,7 +106,7 @@ export function register(program: Command): void {
     .description('Run the whole platform: durable log, engine, store, HTTP/MQTT ingest, API and live dashboard (embedded parts, no servers needed).')
     .option('-c, --config <file>', 'config file (default: ./gridpulse.yaml if present, else built-in defaults)')
     .option('--data-dir <dir>', 'directory for the log, checkpoints and the DuckDB store (default ./data)')
-    .option('--store <url>', 'store URL, e.g. duckdb:./data/gridpulse.duckdb')
+    .option('--store <url>', 'store URL (duckdb:<file>, postgres://…, elasticsearch://…); several separated by commas write to all and read from the first')
     .option('-p, --port <port>', 'HTTP port (0 picks a free one; default 8080)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--no-simulator', 'do not start the built-in simulated fleet')
