@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { LiveEvent } from '../api/index.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
-import { createStore, type Store } from '../stores/index.js';
+import { createRetentionSchedule, createStore, type Store } from '../stores/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { serializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
@@ -424,9 +424,9 @@ function runEngineWorker(): void {
     every(config.checkpoint.intervalMs, () => {
       serial(writeCheckpoint).catch((error: unknown) => onError(error, 'checkpoint'));
     });
-    every(3_600_000, () => {
-      store.applyRetention(clock()).catch((error: unknown) => onError(error, 'retention'));
-    });
+    // Retention once an hour (the first a minute after start), by the wall clock.
+    const retention = createRetentionSchedule({ store, clock, onError: (error) => onError(error, 'retention') });
+    every(60_000, () => void retention.tick());
   };
 
   void (async () => {

@@ -8,3 +8,4 @@ export { readingRowId, OPS_KINDS } from './row-identity.js';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, type Migration, type Partitioning } from './postgres-schema.js';
 export { createRedisFeatureCache, DEFAULT_FEATURE_PREFIXES, type RedisFeatureCache, type RedisFeatureCacheOptions, type LiveFeatureSnapshot, type FeatureCacheStats, type FeatureWriteResult } from './redis-features.js';
+export { createRetentionSchedule, type RetentionSchedule, type RetentionScheduleOptions } from './retention-schedule.js';
