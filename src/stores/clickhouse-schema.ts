@@ -39,6 +39,12 @@ export const DAY_MS = 86_400_000;
 export const PARTITIONED_TABLES = { readings: 'time_ms', aggregates: 'start_ms', ops: 'at_ms' } as const;
 export type PartitionedTable = keyof typeof PARTITIONED_TABLES;
 
+/** The condition that selects the rows of `table` older than `cutoff` (ops events without a time never are). */
+export function olderThan(table: PartitionedTable, cutoff: number): string {
+  const condition = `${PARTITIONED_TABLES[table]} < ${sqlLiteral(cutoff)}`;
+  return table === 'ops' ? `has_time = 1 AND ${condition}` : condition;
+}
+
 /** Partition of ops events that have no time: never dropped by retention. */
 export const UNTIMED_PARTITION = '0';
 /** Partition of times outside DateTime's range: trimmed row by row, never dropped whole. */
@@ -127,6 +133,9 @@ export const CLICKHOUSE_MIGRATIONS: readonly ClickHouseMigration[] = [
         precedence UInt64
       ) ENGINE = ReplacingMergeTree(precedence)
       ORDER BY (alert_id, id)`,
+      // `at_ms` is the event's time, else its watermark; `has_time` 0 when it has neither (then
+      // `at_ms` is 0). Not Nullable: 18.16 fails every comparison on a partition column whose
+      // min/max in some part is NULL ("Cannot compare long with DB::Null").
       `CREATE TABLE IF NOT EXISTS ops (
         id String,
         kind String,
@@ -142,11 +151,12 @@ export const CLICKHOUSE_MIGRATIONS: readonly ClickHouseMigration[] = [
         got Nullable(String),
         lag_ms Nullable(Int64),
         missed Nullable(Int64),
-        at_ms Nullable(Int64),
+        has_time UInt8,
+        at_ms Int64,
         precedence UInt64
       ) ENGINE = ReplacingMergeTree(precedence)
-      PARTITION BY if(isNull(at_ms), 0, ${utcDay('ifNull(at_ms, toInt64(0))')})
-      ORDER BY (stream, ifNull(key, ''), ifNull(at_ms, toInt64(0)), id)`,
+      PARTITION BY if(has_time = 0, 0, ${utcDay('at_ms')})
+      ORDER BY (stream, ifNull(key, ''), has_time, at_ms, id)`,
       // The last known site of each device (a later write replaces it).
       `CREATE TABLE IF NOT EXISTS devices (
         stream String,
@@ -176,7 +186,7 @@ export function ttlStatements(retention: { readingsMs: number; aggregatesMs: num
     ['readings', 'time_ms', seconds(retention.readingsMs)],
     ['aggregates', 'start_ms', seconds(retention.aggregatesMs)],
     // 4102444800000 is 2100-01-01: the far future, still inside DateTime's range.
-    ['ops', 'ifNull(at_ms, toInt64(4102444800000))', seconds(retention.opsMs)],
+    ['ops', 'if(has_time = 1, at_ms, toInt64(4102444800000))', seconds(retention.opsMs)],
   ];
   return entries.map(([table, column, ttlSeconds]) => ({
     table,

@@ -38,6 +38,7 @@ import {
   DAY_MS,
   MIGRATIONS_TABLE,
   PARTITIONED_TABLES,
+  olderThan,
   partitionDay,
   quoteIdentifier,
   sqlLiteral,
@@ -328,6 +329,7 @@ class ClickHouseStore implements Store {
     const values = [...unique].map(([id, e]): JsonRow => {
       // OpsEvent has no site today; a source that knows it may attach one.
       const site = (e as OpsEvent & { site?: unknown }).site;
+      const at = ms(finite(e.time) ?? e.watermark);
       return {
         id,
         kind: e.kind,
@@ -343,7 +345,8 @@ class ClickHouseStore implements Store {
         got: e.got ?? null,
         lag_ms: ms(e.lagMs),
         missed: ms(e.missed),
-        at_ms: ms(finite(e.time) ?? e.watermark),
+        has_time: at === null ? 0 : 1,
+        at_ms: at ?? 0,
         precedence,
       };
     });
@@ -356,13 +359,13 @@ class ClickHouseStore implements Store {
     const cutoff = (retentionMs: number): number => Math.round(now - retentionMs);
     return this.run('apply retention', async (client) => {
       const readingsCutoff = cutoff(policy.readingsMs);
-      const readings = await countOf(client, `SELECT count() AS n FROM readings FINAL WHERE time_ms < ${sqlLiteral(readingsCutoff)}`);
+      const readings = await countOf(client, `SELECT count() AS n FROM readings FINAL WHERE ${olderThan('readings', readingsCutoff)}`);
       if (readings > 0) await this.trimTable(client, 'readings', readingsCutoff);
       // Aggregates are counted per window (stream, key, window, start), not per stored metric row.
       const aggregatesCutoff = cutoff(policy.aggregatesMs);
       const aggregates = await countOf(
         client,
-        `SELECT count() AS n FROM (SELECT DISTINCT stream, key, window_name, start_ms FROM aggregates WHERE start_ms < ${sqlLiteral(aggregatesCutoff)})`,
+        `SELECT count() AS n FROM (SELECT DISTINCT stream, key, window_name, start_ms FROM aggregates WHERE ${olderThan('aggregates', aggregatesCutoff)})`,
       );
       if (aggregates > 0) await this.trimTable(client, 'aggregates', aggregatesCutoff);
       // Only resolved alerts age out, measured from when they resolved; open and acknowledged stay.
@@ -379,7 +382,7 @@ class ClickHouseStore implements Store {
         await this.mutate(client, 'alerts', `id IN ${ids}`);
       }
       const opsCutoff = cutoff(policy.opsMs);
-      const ops = await countOf(client, `SELECT count() AS n FROM ops FINAL WHERE at_ms < ${sqlLiteral(opsCutoff)}`);
+      const ops = await countOf(client, `SELECT count() AS n FROM ops FINAL WHERE ${olderThan('ops', opsCutoff)}`);
       if (ops > 0) await this.trimTable(client, 'ops', opsCutoff);
       return { readings, aggregates, alerts: expiredIds.length, ops };
     });
@@ -574,11 +577,11 @@ class ClickHouseStore implements Store {
     if (query.stream !== undefined) filters.push(`stream = ${sqlLiteral(query.stream)}`);
     if (query.from !== undefined) {
       requireFinite(query.from, 'from', 'epoch milliseconds');
-      filters.push(`at_ms >= ${sqlLiteral(Math.round(query.from))}`);
+      filters.push(`has_time = 1 AND at_ms >= ${sqlLiteral(Math.round(query.from))}`);
     }
     if (query.to !== undefined) {
       requireFinite(query.to, 'to', 'epoch milliseconds');
-      filters.push(`at_ms <= ${sqlLiteral(Math.round(query.to))}`);
+      filters.push(`has_time = 1 AND at_ms <= ${sqlLiteral(Math.round(query.to))}`);
     }
     const where = filters.length === 0 ? '' : `WHERE ${filters.join(' AND ')}`;
     const group = by === 'key' ? 'key' : 'coalesce(site, device_site)';
@@ -719,7 +722,6 @@ class ClickHouseStore implements Store {
    * query sees a removed row.
    */
   private async trimTable(client: ClickHouseClient, table: PartitionedTable, cutoff: number): Promise<void> {
-    const column = PARTITIONED_TABLES[table];
     const partitions = await select(
       client,
       `SELECT DISTINCT partition FROM system.parts WHERE database = ${sqlLiteral(this.database)} AND table = ${sqlLiteral(table)} AND active`,
@@ -730,8 +732,8 @@ class ClickHouseStore implements Store {
       if (day === undefined || day + DAY_MS > cutoff) continue;
       await client.command({ query: `ALTER TABLE ${table} DROP PARTITION ${sqlLiteral(Number(partition))}` });
     }
-    const left = await countOf(client, `SELECT count() AS n FROM ${table} WHERE ${column} < ${sqlLiteral(cutoff)}`);
-    if (left > 0) await this.mutate(client, table, `${column} < ${sqlLiteral(cutoff)}`);
+    const left = await countOf(client, `SELECT count() AS n FROM ${table} WHERE ${olderThan(table, cutoff)}`);
+    if (left > 0) await this.mutate(client, table, olderThan(table, cutoff));
   }
 
   /** `ALTER TABLE ... DELETE WHERE` and waits until ClickHouse has applied it (18.16 has no `mutations_sync`). */

@@ -4,6 +4,7 @@ import { SimulationRandom } from '../../ingest/index.js';
 import { createPipeline } from '../pipeline.js';
 import { formatRate, parseCount } from '../format.js';
 import { formatHttpBench, parseHttpBenchOptions, runHttpBench } from './bench-http.js';
+import { formatStoreBench, runStoreBench } from './bench-stores.js';
 
 export interface BenchOptions {
   readings: number;
@@ -160,7 +161,27 @@ export function register(program: Command): void {
     .option('--batch <n>', 'with --http: readings per request', '500')
     .option('--concurrency <n>', 'with --http: requests in flight', '8')
     .option('--rate <n>', 'with --http: offered readings/s over all connections (0: as fast as the server answers)', '0')
-    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string }) => {
+    .option(
+      '--stores [urls]',
+      'instead: bulk write rates of stores (comma-separated URLs of scratch locations; rows are left there) beside an embedded DuckDB baseline',
+    )
+    .option('--store-rows <n>', 'with --stores: raw readings to write (and a quarter as many 1-minute aggregates)', '200000')
+    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string; stores?: string | boolean; storeRows: string }) => {
+      if (opts.stores !== undefined) {
+        const rowCount = parseCount(opts.storeRows, '--store-rows');
+        const result = await runStoreBench(
+          {
+            urls: typeof opts.stores === 'string' ? opts.stores.split(',').map((u) => u.trim()).filter((u) => u !== '') : [],
+            readings: rowCount,
+            aggregates: Math.max(1, Math.floor(rowCount / 4)),
+            meters: Math.min(parseCount(opts.meters, '--meters'), rowCount),
+            batch: 5000,
+          },
+          opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
+        );
+        process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatStoreBench(result)}\n`);
+        return;
+      }
       if (opts.http) {
         const httpOptions = parseHttpBenchOptions(opts);
         const result = await runHttpBench(httpOptions, opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`));
