@@ -836,7 +836,9 @@ function requireVersion(value: number, field: string, expected: string): void {
 }
 
 function aggregateRows(a: Aggregate, out: JsonRow[]): void {
-  const head: JsonRow = {
+  // One object literal per row, all of one shape: spreading a shared head into each row made
+  // this the slowest step of a bulk write.
+  const row = (metric: string, stat: (s: number) => number | null): JsonRow => ({
     stream: a.stream,
     key: a.key,
     site: a.site ?? null,
@@ -846,31 +848,26 @@ function aggregateRows(a: Aggregate, out: JsonRow[]): void {
     revision: Math.round(a.revision),
     reading_count: Math.round(a.count),
     energy_kwh: finite(a.energyKwh),
-  };
+    metric,
+    stat_count: stat(0) ?? 0,
+    stat_min: stat(1),
+    stat_max: stat(2),
+    stat_avg: stat(3),
+    stat_sum: stat(4),
+    stat_stddev: stat(5),
+    stat_first: stat(6),
+    stat_last: stat(7),
+  });
   if (a.metrics.length === 0) {
-    out.push({ ...head, metric: '', stat_count: 0 });
+    out.push(row('', () => null));
     return;
   }
-  const seen = new Set<string>();
   for (let m = 0; m < a.metrics.length; m++) {
     const metric = a.metrics[m] as string;
     // A repeated metric name would be one identity twice; the first one is kept, as in PostgreSQL.
-    if (seen.has(metric)) continue;
-    seen.add(metric);
+    if (a.metrics.indexOf(metric) !== m) continue;
     const base = m * STATS_PER_METRIC;
-    const stat = (s: number): number | null => finite(a.stats[base + s]);
-    out.push({
-      ...head,
-      metric,
-      stat_count: stat(0) ?? 0,
-      stat_min: stat(1),
-      stat_max: stat(2),
-      stat_avg: stat(3),
-      stat_sum: stat(4),
-      stat_stddev: stat(5),
-      stat_first: stat(6),
-      stat_last: stat(7),
-    });
+    out.push(row(metric, (s) => finite(a.stats[base + s])));
   }
 }
 

@@ -1,0 +1,84 @@
+// The same replay into every store gives the same answers (issue 4): a simulated day of meters and
+// machines with anomalies is replayed into the embedded DuckDB store and into each server store
+// (PostgreSQL on 127.0.0.1:5432, ClickHouse on 127.0.0.1:8123 — scripts/servers.sh start postgres|clickhouse),
+// then every series, fleet series, status, alert, transition and quality row is compared row by row.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { replay } from '../../src/cli/commands/replay.js';
+import { simulate } from '../../src/ingest/index.js';
+import { createStore } from '../../src/stores/index.js';
+import { assertSameDump, dumpStore, type StoreDump } from '../helpers/store-dump.js';
+
+const PG_SERVER = 'postgres://postgres@127.0.0.1:5432';
+const CH_SERVER = 'http://127.0.0.1:8123';
+const run = `${process.pid}_${Date.now()}`;
+const pgDatabase = `gp_same_${run}`;
+const chDatabase = `gp_same_${run}`;
+const METRICS = { power: ['usageKw', 'voltage', 'current', 'pf'], machines: ['air_temp_k', 'process_temp_k', 'rpm', 'torque_nm', 'tool_wear_min'] };
+
+const dir = mkdtempSync(join(tmpdir(), 'gp-same-'));
+const input = join(dir, 'sim.ndjson');
+let range = { from: 0, to: 0 };
+let reference: StoreDump;
+
+async function pgAdmin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new Error('PostgreSQL not reachable on 127.0.0.1:5432 — start it with scripts/servers.sh start postgres', { cause });
+  }
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function chAdmin(sql: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(CH_SERVER, { method: 'POST', body: sql });
+  } catch (cause) {
+    throw new Error('ClickHouse not reachable on 127.0.0.1:8123 — start it with scripts/servers.sh start clickhouse', { cause });
+  }
+  if (!response.ok) throw new Error(`ClickHouse: ${sql}: ${await response.text()}`);
+}
+
+async function replayInto(url: string): Promise<StoreDump> {
+  const summary = await replay({ files: [input], hints: {}, store: url });
+  assert.ok(summary.records > 10_000, `replayed ${summary.records} records`);
+  const store = createStore(url);
+  try {
+    await store.ready();
+    return await dumpStore(store, METRICS, range);
+  } finally {
+    await store.close();
+  }
+}
+
+before(async () => {
+  const summary = await simulate({ meters: 12, machines: 3, days: 2, seed: 5, intervalMs: 60_000, anomalyRate: 3, warmupMs: '12h', out: input, labels: join(dir, 'labels.json') });
+  assert.ok(summary.lines > 10_000);
+  range = { from: Date.parse('2024-01-01T00:00:00Z'), to: Date.parse('2027-01-01T00:00:00Z') };
+  reference = await replayInto(`duckdb:${join(dir, 'reference.duckdb')}`);
+  // The reference itself must hold what the comparison is about.
+  assert.ok(reference.counts.readings! > 10_000 && reference.counts.aggregates! > 1000, JSON.stringify(reference.counts));
+  assert.ok(reference.alerts.length > 5, `${reference.alerts.length} alerts in the reference`);
+  assert.ok(Object.values(reference.quality).some((rows) => (rows as unknown[]).length > 0), 'ops rows in the reference');
+});
+
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await pgAdmin(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`).catch(() => undefined);
+  await chAdmin(`DROP DATABASE IF EXISTS ${chDatabase}`).catch(() => undefined);
+});
+
+test('PostgreSQL answers exactly as DuckDB after the same replay', { timeout: 300_000 }, async () => {
+  await pgAdmin(`CREATE DATABASE ${pgDatabase}`);
+  assertSameDump(await replayInto(`${PG_SERVER}/${pgDatabase}`), reference, 'postgres');
+});
