@@ -67,7 +67,7 @@ function compare(actual: unknown, expected: unknown, path: string): void {
   }
   if (expected !== null && typeof expected === 'object') {
     assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
-    const keys = new Set([...Object.keys(expected), ...Object.keys(actual as object)]);
+    const keys = new Set([...Object.keys(expected), ...Object.keys(actual)]);
     for (const key of keys) compare((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${path}.${key}`);
     return;
   }
