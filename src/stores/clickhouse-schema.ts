@@ -16,8 +16,9 @@
  * - `readings`, `aggregates` and `ops` are partitioned by UTC day of their time column
  *   (`toYYYYMMDD`, partition ids like `20251107`); retention drops whole old days and deletes rows
  *   only in the day the cutoff falls in. Ops events without any time go to partition `0`, which
- *   retention never drops (they cannot be aged). Times outside DateTime's range (before 1970, after
- *   2105) land in partition `19700101`, which is never dropped whole either.
+ *   retention never drops (they cannot be aged). Times before 1970 count as 1970-01-01 and times after
+ *   2099 as 2099-12-31 (DateTime ends in 2106), so that a partition never holds times later than
+ *   its day, except `20991231`, which retention never drops whole.
  * - `alerts` and `alert_transitions` are small and need row deletes by id (open alerts stay), so
  *   they are not partitioned.
  * - Migrations are `CREATE ... IF NOT EXISTS`, recorded in `schema_migrations` once done. ClickHouse
@@ -47,12 +48,15 @@ export function olderThan(table: PartitionedTable, cutoff: number): string {
 
 /** Partition of ops events that have no time: never dropped by retention. */
 export const UNTIMED_PARTITION = '0';
-/** Partition of times outside DateTime's range: trimmed row by row, never dropped whole. */
-export const OUT_OF_RANGE_PARTITION = '19700101';
+/** Partition of 2099-12-31 and every later time: trimmed row by row, never dropped whole. */
+export const LAST_PARTITION = '20991231';
 
-/** The UTC day (YYYYMMDD) of an epoch-milliseconds column, as ClickHouse 18.16 and later compute it. */
+/**
+ * The UTC day (YYYYMMDD) of an epoch-milliseconds column, as ClickHouse 18.16 and later compute it;
+ * seconds are clamped to 1970-01-01 .. 2099-12-31, as DateTime would wrap around outside its range.
+ */
 function utcDay(column: string): string {
-  return `toYYYYMMDD(toDateTime(intDiv(${column}, 1000), 'UTC'))`;
+  return `toYYYYMMDD(toDateTime(least(greatest(intDiv(${column}, 1000), toInt64(0)), toInt64(4102444799)), 'UTC'))`;
 }
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -197,7 +201,7 @@ export function ttlStatements(retention: { readingsMs: number; aggregatesMs: num
 
 /** The UTC day start (epoch ms) of a `toYYYYMMDD` partition id, or undefined for ids that are not a droppable day. */
 export function partitionDay(partition: string): number | undefined {
-  if (partition === UNTIMED_PARTITION || partition === OUT_OF_RANGE_PARTITION) return undefined;
+  if (partition === UNTIMED_PARTITION || partition === LAST_PARTITION) return undefined;
   const match = /^(\d{4})(\d{2})(\d{2})$/.exec(partition);
   if (match === null) return undefined;
   return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));

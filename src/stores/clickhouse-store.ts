@@ -31,6 +31,7 @@ import {
   type SeriesResult,
   type StatusQuery,
   type Store,
+  type SchemaReport,
 } from './store.js';
 import {
   CLICKHOUSE_MIGRATIONS,
@@ -161,6 +162,7 @@ class ClickHouseStore implements Store {
   readonly kind = 'clickhouse';
   readonly database: string;
   serverVersion: string | undefined;
+  private report: SchemaReport | undefined;
   ttl: ClickHouseTtlState | undefined;
   private readonly url: string;
   private readonly connection: ParsedUrl;
@@ -191,6 +193,11 @@ class ClickHouseStore implements Store {
   ready(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(closedError());
     return this.open().then(() => undefined);
+  }
+
+  async schemaReport(): Promise<SchemaReport> {
+    await this.ready();
+    return this.report!;
   }
 
   // ---- writes ----------------------------------------------------------------------------
@@ -669,8 +676,17 @@ class ClickHouseStore implements Store {
       this.serverVersion = text(version?.['version']);
       await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(this.database)}` });
       client = clickhouse.createClient({ ...settings, database: this.database });
-      await migrate(client, this.database);
+      const migrated = await migrate(client, this.database);
       this.ttl = await this.applyTtl(client);
+      this.report = {
+        location: `ClickHouse database ${this.database} at ${redact(this.url)}`,
+        before: migrated.before,
+        after: CLICKHOUSE_SCHEMA_VERSION,
+        applied: migrated.applied,
+        notes: [
+          `server ${this.serverVersion ?? 'unknown'}; readings, aggregates and ops are partitioned by day; table TTL ${this.ttl}`,
+        ],
+      };
       return client;
     } catch (cause) {
       await client?.close().catch(() => undefined);
@@ -780,7 +796,7 @@ const DEVICE_SITES = 'SELECT stream, key, CAST(site AS Nullable(String)) AS devi
  * Applies the pending migrations and records each in `schema_migrations`. Running it again (or
  * from a second store) is a no-op: every statement is `IF NOT EXISTS`.
  */
-async function migrate(client: ClickHouseClient, database: string): Promise<void> {
+async function migrate(client: ClickHouseClient, database: string): Promise<{ before: number; applied: { version: number; name: string }[] }> {
   await client.command({ query: MIGRATIONS_TABLE });
   const applied = new Set((await select(client, 'SELECT DISTINCT version FROM schema_migrations')).map((row) => Number(row['version'])));
   const newest = Math.max(0, ...applied);
@@ -791,11 +807,14 @@ async function migrate(client: ClickHouseClient, database: string): Promise<void
       { database, version: newest },
     );
   }
+  const done: { version: number; name: string }[] = [];
   for (const migration of CLICKHOUSE_MIGRATIONS) {
     if (applied.has(migration.version)) continue;
     for (const statement of migration.statements) await client.command({ query: statement });
     await insert(client, 'schema_migrations', [{ version: migration.version, name: migration.name }]);
+    done.push({ version: migration.version, name: migration.name });
   }
+  return { before: newest, applied: done };
 }
 
 // ---- helpers -----------------------------------------------------------------------------

@@ -9,3 +9,5 @@ export { createPostgresStore, type PostgresStoreOptions } from './postgres-store
 export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, type Migration, type Partitioning } from './postgres-schema.js';
 export { createRedisFeatureCache, DEFAULT_FEATURE_PREFIXES, type RedisFeatureCache, type RedisFeatureCacheOptions, type LiveFeatureSnapshot, type FeatureCacheStats, type FeatureWriteResult } from './redis-features.js';
 export { createRetentionSchedule, type RetentionSchedule, type RetentionScheduleOptions } from './retention-schedule.js';
+export { createClickHouseStore, type ClickHouseStoreOptions, type ClickHouseTtlState } from './clickhouse-store.js';
+export { CLICKHOUSE_MIGRATIONS, CLICKHOUSE_SCHEMA_VERSION, sqlLiteral, type ClickHouseMigration } from './clickhouse-schema.js';

@@ -1,5 +1,6 @@
 import { GpError } from '../model/index.js';
 import { createDuckDbStore } from './duckdb-store.js';
+import { createClickHouseStore } from './clickhouse-store.js';
 import { createElasticsearchStore } from './elasticsearch-store.js';
 import { createFanOutStore } from './fanout-store.js';
 import { createPostgresStore } from './postgres-store.js';
@@ -15,19 +16,21 @@ export const SUPPORTED_STORE_URLS: readonly string[] = [
   'duckdb:<path>',
   'duckdb::memory:',
   'postgres://<user>@<host>:<port>/<database>',
+  'clickhouse://[<user>:<password>@]<host>:8123/<database>',
   'elasticsearch://[<user>:<password>@]<host>:<port>',
   'elasticsearch+https://…',
 ];
 
 // Known to gridpulse but not built into this package yet: named so the message can say so.
-const NOT_BUILT_IN = ['timescaledb', 'clickhouse'];
+const NOT_BUILT_IN = ['timescaledb'];
 
 /**
  * Creates a store from a URL. `duckdb:<path>` opens (or creates) a DuckDB file, creating its parent
  * directories; `duckdb::memory:` keeps everything in memory. `duckdb://<path>` is accepted too.
  * `postgres://` or `postgresql://` (libpq URL, `?schema=name` optional) opens the PostgreSQL store;
  * its client (`pg`) is loaded only when that store first connects. `elasticsearch://` (HTTP) or
- * `elasticsearch+https://` opens the Elasticsearch store (7.x API).
+ * `elasticsearch+https://` opens the Elasticsearch store (7.x API). `clickhouse://host:8123/database`
+ * opens the ClickHouse store (HTTP interface; the database is created if missing).
  *
  * Several URLs separated by commas fan out: every write goes to each store, queries are answered
  * by the first (see `createFanOutStore`), e.g. `duckdb:./data/gp.duckdb,elasticsearch://localhost:9200`.
@@ -76,6 +79,10 @@ export function createStore(url: string, options: StoreOptions = {}): Store {
     }
     const trimmed = url.trim();
     return createPostgresStore(options.retention === undefined ? { url: trimmed } : { url: trimmed, retention: options.retention });
+  }
+  if (scheme === 'clickhouse') {
+    const trimmed = url.trim();
+    return createClickHouseStore(options.retention === undefined ? { url: trimmed } : { url: trimmed, retention: options.retention });
   }
   if (scheme === 'elasticsearch' || scheme === 'elasticsearch+https') {
     const trimmed = url.trim();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
-import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/stores/index.js';
+import { CLICKHOUSE_MIGRATIONS, CLICKHOUSE_SCHEMA_VERSION, POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/stores/index.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -68,4 +68,24 @@ test('migrate on an unreachable server exits non-zero with the reason and no pas
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /cannot open PostgreSQL store at postgres:\/\/gp:\*\*\*@127\.0\.0\.1:1\/gp.*ECONNREFUSED/);
   assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
+});
+
+test('migrate creates a ClickHouse database at this build version, then reports it up to date', async (t) => {
+  const database = `gp_migrate_${process.pid}_${Date.now()}`;
+  try {
+    await fetch('http://127.0.0.1:8123/ping');
+  } catch (cause) {
+    throw new Error('ClickHouse not reachable on 127.0.0.1:8123 — start it with scripts/servers.sh start clickhouse', { cause });
+  }
+  t.after(() => fetch('http://127.0.0.1:8123/', { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` }).then(() => undefined));
+  const first = migrate('--store', `clickhouse://127.0.0.1:8123/${database}`, '--json');
+  assert.equal(first.code, 0, first.stderr);
+  const [report] = JSON.parse(first.stdout) as { kind: string; schema: { before: number; after: number; applied: { version: number }[] } }[];
+  assert.equal(report!.kind, 'clickhouse');
+  assert.equal(report!.schema.before, 0);
+  assert.equal(report!.schema.after, CLICKHOUSE_SCHEMA_VERSION);
+  assert.equal(report!.schema.applied.length, CLICKHOUSE_MIGRATIONS.length);
+  const second = migrate('--store', `clickhouse://127.0.0.1:8123/${database}`);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, new RegExp(`ClickHouse database ${database} at clickhouse://127\\.0\\.0\\.1:8123/${database}: up to date at version ${CLICKHOUSE_SCHEMA_VERSION}`));
 });

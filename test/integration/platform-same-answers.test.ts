@@ -15,6 +15,7 @@ import { createPlatform } from '../../src/cli/platform.js';
 const PG_SERVER = 'postgres://postgres@127.0.0.1:5432';
 const run = `${process.pid}_${Date.now()}`;
 const pgDatabase = `gp_platform_same_${run}`;
+const chDatabase = `gp_platform_same_${run}`;
 const dirs: string[] = [];
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 
@@ -119,11 +120,23 @@ before(async () => {
 after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   await pgAdmin(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`).catch(() => undefined);
+  await fetch('http://127.0.0.1:8123/', { method: 'POST', body: `DROP DATABASE IF EXISTS ${chDatabase}` }).catch(() => undefined);
 });
 
 test('the platform on PostgreSQL answers every portal route as on DuckDB', { timeout: 180_000 }, async () => {
   await pgAdmin(`CREATE DATABASE ${pgDatabase}`);
   const actual = await answers(`${PG_SERVER}/${pgDatabase}`);
+  for (const route of Object.keys(reference)) assert.deepEqual(actual[route], reference[route], route);
+  assert.deepEqual(Object.keys(actual).sort(), Object.keys(reference).sort());
+});
+
+test('the platform on ClickHouse answers every portal route as on DuckDB', { timeout: 180_000 }, async () => {
+  try {
+    await fetch('http://127.0.0.1:8123/ping');
+  } catch (cause) {
+    throw new Error('ClickHouse not reachable on 127.0.0.1:8123 — start it with scripts/servers.sh start clickhouse', { cause });
+  }
+  const actual = await answers(`clickhouse://127.0.0.1:8123/${chDatabase}`);
   for (const route of Object.keys(reference)) assert.deepEqual(actual[route], reference[route], route);
   assert.deepEqual(Object.keys(actual).sort(), Object.keys(reference).sort());
 });

@@ -234,6 +234,19 @@ describe('ClickHouse store', () => {
       assert.equal(await storedRows(database, 'readings'), 2);
     }));
 
+  test('times outside DateTime\'s range keep their value and go to the first or last day; retention keeps the far future', () =>
+    withStore(async (store, database) => {
+      const future = Date.UTC(2200, 0, 1);
+      await store.writeReadings([reading('m-1', -5_000, 1, { usageKw: 1 }), reading('m-1', future, 2, { usageKw: 2 }), reading('m-1', T0, 3, { usageKw: 3 })]);
+      assert.deepEqual(await partitions(database, 'readings'), ['19700101', '20251107', '20991231']);
+      const all = await store.querySeries({ key: 'm-1', metric: 'usageKw', from: -DAY, to: future, resolution: 'raw' });
+      assert.deepEqual(all.points.map((p) => [p.time, p.avg]), [[-5_000, 1], [T0, 3], [future, 2]]);
+      assert.deepEqual(await store.applyRetention(T0 + DAY, { readingsMs: DAY }), { readings: 1, aggregates: 0, alerts: 0, ops: 0 });
+      const kept = await store.querySeries({ key: 'm-1', metric: 'usageKw', from: -DAY, to: future, resolution: 'raw' });
+      assert.deepEqual(kept.points.map((p) => p.time), [T0, future]);
+      assert.deepEqual(await partitions(database, 'readings'), ['20251107', '20991231']);
+    }));
+
   test('sqlLiteral writes any string so that ClickHouse reads back exactly that string', async () => {
     await serverReady();
     const everyAscii = Array.from({ length: 128 }, (_, code) => String.fromCharCode(code)).join('');

@@ -82,3 +82,8 @@ test('PostgreSQL answers exactly as DuckDB after the same replay', { timeout: 30
   await pgAdmin(`CREATE DATABASE ${pgDatabase}`);
   assertSameDump(await replayInto(`${PG_SERVER}/${pgDatabase}`), reference, 'postgres');
 });
+
+test('ClickHouse answers exactly as DuckDB after the same replay', { timeout: 300_000 }, async () => {
+  await chAdmin('SELECT 1'); // fails with how to start the server when it is down
+  assertSameDump(await replayInto(`clickhouse://127.0.0.1:8123/${chDatabase}`), reference, 'clickhouse');
+});
