@@ -11,6 +11,7 @@ import type { Store } from '../../src/stores/index.js';
 import { createClickHouseStore } from '../../src/stores/clickhouse-store.js';
 import { CLICKHOUSE_MIGRATIONS, sqlLiteral, supportsTtl } from '../../src/stores/clickhouse-schema.js';
 import { DAY, MINUTE, T0, alertEvent, reading, storeConformance, windowOf } from '../helpers/store-conformance.js';
+import { RETENTION_DAYS, retentionOverTenDays } from '../helpers/retention-days.js';
 
 const SERVER = 'http://127.0.0.1:8123';
 const UNREACHABLE = 'ClickHouse not reachable on 127.0.0.1:8123 — start it with scripts/servers.sh start clickhouse';
@@ -126,6 +127,17 @@ describe('ClickHouse store', () => {
     } finally {
       await first.close();
       await second.close();
+    }
+  });
+
+  test('on a schedule driven by a fake clock, each day the oldest day partition goes and the new one stays', async () => {
+    const database = await freshDatabase();
+    const store = createClickHouseStore({ url: `clickhouse://127.0.0.1:8123/${database}`, retention: RETENTION_DAYS });
+    try {
+      await store.ready();
+      await retentionOverTenDays(store, (table) => partitions(database, table), (_table, day) => day);
+    } finally {
+      await store.close();
     }
   });
 

@@ -6,7 +6,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { GpError } from '../../src/model/index.js';
-import { createPostgresStore, createRetentionSchedule, createStore, POSTGRES_MIGRATIONS, type Store } from '../../src/stores/index.js';
+import { createPostgresStore, createStore, POSTGRES_MIGRATIONS, type Store } from '../../src/stores/index.js';
+import { RETENTION_DAYS, retentionOverTenDays } from '../helpers/retention-days.js';
 import { DAY, T0, reading, storeConformance, windowOf } from '../helpers/store-conformance.js';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
@@ -132,39 +133,14 @@ describe('PostgreSQL store', () => {
   test('on a schedule driven by a fake clock, each day the oldest day partition goes and the new one stays', async (t) => {
     await databaseReady();
     const schema = freshSchema();
-    // Raw readings kept 3 days, aggregates 5: the partitions roll forward as the clock moves.
-    const store = createPostgresStore({ url, schema, retention: { readingsMs: 3 * DAY, aggregatesMs: 5 * DAY } });
+    const store = createPostgresStore({ url, schema, retention: RETENTION_DAYS });
     try {
       await store.ready();
       if (store.partitioning !== 'native') {
         t.skip('the timescaledb extension is installed: readings and aggregates are hypertables');
         return;
       }
-      const day0 = Date.UTC(2025, 10, 1);
-      let now = day0;
-      const runs: number[] = [];
-      const schedule = createRetentionSchedule({ store, clock: () => now, intervalMs: 3_600_000, onRun: (_result, at) => runs.push(at) });
-      const name = (table: string, day: number): string => `${table}_d${new Date(day0 + day * DAY).toISOString().slice(0, 10).replaceAll('-', '')}`;
-      for (let day = 0; day < 10; day++) {
-        // A day of data: one reading and one 1m window every 6 hours.
-        for (let hour = 0; hour < 24; hour += 6) {
-          now = day0 + day * DAY + hour * 3_600_000;
-          await store.writeReadings([reading('m-1', now, day * 4 + hour / 6, { usageKw: day })]);
-          await store.upsertAggregates([windowOf('m-1', '1m', now, day)]);
-          await schedule.tick();
-          // Not due again within the hour: no second run.
-          now += 1_800_000;
-          assert.equal(await schedule.tick(), undefined);
-        }
-        now = day0 + (day + 1) * DAY; // midnight: the day that just ended is complete
-        await schedule.tick();
-        const keptReadings = Array.from({ length: Math.min(day + 1, 3) }, (_, i) => name('readings', day - Math.min(day, 2) + i));
-        assert.deepEqual(await partitions(schema, 'readings'), keptReadings, `readings partitions after day ${day}`);
-        const keptAggregates = Array.from({ length: Math.min(day + 1, 5) }, (_, i) => name('aggregates', day - Math.min(day, 4) + i));
-        assert.deepEqual(await partitions(schema, 'aggregates'), keptAggregates, `aggregates partitions after day ${day}`);
-      }
-      assert.ok(runs.length >= 7, `retention removed something on ${runs.length} runs`);
-      assert.deepEqual(await store.counts(), { readings: 12, aggregates: 20, alerts: 0, transitions: 0, ops: 0 });
+      await retentionOverTenDays(store, (table) => partitions(schema, table), (table, day) => `${table}_d${day}`);
     } finally {
       await store.close();
     }
