@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The servers the integration tests talk to, on this machine's loopback:
 #   Mosquitto 127.0.0.1:1883, PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, NATS 127.0.0.1:4222,
-#   ClickHouse 127.0.0.1:8123 (HTTP).
+#   ClickHouse 127.0.0.1:8123 (HTTP), Kafka (a test broker on loopback ports of its own choosing).
 #
-#   scripts/servers.sh check [mosquitto|postgres|redis|nats|clickhouse|all]   does each answer its protocol on its port?
-#   scripts/servers.sh start [mosquitto|postgres|redis|nats|clickhouse|all]   start those that do not, with the system's
+#   scripts/servers.sh check [mosquitto|postgres|redis|nats|clickhouse|kafka|all]   does each answer its protocol on its port?
+#   scripts/servers.sh start [mosquitto|postgres|redis|nats|clickhouse|kafka|all]   start those that do not, with the system's
 #                                                                  own binaries (Debian packages), then check again
 #
 # ClickHouse is not one of the machine's services: `start clickhouse` installs Debian's clickhouse-server
 # (18.16) when it is missing and runs it on loopback with a config of its own in $GP_CLICKHOUSE_DIR
 # (default /tmp/gridpulse-clickhouse: data, logs, config; delete the folder to start from nothing).
+#
+# Kafka is not one of the machine's services either: `start kafka` runs librdkafka's mock cluster through
+# Debian's kcat (installed when missing): 3 brokers on loopback ports it picks, alive while that kcat runs,
+# topics auto-created with 4 partitions on first use, everything in memory (a restart starts empty). Its
+# files are in $GP_KAFKA_DIR (default /tmp/gridpulse-kafka): `bootstrap` holds the brokers as
+# host:port,host:port,host:port (the tests read it, or GP_KAFKA_BOOTSTRAP), `kafka.log` kcat's log, `pid`
+# its process group (stop it with: kill -- -$(cat /tmp/gridpulse-kafka/pid)).
 #
 # One line per server. Exit status 0 when every named server answers, 1 otherwise, 2 on bad usage.
 # `start` never stops or restarts a server that answers. It uses the commands these machines start their
@@ -17,11 +24,12 @@
 set -uo pipefail
 
 HOST=127.0.0.1
-ALL=(mosquitto postgres redis nats clickhouse)
+ALL=(mosquitto postgres redis nats clickhouse kafka)
 CLICKHOUSE_DIR=${GP_CLICKHOUSE_DIR:-/tmp/gridpulse-clickhouse}
+KAFKA_DIR=${GP_KAFKA_DIR:-/tmp/gridpulse-kafka}
 
 usage() {
-  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|clickhouse|all]" >&2
+  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|clickhouse|kafka|all]" >&2
   exit 2
 }
 
@@ -32,7 +40,18 @@ port_of() {
     redis) echo 6379 ;;
     nats) echo 4222 ;;
     clickhouse) echo 8123 ;;
+    # The mock cluster picks its ports: the first broker of the recorded list, or "-" before one ran.
+    kafka) kafka_first_broker | sed 's/.*://' | grep . || echo - ;;
   esac
+}
+
+# The recorded bootstrap list, e.g. 127.0.0.1:41235,127.0.0.1:37411,127.0.0.1:45883 (nothing when none is recorded).
+kafka_bootstrap() {
+  [ -s "$KAFKA_DIR/bootstrap" ] && head -n 1 "$KAFKA_DIR/bootstrap"
+}
+
+kafka_first_broker() {
+  kafka_bootstrap | cut -d, -f1
 }
 
 # Each probe speaks the server's protocol (a bare TCP connect would also "succeed" against the wrong
@@ -107,6 +126,58 @@ probe_clickhouse() {
   echo "answers /ping${version:+ (ClickHouse $version)}"
 }
 
+probe_kafka() {
+  # Kafka ApiVersions v0 (api key 18, correlation id 1, client id "gp") to every recorded broker; each must
+  # answer with correlation id 1 and error code 0.
+  local list broker host port reply count=0
+  list=$(kafka_bootstrap) || return 1
+  [ -n "$list" ] || return 1
+  for broker in ${list//,/ }; do
+    host=${broker%:*}
+    port=${broker##*:}
+    reply=$(timeout 3 bash -c '
+      exec 3<>/dev/tcp/'"$host"'/'"$port"' || exit 1
+      printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02gp" >&3
+      head -c 10 <&3 | od -An -tx1 | tr -d " \n"
+    ' 2>/dev/null) || return 1
+    # 4 bytes of length, then correlation id 00000001 and error code 0000.
+    [ "${reply:8:12}" = 000000010000 ] || return 1
+    count=$((count + 1))
+  done
+  echo "$count brokers answer ApiVersions (bootstrap $list, in $KAFKA_DIR/bootstrap)"
+}
+
+# librdkafka's mock cluster (through kcat, which keeps it alive while it runs): it logs the brokers it
+# listens on ("Mock cluster enabled: ... replaced with 127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"); that
+# list goes to $KAFKA_DIR/bootstrap.
+start_kafka() {
+  if ! command -v kcat >/dev/null; then
+    echo "installing Debian package kcat" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; } >/dev/null 2>&1 ||
+      { echo "kcat is not installed and apt-get install kcat failed"; return 1; }
+  fi
+  local d=$KAFKA_DIR tries=0 list
+  mkdir -p "$d" || return 1
+  # A cluster recorded earlier that no longer answers: forget it (and end its kcat if it still runs).
+  if [ -s "$d/pid" ] && kill -0 -- "-$(cat "$d/pid")" 2>/dev/null; then kill -- "-$(cat "$d/pid")" 2>/dev/null; fi
+  rm -f "$d/bootstrap" "$d/pid" "$d/kafka.log"
+  # kcat produces from its stdin, which `sleep infinity` keeps open and empty. Detached from this script
+  # in a session of its own (its id, written to pid, is the process group to kill).
+  (cd "$d" && exec setsid bash -c 'echo $$ >pid; sleep infinity | kcat -P -t _gridpulse_probe -b 127.0.0.1:1 -X test.mock.num.brokers=3 2>kafka.log' \
+    </dev/null >/dev/null 2>&1 &) </dev/null >/dev/null 2>&1
+  while [ $tries -lt 50 ]; do
+    list=$(sed -n 's/.*Mock cluster enabled.* replaced with \([0-9.:,]*\).*/\1/p' "$d/kafka.log" 2>/dev/null | head -n 1)
+    if [ -n "$list" ]; then
+      echo "$list" >"$d/bootstrap"
+      return 0
+    fi
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  echo "kcat did not report a mock cluster in $d/kafka.log: $(head -c 300 "$d/kafka.log" 2>/dev/null)"
+  return 1
+}
+
 # A ClickHouse of our own: loopback only, user default without password, everything under one folder.
 start_clickhouse() {
   if ! [ -x /usr/sbin/clickhouse-server ]; then
@@ -177,6 +248,7 @@ start_server() {
         -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log 2>&1
       ;;
     clickhouse) start_clickhouse ;;
+    kafka) start_kafka ;;
   esac
 }
 
@@ -200,7 +272,7 @@ target=${2:-all}
 case $action in check | start) ;; *) usage ;; esac
 case $target in
   all) names=("${ALL[@]}") ;;
-  mosquitto | postgres | redis | nats | clickhouse) names=("$target") ;;
+  mosquitto | postgres | redis | nats | clickhouse | kafka) names=("$target") ;;
   *) usage ;;
 esac
 
