@@ -548,7 +548,7 @@ describe('createStore', () => {
   });
 
   test('refuses other schemes, naming what this build supports', () => {
-    for (const url of ['clickhouse://gp:secret@localhost:8123', 'elasticsearch://localhost:9200', 'sqlite:x.db', 'data.duckdb', 'duckdb:']) {
+    for (const url of ['mysql://gp:secret@localhost:3306/x', 'timescaledb://gp:secret@localhost/x', 'sqlite:x.db', 'data.duckdb', 'duckdb:']) {
       assert.throws(
         () => createStore(url),
         (error: unknown) => {
@@ -561,7 +561,9 @@ describe('createStore', () => {
         url,
       );
     }
-    // postgres:// opens the PostgreSQL store (lazily: nothing connects until ready()).
+    // The server stores open lazily: nothing connects until ready().
     assert.equal(createStore('postgres://localhost/gridpulse').kind, 'postgres');
+    assert.equal(createStore('clickhouse://gp:secret@localhost:8123/gridpulse').kind, 'clickhouse');
+    assert.equal(createStore('elasticsearch://localhost:9200').kind, 'elasticsearch');
   });
 });
