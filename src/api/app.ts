@@ -13,6 +13,7 @@ import { registerCompatibilityRoutes } from './routes-compat.js';
 import { registerFleetRoutes } from './routes-fleet.js';
 import { registerIngestRoutes } from './routes-ingest.js';
 import { registerLiveRoutes } from './routes-live.js';
+import { registerMlRoutes } from './routes-ml.js';
 import { registerOpsRoutes } from './routes-ops.js';
 import { registerPortalRoutes } from './routes-portal.js';
 
@@ -102,6 +103,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<FastifyInsta
         { name: 'portal', description: 'Devices, series, alerts, data quality, status, live updates' },
         { name: 'compatibility', description: 'Routes of the reference designs' },
         { name: 'ops', description: 'Metrics, health, readiness' },
+        { name: 'ml', description: 'Model serving (/v1/infer) and training (/train-model)' },
       ],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a device token (server.auth.tokens)' } } },
     },
@@ -114,6 +116,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<FastifyInsta
   registerLiveRoutes(app, context);
   registerCompatibilityRoutes(app, context);
   registerOpsRoutes(app, context);
+  registerMlRoutes(app, context);
 
   const uiDir = options.uiDir === undefined ? undefined : resolve(options.uiDir);
   const hasUi = uiDir !== undefined && existsSync(join(uiDir, 'index.html'));

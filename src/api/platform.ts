@@ -54,6 +54,85 @@ export interface Platform {
   cachedFeatures?(key: string): Promise<DeviceLiveFeatures | undefined>;
   /** Optional: counters of the feature cache, present only when one is configured. */
   featureCacheStats?(): FeatureCacheStatus;
+  /**
+   * Optional (model serving, `POST /v1/infer`): the model that inference uses, or undefined when
+   * there is none (no `model` detector configured and none trained yet).
+   */
+  servingModel?(): Promise<ServingModel | undefined>;
+  /**
+   * Optional: scores feature vectors with the serving model, in one batch. Rejects with
+   * `GP_INPUT_INVALID` (field `features`, naming the expected count) when a vector does not fit
+   * the model, `GP_NOT_FOUND` when there is no model.
+   */
+  infer?(requests: readonly InferenceRequest[]): Promise<InferenceResult[]>;
+  /** Optional: starts training a model from the store's history in the background. */
+  startTraining?(request: TrainingRequest): TrainingJob;
+  /** Optional: a training job by id (undefined when unknown). */
+  trainingJob?(id: string): TrainingJob | undefined;
+  /** Optional: every training job of this process, newest first. */
+  trainingJobs?(): TrainingJob[];
+}
+
+/** The model `POST /v1/infer` scores with. */
+export interface ServingModel {
+  version: string;
+  kind: string;
+  path: string;
+  /** Feature names, in the order `features[]` must give them. */
+  features: string[];
+  threshold: number;
+  createdAt: string;
+  metrics: { f1: number | null; precision: number | null; recall: number | null; rocAuc: number | null; method: string } | null;
+}
+
+/** One inference request (the edge design's `/v1/infer` body). */
+export interface InferenceRequest {
+  deviceId: string;
+  sessionId: string;
+  sensorType: string;
+  startTsMs: number;
+  endTsMs: number;
+  featureSchemaVersion: string;
+  /** One number per model feature, in the model's order; null = missing. */
+  features: ReadonlyArray<number | null>;
+}
+
+export interface InferenceResult {
+  deviceId: string;
+  sessionId: string;
+  score: number;
+  modelVersion: string;
+  threshold: number;
+  /** True when the score reached the threshold. */
+  alert: boolean;
+}
+
+export interface TrainingRequest {
+  /** Stream whose history is learned (default: the first stream with a `model` detector, else `machines`, else the first). */
+  stream?: string | undefined;
+  kind?: 'gbdt' | 'forest' | 'isolation_forest' | undefined;
+  /** History from/to, epoch ms (default: the last 7 days up to now). */
+  from?: number | undefined;
+  to?: number | undefined;
+  /** Alert types that label a minute as a failure (default: overstrain, heat_dissipation, power_failure, tool_wear). */
+  labelTypes?: readonly string[] | undefined;
+  folds?: number | undefined;
+}
+
+export interface TrainingJob {
+  id: string;
+  status: 'running' | 'succeeded' | 'failed';
+  /** 0 … 1. */
+  progress: number;
+  stage: string;
+  request: TrainingRequest;
+  startedAt: number;
+  finishedAt: number | null;
+  modelVersion: string | null;
+  modelPath: string | null;
+  rows: number | null;
+  metrics: { f1: number | null; precision: number | null; recall: number | null; rocAuc: number | null } | null;
+  error: string | null;
 }
 
 /** Counters of the live-feature cache since the platform started. */

@@ -242,3 +242,64 @@ export const ReadyResponse = Type.Object({ ready: Type.Boolean() });
 export function errors(...statuses: number[]): Record<number, typeof ErrorResponse> {
   return Object.fromEntries(statuses.map((status) => [status, ErrorResponse]));
 }
+
+// ---- model serving and training (routes-ml.ts) ----
+
+export const InferBody = Type.Object(
+  {
+    device_id: Type.String({ minLength: 1, maxLength: 256 }),
+    session_id: Type.String({ maxLength: 256 }),
+    sensor_type: Type.String({ maxLength: 128 }),
+    start_ts_ms: Type.Number({ description: 'epoch milliseconds' }),
+    end_ts_ms: Type.Number({ description: 'epoch milliseconds' }),
+    feature_schema_version: Type.String({ maxLength: 128 }),
+    features: Type.Array(Nullable(Type.Number()), { maxItems: 4096, description: "one number per model feature, in the model's order (GET /v1/model); null = missing" }),
+  },
+  { additionalProperties: false },
+);
+export const InferResult = Type.Object({
+  device_id: Type.String(),
+  session_id: Type.String(),
+  score: Type.Number({ description: 'failure score, 0 … 1' }),
+  model_version: Type.String(),
+  threshold: Type.Number(),
+  alert: Type.Boolean({ description: 'true when score ≥ threshold' }),
+});
+export const InferBatchBody = Type.Object({ requests: Type.Array(InferBody, { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false });
+export const InferBatchResponse = Type.Object({ results: Type.Array(InferResult) });
+const MetricSummary = Nullable(
+  Type.Object({ f1: Nullable(Type.Number()), precision: Nullable(Type.Number()), recall: Nullable(Type.Number()), rocAuc: Nullable(Type.Number()), method: Type.Optional(Type.String()) }),
+);
+export const ServingModelResponse = Type.Object({
+  version: Type.String(),
+  kind: Type.String(),
+  features: Type.Array(Type.String()),
+  threshold: Type.Number(),
+  created_at: Type.String(),
+  metrics: MetricSummary,
+});
+export const TrainModelBody = Type.Object(
+  {
+    stream: Type.Optional(Name('stream whose history is learned')),
+    model: Type.Optional(StringEnum(['gbdt', 'forest', 'isolation-forest'], { default: 'gbdt' })),
+    from: Type.Optional(Type.Number({ description: 'epoch ms; default 7 days before to' })),
+    to: Type.Optional(Type.Number({ description: 'epoch ms; default now' })),
+    label_types: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 32, description: 'alert types that mark a minute as a failure' })),
+    folds: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 5 })),
+  },
+  { additionalProperties: false },
+);
+export const TrainingJobSchema = Type.Object({
+  job_id: Type.String(),
+  status: StringEnum(['running', 'succeeded', 'failed']),
+  progress: Type.Number({ description: '0 … 1' }),
+  stage: Type.String(),
+  started_at: Time,
+  finished_at: Nullable(Time),
+  model_version: Nullable(Type.String()),
+  rows: Nullable(Type.Integer()),
+  metrics: MetricSummary,
+  error: Nullable(Type.String()),
+});
+export const TrainingJobParams = Type.Object({ id: Name('training job id') });
+export const TrainingJobsResponse = Type.Object({ jobs: Type.Array(TrainingJobSchema) });

@@ -19,6 +19,7 @@ import { createFileLog, type AppendRecord, type Log, type LogRecovery, type Read
 import { GpError, opsEvent, type Alert, type OpsEvent, type StreamSchema } from '../model/index.js';
 import { createRedisFeatureCache, type RedisFeatureCache, type Store } from '../stores/index.js';
 import type { PlatformOptions, PlatformRuntime } from './platform.js';
+import { createMlPlatformMethods } from './platform-ml.js';
 import { deserializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
 /** The log consumer name under which the engine commits its offsets. */
@@ -505,7 +506,11 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       onError: (error) => onError(error, 'simulator'),
     });
 
+  // Model serving and training (POST /v1/infer, /train-model): see platform-ml.ts.
+  const ml = createMlPlatformMethods({ config, streams, store: storeProxy, clock });
+
   const runtime: PlatformRuntime = {
+    ...ml,
     streams,
     defaultStream: streams[0]!.name,
     store: storeProxy,
@@ -684,6 +689,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
 
     close() {
       closed ??= (async () => {
+        await ml.closeModels();
         if (!started) {
           await log.close().catch(() => {});
           await featureCache?.close();

@@ -36,3 +36,31 @@ export { physicsParams, createPhysicsDetectors, PhysicsDetector, type PhysicsPar
 export { ruleParams, createRuleDetectors, RuleDetector, type RuleParams, type RuleState } from './rule.js';
 export { compileRule, RuleSyntaxError, type CompiledRule, type WindowTerm, type RuleStep } from './rule-parser.js';
 export { detectorStateToJson, detectorStateFromJson } from './state-json.js';
+export { modelParams, createModelDetectors, ModelDetector, type ModelParams, type ModelState } from './model.js';
+export {
+  MODEL_FILE_FORMAT,
+  MODEL_FILE_FORMAT_VERSION,
+  MODEL_KINDS,
+  ROLLING_STATISTICS,
+  ROLLING_CAPACITY,
+  FeatureComputer,
+  parseModelFile,
+  readModelFile,
+  machineRoleOf,
+  mapInputs,
+  scoreTrees,
+  contributions,
+  topFeatures,
+  averagePathLength,
+  type ModelFile,
+  type ModelKind,
+  type ModelInput,
+  type ModelMetrics,
+  type ModelTraining,
+  type FeatureSpec,
+  type RollingStatistic,
+  type RollingState,
+  type TreeArrays,
+  type OnnxSpec,
+  type MachineRole,
+} from './model-scoring.js';

@@ -2,6 +2,7 @@ import type { TObject } from '@sinclair/typebox';
 import { GpError, type Detector, type DetectorSpec, type StreamSchema } from '../model/index.js';
 import { dropParams, createDropDetectors } from './drop.js';
 import { iqrParams, createIqrDetectors } from './iqr.js';
+import { modelParams, createModelDetectors, checkModelSpec } from './model.js';
 import { outOfRangeParams, createOutOfRangeDetectors } from './out-of-range.js';
 import { outageParams, createOutageDetectors } from './outage.js';
 import { describeValue, parseDuration, resolveParams, validateParams, type SpecIssue } from './params.js';
@@ -107,12 +108,13 @@ registerDetector({ type: 'seasonal', params: seasonalParams, perMetric: true, cr
 registerDetector({ type: 'out_of_range', params: outOfRangeParams, perMetric: true, create: createOutOfRangeDetectors, check: checkRange });
 registerDetector({ type: 'physics', params: physicsParams, perMetric: false, create: createPhysicsDetectors, check: checkPhysics });
 registerDetector({ type: 'rule', params: ruleParams, perMetric: false, create: createRuleDetectors, check: checkRule });
+registerDetector({ type: 'model', params: modelParams, perMetric: false, create: createModelDetectors, check: checkModelSpec });
 
 /**
  * Registry names of every detector kind, in registration order.
  *
  * @example
- * detectorTypes(); // ['spike', 'drop', 'outage', 'sustained_high', 'silence', 'zscore', 'iqr', 'seasonal', 'out_of_range', 'physics', 'rule']
+ * detectorTypes(); // ['spike', 'drop', 'outage', 'sustained_high', 'silence', 'zscore', 'iqr', 'seasonal', 'out_of_range', 'physics', 'rule', 'model']
  */
 export function detectorTypes(): string[] {
   return [...definitions.keys()];

@@ -7,7 +7,7 @@ import { dailyLoad, FakeContext, MINUTE, MONDAY, powerSchema, prng, run, schemaO
 const PATH = '/streams/power/detectors/0';
 
 test('the registry knows every out-of-the-box detector', () => {
-  assert.deepEqual(detectorTypes(), ['spike', 'drop', 'outage', 'sustained_high', 'silence', 'zscore', 'iqr', 'seasonal', 'out_of_range', 'physics', 'rule']);
+  assert.deepEqual(detectorTypes(), ['spike', 'drop', 'outage', 'sustained_high', 'silence', 'zscore', 'iqr', 'seasonal', 'out_of_range', 'physics', 'rule', 'model']);
   assert.equal(resolveDetectorParams(spec('spike', { threshold: 0.5 })).halfLife, spikeParams.properties.halfLife.default);
   assert.equal(resolveDetectorParams(spec('spike', { halfLife: '1h' })).halfLife, '1h');
   assert.equal(resolveDetectorParams(spec('spike', { threshold: 0.5 })).threshold, 0.5);

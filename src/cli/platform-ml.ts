@@ -1,0 +1,175 @@
+import { join } from 'node:path';
+import type { Platform } from '../api/index.js';
+import type { GridpulseConfig } from '../config/index.js';
+import { datasetFromStore, listModels, loadModel, trainModel, writeModelFile, type LoadedModel } from '../ml/index.js';
+import { GpError, type StreamSchema } from '../model/index.js';
+import type { Store } from '../stores/index.js';
+
+// The types of the Platform's model methods (declared in src/api/platform.ts).
+type InferenceRequest = Parameters<NonNullable<Platform['infer']>>[0][number];
+type InferenceResult = Awaited<ReturnType<NonNullable<Platform['infer']>>>[number];
+type ServingModel = NonNullable<Awaited<ReturnType<NonNullable<Platform['servingModel']>>>>;
+type TrainingRequest = Parameters<NonNullable<Platform['startTraining']>>[0];
+type TrainingJob = ReturnType<NonNullable<Platform['startTraining']>>;
+
+const DAY_MS = 86_400_000;
+/** Training yields to the event loop this often (ms), so the API keeps answering while a model trains. */
+const YIELD_EVERY_MS = 20;
+
+export type MlPlatformMethods = Required<Pick<Platform, 'servingModel' | 'infer' | 'startTraining' | 'trainingJob' | 'trainingJobs'>> & {
+  /** Releases the serving model (an ONNX session) and waits for running training jobs. */
+  closeModels(): Promise<void>;
+};
+
+/**
+ * Model serving and training for the live platform. The serving model is the model file of the
+ * first enabled `model` detector in the config, else the newest model in `<dataDir>/models` —
+ * where `POST /train-model` writes (a finished job's model then serves at once). Training reads
+ * the store's history (1-minute aggregates, labelled by the failure rules' alerts) and runs on
+ * this thread, yielding to the event loop every few milliseconds.
+ */
+export function createMlPlatformMethods(options: { config: GridpulseConfig; streams: readonly StreamSchema[]; store: Store; clock: () => number }): MlPlatformMethods {
+  const { config, streams, store, clock } = options;
+  const modelsDir = join(config.dataDir, 'models');
+  const configured = streams.flatMap((s) => s.detectors.filter((d) => d.enabled && d.type === 'model').map((d) => d.params['path'])).find((p): p is string => typeof p === 'string');
+  let trainedPath: string | undefined;
+  let loaded: LoadedModel | undefined;
+  const jobs = new Map<string, TrainingJob>();
+  const running = new Set<Promise<void>>();
+  let jobCount = 0;
+
+  const servingPath = async (): Promise<string | undefined> => {
+    if (configured !== undefined) return configured;
+    if (trainedPath !== undefined) return trainedPath;
+    const newest = (await listModels(modelsDir)).find((m) => m.problem === undefined);
+    return newest?.path;
+  };
+  const serving = async (): Promise<LoadedModel | undefined> => {
+    const path = await servingPath();
+    if (path === undefined) return undefined;
+    if (loaded?.path !== path) {
+      const previous = loaded;
+      loaded = await loadModel(path);
+      await previous?.close();
+    }
+    return loaded;
+  };
+
+  const train = async (job: TrainingJob): Promise<void> => {
+    const request = job.request;
+    const schema =
+      streams.find((s) => s.name === request.stream) ??
+      (request.stream === undefined ? (streams.find((s) => s.detectors.some((d) => d.type === 'model')) ?? streams.find((s) => s.name === 'machines') ?? streams[0]) : undefined);
+    if (schema === undefined) throw new GpError('GP_INPUT_INVALID', `stream: expected one of ${streams.map((s) => s.name).join(', ')}, got "${request.stream}"`, { field: 'stream' });
+    let lastYield = Date.now();
+    const pause = async (): Promise<void> => {
+      if (Date.now() - lastYield < YIELD_EVERY_MS) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = Date.now();
+    };
+    const to = request.to ?? clock();
+    const from = request.from ?? to - 7 * DAY_MS;
+    job.stage = 'reading history from the store';
+    const data = await datasetFromStore(store, schema, {
+      from,
+      to,
+      ...(request.labelTypes === undefined ? {} : { labelTypes: request.labelTypes }),
+      onDevice: (done, total) => {
+        job.progress = 0.2 * (done / total);
+      },
+    });
+    job.rows = data.rows;
+    const result = await trainModel(data, {
+      kind: request.kind ?? 'gbdt',
+      folds: request.folds ?? 5,
+      now: clock,
+      onProgress: async (fraction, stage) => {
+        job.progress = 0.2 + 0.8 * fraction;
+        job.stage = stage;
+        await pause();
+      },
+    });
+    const path = await writeModelFile(modelsDir, result.model);
+    trainedPath = path;
+    const m = result.model.metrics;
+    Object.assign(job, {
+      status: 'succeeded',
+      progress: 1,
+      stage: 'done',
+      finishedAt: clock(),
+      modelVersion: result.model.version,
+      modelPath: path,
+      metrics: m === null ? null : { f1: m.f1, precision: m.precision, recall: m.recall, rocAuc: m.rocAuc },
+    } satisfies Partial<TrainingJob>);
+  };
+
+  return {
+    async servingModel(): Promise<ServingModel | undefined> {
+      const model = await serving();
+      if (model === undefined) return undefined;
+      const m = model.model;
+      return {
+        version: m.version,
+        kind: m.kind,
+        path: model.path,
+        features: m.features.map((f) => f.name),
+        threshold: m.threshold,
+        createdAt: m.createdAt,
+        metrics: m.metrics === null ? null : { f1: m.metrics.f1, precision: m.metrics.precision, recall: m.metrics.recall, rocAuc: m.metrics.rocAuc, method: m.metrics.method },
+      };
+    },
+
+    async infer(requests: readonly InferenceRequest[]): Promise<InferenceResult[]> {
+      const model = await serving();
+      if (model === undefined) throw new GpError('GP_NOT_FOUND', 'model: no model to serve: configure a model detector or train one with POST /train-model', { field: 'model' });
+      const names = model.model.features.map((f) => f.name);
+      requests.forEach((request, i) => {
+        if (request.features.length !== names.length) {
+          const where = requests.length > 1 ? `requests/${i}/features` : 'features';
+          throw new GpError('GP_INPUT_INVALID', `${where}: expected ${names.length} numbers (model ${model.model.version}: ${names.join(', ')}), got ${request.features.length}`, { field: where });
+        }
+      });
+      const scores = await model.score(requests.map((r) => r.features.map((x) => (x === null ? Number.NaN : x))));
+      const threshold = model.model.threshold;
+      return requests.map((r, i) => ({ deviceId: r.deviceId, sessionId: r.sessionId, score: scores[i]!, modelVersion: model.model.version, threshold, alert: scores[i]! >= threshold }));
+    },
+
+    startTraining(request: TrainingRequest): TrainingJob {
+      if (request.stream !== undefined && !streams.some((s) => s.name === request.stream)) {
+        throw new GpError('GP_INPUT_INVALID', `stream: expected one of ${streams.map((s) => s.name).join(', ')}, got "${request.stream}"`, { field: 'stream' });
+      }
+      jobCount++;
+      const job: TrainingJob = {
+        id: `train-${clock().toString(36)}-${jobCount}`,
+        status: 'running',
+        progress: 0,
+        stage: 'starting',
+        request,
+        startedAt: clock(),
+        finishedAt: null,
+        modelVersion: null,
+        modelPath: null,
+        rows: null,
+        metrics: null,
+        error: null,
+      };
+      jobs.set(job.id, job);
+      const run = train(job)
+        .catch((error: unknown) => {
+          Object.assign(job, { status: 'failed', stage: 'failed', finishedAt: clock(), error: error instanceof Error ? error.message : String(error) } satisfies Partial<TrainingJob>);
+        })
+        .finally(() => running.delete(run));
+      running.add(run);
+      return job;
+    },
+
+    trainingJob: (id) => jobs.get(id),
+    trainingJobs: () => [...jobs.values()].sort((a, b) => b.startedAt - a.startedAt),
+
+    async closeModels() {
+      await Promise.all([...running]);
+      await loaded?.close();
+      loaded = undefined;
+    },
+  };
+}
