@@ -1,7 +1,30 @@
 /**
  * Alert lifecycle: findings in, alert events out (open → update/escalate → resolve → reopen),
- * with deterministic ids. Delivery channels live beside it and take `AlertEvent`s.
+ * with deterministic ids. Delivery channels live beside it (src/alerts/channels) and take `AlertEvent`s.
  */
 export { createAlertManager } from './alert-manager.js';
 export type { AlertManager, AlertManagerOptions } from './alert-manager.js';
 export { alertId, transitionId } from './alert-ids.js';
+// Delivery of alert transitions: channels (webhook, MQTT), routes, retries, dead letters.
+export { createDeliveryWorker } from './channels/delivery-worker.js';
+export type { DeliveryWorker, DeliveryWorkerOptions, DeliveryReport, ChannelMetrics, SubmitResult, RedeliveryResult } from './channels/delivery-worker.js';
+export { DEFAULT_RETRY_POLICY } from './channels/channel.js';
+export type { Channel, Notification, AttemptContext, DeliveryResult, RetryPolicy, TemplateName } from './channels/channel.js';
+export { createAlertRouter } from './channels/router.js';
+export type { AlertRouter, AlertRoute, RouteTarget } from './channels/router.js';
+export { renderNotification, genericBody, slackBody } from './channels/templates.js';
+export type { GenericAlertBody, SlackAlertBody } from './channels/templates.js';
+export { createWebhookChannel } from './channels/webhook-channel.js';
+export type { WebhookChannelOptions } from './channels/webhook-channel.js';
+export { signWebhook, webhookSecretKey } from './channels/webhook-signature.js';
+export type { WebhookSignatureHeaders } from './channels/webhook-signature.js';
+export { createMqttChannel, topicFor } from './channels/mqtt-channel.js';
+export type { MqttChannelOptions } from './channels/mqtt-channel.js';
+export { createTargetPolicy } from './channels/target-policy.js';
+export type { TargetPolicy, TargetPolicyOptions, TargetCheck, HostResolver, ResolvedAddress } from './channels/target-policy.js';
+export { retryDelay, parseRetryAfter } from './channels/retry.js';
+export type { RetryDecision } from './channels/retry.js';
+export { createMemoryDeadLetterStore, createFileDeadLetterStore, deadLetterId } from './channels/dead-letters.js';
+export type { DeadLetter, DeadLetterFilter, DeadLetterStore, FileDeadLetterStoreOptions } from './channels/dead-letters.js';
+export { createAlertDelivery, deadLetterPath } from './channels/from-config.js';
+export type { AlertDeliveryOptions, AlertDeliverySettings } from './channels/from-config.js';

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED, DurationReader } from './duration.js';
 import { describeValue, pointer, type ConfigIssue } from './issues.js';
@@ -114,12 +115,95 @@ export const FeaturesInputSchema = Type.Object(
   strict,
 );
 
+// alerts.delivery: where alert transitions are sent (webhook and MQTT channels), which
+// transitions go where (routes), and which webhook targets are allowed.
+const DeliveryTemplate = Type.Union([Type.Literal('generic'), Type.Literal('slack')], { expected: 'generic or slack' });
+const SeverityName = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')], { expected: 'info, warning or critical' });
+const TransitionKindName = Type.Union(
+  [Type.Literal('open'), Type.Literal('update'), Type.Literal('escalate'), Type.Literal('resolve'), Type.Literal('reopen'), Type.Literal('acknowledge')],
+  { expected: 'one of open, update, escalate, resolve, reopen, acknowledge' },
+);
+const Names = (expected: string) => Type.Array(Type.String({ minLength: 1, expected }));
+
+export const DeliveryRetryInputSchema = Type.Object(
+  {
+    attempts: Type.Optional(Count('a whole number of attempts, at least 1')),
+    baseDelay: Type.Optional(Duration),
+    maxDelay: Type.Optional(Duration),
+  },
+  strict,
+);
+
+/** One channel; which keys apply depends on `type` (checked after the schema, so each problem has its own path). */
+export const DeliveryChannelInputSchema = Type.Object(
+  {
+    type: Type.Union([Type.Literal('webhook'), Type.Literal('mqtt')], { expected: 'webhook or mqtt' }),
+    url: Type.String({ minLength: 1, expected: 'a URL like "https://hooks.example.com/gridpulse" (webhook) or "mqtt://127.0.0.1:1883" (mqtt)' }),
+    secret: Type.Optional(Type.String({ expected: 'a Standard Webhooks secret like "whsec_" followed by base64' })),
+    previousSecrets: Type.Optional(Type.Array(Type.String({ expected: 'a Standard Webhooks secret like "whsec_" followed by base64' }))),
+    timeout: Type.Optional(Duration),
+    retry: Type.Optional(DeliveryRetryInputSchema),
+    template: Type.Optional(DeliveryTemplate),
+    topic: Type.Optional(Type.String({ minLength: 1, expected: 'an MQTT topic like "gridpulse/alerts/{site}/{type}"' })),
+    qos: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2)], { expected: '1 or 2' })),
+    clientId: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty MQTT client id' })),
+  },
+  strict,
+);
+
+export const DeliveryRouteInputSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty route name' })),
+    match: Type.Optional(
+      Type.Object(
+        {
+          streams: Type.Optional(Names('a stream name')),
+          types: Type.Optional(Names('an alert type like "spike"')),
+          sites: Type.Optional(Names('a site id')),
+          severities: Type.Optional(Type.Array(SeverityName)),
+          minSeverity: Type.Optional(SeverityName),
+          kinds: Type.Optional(Type.Array(TransitionKindName)),
+        },
+        strict,
+      ),
+    ),
+    channels: Type.Array(Type.String({ minLength: 1, expected: 'a channel name' }), { minItems: 1, expected: 'a list of at least one channel name' }),
+    template: Type.Optional(DeliveryTemplate),
+  },
+  strict,
+);
+
+export const AlertDeliveryInputSchema = Type.Object(
+  {
+    queueCapacity: Type.Optional(Count('a whole number of notifications per channel, at least 1')),
+    deadLetters: Type.Optional(Type.Union([Type.Literal('file'), Type.Literal('memory')], { expected: 'file or memory' })),
+    allow: Type.Optional(
+      Type.Object(
+        {
+          hosts: Type.Optional(Names('a host name like "hooks.example.com" or "*.example.com"')),
+          cidrs: Type.Optional(Names('an address range like "203.0.113.0/24" or "2001:db8::/32"')),
+        },
+        strict,
+      ),
+    ),
+    channels: Type.Optional(Type.Record(Type.String(), DeliveryChannelInputSchema)),
+    routes: Type.Optional(Type.Array(DeliveryRouteInputSchema)),
+  },
+  strict,
+);
+
+/** The top-level `alerts` section (delivery of alert transitions; per-stream alert policy stays under `streams.<name>.alerts`). */
+export const AlertsPlatformInputSchema = Type.Object({ delivery: Type.Optional(AlertDeliveryInputSchema) }, strict);
+
 export type ServerInput = Static<typeof ServerInputSchema>;
 export type MqttInput = Static<typeof MqttInputSchema>;
 export type LogInput = Static<typeof LogInputSchema>;
 export type CheckpointInput = Static<typeof CheckpointInputSchema>;
 export type SimulatorInput = Static<typeof SimulatorInputSchema>;
 export type FeaturesInput = Static<typeof FeaturesInputSchema>;
+export type AlertsPlatformInput = Static<typeof AlertsPlatformInputSchema>;
+type DeliveryChannelInput = Static<typeof DeliveryChannelInputSchema>;
+type DeliveryRouteInput = Static<typeof DeliveryRouteInputSchema>;
 
 /** A device token as configured: only its SHA-256 is stored; `keys` bounds which devices it may write. */
 export interface TokenConfig {
@@ -193,6 +277,69 @@ export interface FeaturesConfig {
   readonly redis: RedisFeaturesConfig | undefined;
 }
 
+/** How a channel retries one notification: `attempts` in all, waits drawn by full jitter from `baseDelay·2^(n−1)`, capped at `maxDelay`. */
+export interface DeliveryRetryConfig {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export type DeliveryTemplateName = 'generic' | 'slack';
+
+/** A Standard Webhooks endpoint. `url` and `secrets` are secret: never log them as they are. */
+export interface WebhookChannelConfig {
+  readonly type: 'webhook';
+  readonly name: string;
+  readonly url: string;
+  /** The signing secrets, `whsec_…`: the current one first, then previous ones still accepted during a rotation. */
+  readonly secrets: readonly string[];
+  readonly timeoutMs: number;
+  readonly retry: DeliveryRetryConfig;
+  readonly template: DeliveryTemplateName;
+}
+
+/** An MQTT topic on a broker; `{stream}`, `{key}`, `{site}`, `{type}`, `{severity}`, `{kind}` in the topic are filled per alert. */
+export interface MqttChannelConfig {
+  readonly type: 'mqtt';
+  readonly name: string;
+  /** May hold a password: never log it as is. */
+  readonly url: string;
+  readonly topic: string;
+  readonly qos: 1 | 2;
+  readonly clientId: string | undefined;
+  readonly timeoutMs: number;
+  readonly retry: DeliveryRetryConfig;
+  readonly template: DeliveryTemplateName;
+}
+
+export type DeliveryChannelConfig = WebhookChannelConfig | MqttChannelConfig;
+
+/** Which transitions go to which channels. A field left out matches everything; a list matches any of its values. */
+export interface DeliveryRouteConfig {
+  readonly name: string;
+  readonly streams: readonly string[] | undefined;
+  readonly types: readonly string[] | undefined;
+  readonly sites: readonly string[] | undefined;
+  readonly severities: readonly ('info' | 'warning' | 'critical')[] | undefined;
+  readonly minSeverity: 'info' | 'warning' | 'critical' | undefined;
+  readonly kinds: readonly ('open' | 'update' | 'escalate' | 'resolve' | 'reopen' | 'acknowledge')[] | undefined;
+  readonly channels: readonly string[];
+  /** Undefined: each channel's own template. */
+  readonly template: DeliveryTemplateName | undefined;
+}
+
+/** `alerts.delivery`: nothing is delivered while `channels` is empty (the default). */
+export interface AlertDeliveryConfig {
+  /** Notifications waiting per channel; when a channel's queue is full, new transitions are refused (reported), never dropped. */
+  readonly queueCapacity: number;
+  /** `file`: dead letters kept in `<dataDir>/alerts/dead-letters.jsonl`; `memory`: lost on restart. */
+  readonly deadLetters: 'file' | 'memory';
+  /** Webhook targets: with `hosts`, only those host names; internal addresses only inside `cidrs`. */
+  readonly allow: { readonly hosts: readonly string[]; readonly cidrs: readonly string[] };
+  readonly channels: readonly DeliveryChannelConfig[];
+  readonly routes: readonly DeliveryRouteConfig[];
+}
+
 export interface PlatformConfig {
   readonly server: ServerConfig;
   readonly mqtt: MqttConfig | undefined;
@@ -200,6 +347,7 @@ export interface PlatformConfig {
   readonly checkpoint: { readonly intervalMs: number };
   readonly simulator: SimulatorConfig;
   readonly features: FeaturesConfig;
+  readonly alerts: { readonly delivery: AlertDeliveryConfig };
 }
 
 export const PLATFORM_DEFAULTS = {
@@ -209,6 +357,9 @@ export const PLATFORM_DEFAULTS = {
   checkpoint: { interval: '5s' },
   simulator: { enabled: true, meters: 200, machines: 20, sites: 8, interval: '5s', anomalyEvery: '20s', seed: 1 },
   features: { redis: { ttl: '10m', interval: '1s' } },
+  alerts: {
+    delivery: { queueCapacity: 10_000, deadLetters: 'file', webhookTimeout: '15s', mqttTimeout: '10s', retry: { attempts: 8, baseDelay: '1s', maxDelay: '5m' } },
+  },
 } as const;
 
 export interface PlatformInput {
@@ -218,6 +369,7 @@ export interface PlatformInput {
   checkpoint?: CheckpointInput | undefined;
   simulator?: SimulatorInput | undefined;
   features?: FeaturesInput | undefined;
+  alerts?: AlertsPlatformInput | undefined;
 }
 
 /** Resolves the platform sections, adding an issue (with its JSON pointer) for each bad duration. */
@@ -275,6 +427,7 @@ export function buildPlatformConfig(input: PlatformInput, issues: ConfigIssue[])
       seed: sim.seed ?? d.simulator.seed,
     },
     features,
+    alerts: { delivery: buildAlertDelivery(input.alerts?.delivery, duration, issues) },
   };
 }
 
@@ -290,4 +443,163 @@ function buildFeatures(input: FeaturesInput | undefined, duration: (path: string
     issues.push({ path: pointer(at, 'ttl'), message: `expected a time to live longer than the interval (${describeValue(redis.interval ?? d.interval)}), got ${describeValue(redis.ttl ?? d.ttl)}` });
   }
   return { redis: { url: redis.url, ttlMs, intervalMs, prefixes: { ...redis.prefixes } } };
+}
+
+const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const WEBHOOK_ONLY = ['secret', 'previousSecrets'] as const;
+const MQTT_ONLY = ['topic', 'qos', 'clientId'] as const;
+/** Standard Webhooks: a symmetric secret is 24 to 64 random bytes, base64 behind `whsec_`. */
+const SECRET_MIN_BYTES = 24;
+const SECRET_MAX_BYTES = 64;
+
+function buildAlertDelivery(
+  input: Static<typeof AlertDeliveryInputSchema> | undefined,
+  duration: (path: string, value: string | number) => number,
+  issues: ConfigIssue[],
+): AlertDeliveryConfig {
+  const d = PLATFORM_DEFAULTS.alerts.delivery;
+  const at = '/alerts/delivery';
+  const hosts = input?.allow?.hosts ?? [];
+  const cidrs = input?.allow?.cidrs ?? [];
+  for (const [index, host] of hosts.entries()) {
+    if (!/^(\*\.)?[A-Za-z0-9._-]+$/.test(host) || host.startsWith('.') || host.endsWith('.')) {
+      issues.push({ path: pointer(at, 'allow', 'hosts', index), message: `expected a host name like "hooks.example.com" or "*.example.com", got ${describeValue(host)}` });
+    }
+  }
+  for (const [index, cidr] of cidrs.entries()) {
+    if (!isCidr(cidr)) issues.push({ path: pointer(at, 'allow', 'cidrs', index), message: `expected an address range like "203.0.113.0/24" or "2001:db8::/32", got ${describeValue(cidr)}` });
+  }
+  const channels: DeliveryChannelConfig[] = [];
+  for (const [name, channel] of Object.entries(input?.channels ?? {})) {
+    const built = buildChannel(name, channel, pointer(at, 'channels', name), duration, issues);
+    if (built !== undefined) channels.push(built);
+  }
+  const known = new Set(Object.keys(input?.channels ?? {}));
+  const routes = (input?.routes ?? []).map((route, index) => buildRoute(route, index, known, pointer(at, 'routes', index), issues));
+  return { queueCapacity: input?.queueCapacity ?? d.queueCapacity, deadLetters: input?.deadLetters ?? d.deadLetters, allow: { hosts: [...hosts], cidrs: [...cidrs] }, channels, routes };
+}
+
+function buildChannel(
+  name: string,
+  input: DeliveryChannelInput,
+  at: string,
+  duration: (path: string, value: string | number) => number,
+  issues: ConfigIssue[],
+): DeliveryChannelConfig | undefined {
+  const d = PLATFORM_DEFAULTS.alerts.delivery;
+  // A type that failed the schema was removed: which keys belong is unknown, so nothing more is said.
+  if ((input.type as string | undefined) !== 'webhook' && (input.type as string | undefined) !== 'mqtt') return undefined;
+  const before = issues.length;
+  if (!CHANNEL_NAME.test(name)) {
+    issues.push({ path: at, message: `expected a channel name of letters, digits, "_", "." and "-" (starting with a letter or digit), got ${describeValue(name)}` });
+  }
+  const foreign = input.type === 'webhook' ? MQTT_ONLY : WEBHOOK_ONLY;
+  for (const key of foreign) {
+    const value = input[key];
+    if (value === undefined) continue;
+    // Secrets are never echoed, even when misplaced.
+    const got = key === 'secret' || key === 'previousSecrets' ? 'a value' : describeValue(value);
+    issues.push({ path: pointer(at, key), message: `expected no ${key} for ${input.type === 'webhook' ? 'a webhook' : 'an mqtt'} channel (${key} belongs to ${input.type === 'webhook' ? 'mqtt' : 'webhook'} channels), got ${got}` });
+  }
+  const timeoutMs = duration(pointer(at, 'timeout'), input.timeout ?? (input.type === 'webhook' ? d.webhookTimeout : d.mqttTimeout));
+  const retry = {
+    attempts: input.retry?.attempts ?? d.retry.attempts,
+    baseDelayMs: duration(pointer(at, 'retry', 'baseDelay'), input.retry?.baseDelay ?? d.retry.baseDelay),
+    maxDelayMs: duration(pointer(at, 'retry', 'maxDelay'), input.retry?.maxDelay ?? d.retry.maxDelay),
+  };
+  if (retry.maxDelayMs < retry.baseDelayMs) {
+    issues.push({ path: pointer(at, 'retry', 'maxDelay'), message: `expected a maximum delay no shorter than the base delay (${describeValue(input.retry?.baseDelay ?? d.retry.baseDelay)}), got ${describeValue(input.retry?.maxDelay ?? d.retry.maxDelay)}` });
+  }
+  const template = input.template ?? 'generic';
+  if (input.type === 'webhook') {
+    checkWebhookUrl(input.url, pointer(at, 'url'), issues);
+    if (input.secret === undefined) {
+      issues.push({ path: pointer(at, 'secret'), message: 'expected a Standard Webhooks secret like "whsec_" followed by base64 of 24 to 64 random bytes, got nothing (this key is required for webhook channels)' });
+    } else {
+      checkSecret(input.secret, pointer(at, 'secret'), issues);
+    }
+    for (const [index, secret] of (input.previousSecrets ?? []).entries()) checkSecret(secret, pointer(at, 'previousSecrets', index), issues);
+    if (issues.length > before) return undefined;
+    return { type: 'webhook', name, url: input.url, secrets: [input.secret ?? '', ...(input.previousSecrets ?? [])], timeoutMs, retry, template };
+  }
+  if (!/^(mqtts?|wss?|tcp):\/\/[^/]/.test(input.url)) {
+    issues.push({ path: pointer(at, 'url'), message: `expected a broker URL like "mqtt://127.0.0.1:1883", got ${describeValue(redactedUrl(input.url))}` });
+  }
+  if (input.topic === undefined) {
+    issues.push({ path: pointer(at, 'topic'), message: 'expected an MQTT topic like "gridpulse/alerts/{site}/{type}", got nothing (this key is required for mqtt channels)' });
+  } else if (/[+#]/.test(input.topic) || input.topic.includes('\u0000')) {
+    issues.push({ path: pointer(at, 'topic'), message: `expected a topic to publish to, without the wildcards + and #, got ${describeValue(input.topic)}` });
+  }
+  if (issues.length > before) return undefined;
+  return { type: 'mqtt', name, url: input.url, topic: input.topic ?? '', qos: input.qos ?? 1, clientId: input.clientId, timeoutMs, retry, template };
+}
+
+function buildRoute(input: DeliveryRouteInput, index: number, channels: ReadonlySet<string>, at: string, issues: ConfigIssue[]): DeliveryRouteConfig {
+  for (const [position, channel] of input.channels.entries()) {
+    if (!channels.has(channel)) {
+      const list = channels.size === 0 ? 'none are configured' : [...channels].join(', ');
+      issues.push({ path: pointer(at, 'channels', position), message: `expected a channel of alerts.delivery.channels (${list}), got ${describeValue(channel)}` });
+    }
+  }
+  const match = input.match ?? {};
+  return {
+    name: input.name ?? `route-${index}`,
+    streams: match.streams,
+    types: match.types,
+    sites: match.sites,
+    severities: match.severities,
+    minSeverity: match.minSeverity,
+    kinds: match.kinds,
+    channels: [...input.channels],
+    template: input.template,
+  };
+}
+
+function checkWebhookUrl(url: string, path: string, issues: ConfigIssue[]): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    issues.push({ path, message: 'expected an http or https URL like "https://hooks.example.com/gridpulse", got text that is not a URL' });
+    return;
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    issues.push({ path, message: `expected an http or https URL like "https://hooks.example.com/gridpulse", got a URL with the scheme ${parsed.protocol.replace(':', '')}` });
+  } else if (parsed.username !== '' || parsed.password !== '') {
+    issues.push({ path, message: `expected a URL without a user name or password (the signature authenticates gridpulse), got credentials in the URL for ${parsed.host}` });
+  }
+}
+
+function checkSecret(secret: string, path: string, issues: ConfigIssue[]): void {
+  const expected = `a Standard Webhooks secret like "whsec_" followed by base64 of ${SECRET_MIN_BYTES} to ${SECRET_MAX_BYTES} random bytes`;
+  // The secret itself never goes into a message.
+  if (!secret.startsWith('whsec_')) {
+    issues.push({ path, message: `expected ${expected}, got text without the "whsec_" prefix` });
+    return;
+  }
+  const encoded = secret.slice('whsec_'.length);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded) || encoded.length % 4 !== 0 || encoded.length === 0) {
+    issues.push({ path, message: `expected ${expected}, got "whsec_" followed by text that is not base64` });
+    return;
+  }
+  const bytes = Buffer.from(encoded, 'base64').length;
+  if (bytes < SECRET_MIN_BYTES || bytes > SECRET_MAX_BYTES) {
+    issues.push({ path, message: `expected ${expected}, got a secret of ${bytes} bytes` });
+  }
+}
+
+function isCidr(text: string): boolean {
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (slash === -1) return true;
+  const prefix = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** A URL for messages: the password, if any, replaced. */
+function redactedUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED } from './duration.js';
-import { CheckpointInputSchema, FeaturesInputSchema, LogInputSchema, MqttInputSchema, ServerInputSchema, SimulatorInputSchema } from './platform-config.js';
+import { AlertsPlatformInputSchema, CheckpointInputSchema, FeaturesInputSchema, LogInputSchema, MqttInputSchema, ServerInputSchema, SimulatorInputSchema } from './platform-config.js';
 
 // The shape of gridpulse.yaml, declared once. Every key is optional: user values merge over the
 // built-in defaults. Each schema may carry an `expected` text that error messages use instead of
@@ -140,6 +140,7 @@ export const ConfigInputSchema = Type.Object(
     checkpoint: Type.Optional(CheckpointInputSchema),
     simulator: Type.Optional(SimulatorInputSchema),
     features: Type.Optional(FeaturesInputSchema),
+    alerts: Type.Optional(AlertsPlatformInputSchema),
   },
   strict,
 );

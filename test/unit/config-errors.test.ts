@@ -44,7 +44,7 @@ test('an unknown key is reported at its path with the keys that are allowed and 
     issueAt(issues, '/streams/power/lateness/alowed').message,
     'expected one of the keys outOfOrder, allowed, reportOutOfOrderOver, maxFuture, idleTimeout, got unknown key "alowed" (did you mean "allowed"?)',
   );
-  assert.equal(issueAt(issues, '/stores').message, 'expected one of the keys engine, store, dataDir, streams, server, mqtt, log, checkpoint, simulator, features, got unknown key "stores" (did you mean "store"?)');
+  assert.equal(issueAt(issues, '/stores').message, 'expected one of the keys engine, store, dataDir, streams, server, mqtt, log, checkpoint, simulator, features, alerts, got unknown key "stores" (did you mean "store"?)');
 });
 
 test('a detector naming a metric the stream does not have is reported at that metric', () => {
@@ -213,4 +213,105 @@ test('features.redis: a bad URL, duration, prefix or a TTL not above the interva
   assert.equal(issueAt(short.issues, '/features/redis/ttl').message, 'expected a time to live longer than the interval ("2s"), got "1s"');
   assert.equal(issueAt(parseConfig({ features: { redis: {} } }).issues, '/features/redis/url').message, 'expected a Redis URL like "redis://127.0.0.1:6379", got nothing (this key is required)');
   assert.match(issueAt(parseConfig({ features: { cache: {} } }).issues, '/features/cache').message, /expected one of the keys redis/);
+});
+
+const WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+test('alerts.delivery is empty by default and, when set, takes the documented timeout, retry policy, queue and dead-letter defaults', () => {
+  assert.deepEqual(parseConfig({}).config?.alerts.delivery, { queueCapacity: 10_000, deadLetters: 'file', allow: { hosts: [], cidrs: [] }, channels: [], routes: [] });
+  const { config, issues } = parseConfig(
+    [
+      'alerts:',
+      '  delivery:',
+      '    allow: { hosts: ["*.example.com"], cidrs: ["10.20.0.0/16"] }',
+      '    channels:',
+      '      ops:',
+      '        type: webhook',
+      '        url: https://hooks.example.com/gridpulse',
+      `        secret: ${WEBHOOK_SECRET}`,
+      '        retry: { attempts: 3, maxDelay: 1m }',
+      '      plant: { type: mqtt, url: "mqtt://127.0.0.1:1883", topic: "alerts/{site}" }',
+      '    routes:',
+      '      - { match: { sites: [s-1], minSeverity: warning }, channels: [ops], template: slack }',
+      '      - channels: [plant]',
+    ].join('\n'),
+  );
+  assert.equal(formatIssues(issues), '');
+  const delivery = config?.alerts.delivery;
+  assert.deepEqual(delivery?.channels[0], {
+    type: 'webhook',
+    name: 'ops',
+    url: 'https://hooks.example.com/gridpulse',
+    secrets: [WEBHOOK_SECRET],
+    timeoutMs: 15_000,
+    retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 },
+    template: 'generic',
+  });
+  assert.deepEqual(delivery?.channels[1], { type: 'mqtt', name: 'plant', url: 'mqtt://127.0.0.1:1883', topic: 'alerts/{site}', qos: 1, clientId: undefined, timeoutMs: 10_000, retry: { attempts: 8, baseDelayMs: 1000, maxDelayMs: 300_000 }, template: 'generic' });
+  assert.deepEqual(delivery?.routes.map((route) => [route.name, route.sites, route.minSeverity, route.channels, route.template]), [
+    ['route-0', ['s-1'], 'warning', ['ops'], 'slack'],
+    ['route-1', undefined, undefined, ['plant'], undefined],
+  ]);
+  assert.deepEqual(delivery?.allow, { hosts: ['*.example.com'], cidrs: ['10.20.0.0/16'] });
+});
+
+test('alerts.delivery: bad channels, secrets, durations and allow-list entries are reported at their paths, secrets never echoed', () => {
+  const { issues } = parseConfig({
+    alerts: {
+      delivery: {
+        queueCapacity: 0,
+        allow: { hosts: ['hooks example com'], cidrs: ['10.0.0.0/33', 'not-an-address'] },
+        channels: {
+          short: { type: 'webhook', url: 'https://hooks.example.com/x', secret: `whsec_${Buffer.alloc(8, 1).toString('base64')}` },
+          plain: { type: 'webhook', url: 'https://hooks.example.com/x', secret: 'hunter2-plain-text' },
+          nosecret: { type: 'webhook', url: 'ftp://files.example.com/x' },
+          creds: { type: 'webhook', url: 'https://bob:pw@hooks.example.com/x', secret: WEBHOOK_SECRET, timeout: 'soon', topic: 'x' },
+          slow: { type: 'webhook', url: 'https://hooks.example.com/x', secret: WEBHOOK_SECRET, retry: { baseDelay: '10s', maxDelay: '1s', attempts: 0 } },
+          broker: { type: 'mqtt', url: 'http://broker', secret: WEBHOOK_SECRET },
+          wild: { type: 'mqtt', url: 'mqtt://127.0.0.1', topic: 'alerts/+/x', qos: 0 },
+          pager: { type: 'sms', url: 'tel:123' },
+        },
+      },
+    },
+  });
+  const at = (path: string) => issueAt(issues, `/alerts/delivery${path}`).message;
+  assert.equal(at('/queueCapacity'), 'expected a whole number of notifications per channel, at least 1, got 0');
+  assert.match(at('/allow/hosts/0'), /^expected a host name like "hooks.example.com" or "\*.example.com", got "hooks example com"$/);
+  assert.match(at('/allow/cidrs/0'), /^expected an address range like .*, got "10.0.0.0\/33"$/);
+  assert.match(at('/allow/cidrs/1'), /got "not-an-address"$/);
+  assert.equal(at('/channels/short/secret'), 'expected a Standard Webhooks secret like "whsec_" followed by base64 of 24 to 64 random bytes, got a secret of 8 bytes');
+  assert.equal(at('/channels/plain/secret'), 'expected a Standard Webhooks secret like "whsec_" followed by base64 of 24 to 64 random bytes, got text without the "whsec_" prefix');
+  assert.match(at('/channels/nosecret/secret'), /got nothing \(this key is required for webhook channels\)$/);
+  assert.equal(at('/channels/nosecret/url'), 'expected an http or https URL like "https://hooks.example.com/gridpulse", got a URL with the scheme ftp');
+  assert.match(at('/channels/creds/url'), /^expected a URL without a user name or password .*, got credentials in the URL for hooks.example.com$/);
+  assert.match(at('/channels/creds/timeout'), /^expected a duration like "10m".*, got "soon"$/);
+  assert.equal(at('/channels/creds/topic'), 'expected no topic for a webhook channel (topic belongs to mqtt channels), got "x"');
+  assert.equal(at('/channels/slow/retry/attempts'), 'expected a whole number of attempts, at least 1, got 0');
+  assert.equal(at('/channels/broker/url'), 'expected a broker URL like "mqtt://127.0.0.1:1883", got "http://broker"');
+  assert.equal(at('/channels/broker/secret'), 'expected no secret for an mqtt channel (secret belongs to webhook channels), got a value');
+  assert.match(at('/channels/broker/topic'), /got nothing \(this key is required for mqtt channels\)$/);
+  assert.equal(at('/channels/wild/qos'), 'expected 1 or 2, got 0');
+  assert.equal(at('/channels/pager/type'), 'expected webhook or mqtt, got "sms"');
+  assert.ok(!issues.some((issue) => issue.path.startsWith('/alerts/delivery/channels/pager/') && issue.path !== '/alerts/delivery/channels/pager/type'), 'a channel of unknown type gets one issue, not guesses');
+  const text = formatIssues(issues);
+  assert.ok(!text.includes('hunter2') && !text.includes(WEBHOOK_SECRET) && !text.includes(':pw@'), 'no secret or password appears in any message');
+
+  const slow = parseConfig({ alerts: { delivery: { channels: { slow: { type: 'webhook', url: 'https://hooks.example.com/x', secret: WEBHOOK_SECRET, retry: { baseDelay: '10s', maxDelay: '1s' } } } } } });
+  assert.equal(issueAt(slow.issues, '/alerts/delivery/channels/slow/retry/maxDelay').message, 'expected a maximum delay no shorter than the base delay ("10s"), got "1s"');
+  const named = parseConfig({ alerts: { delivery: { channels: { 'ops team': { type: 'webhook', url: 'https://hooks.example.com/x', secret: WEBHOOK_SECRET } } } } });
+  assert.match(issueAt(named.issues, '/alerts/delivery/channels/ops team').message, /^expected a channel name of letters, digits, .*, got "ops team"$/);
+  const wild = parseConfig({ alerts: { delivery: { channels: { wild: { type: 'mqtt', url: 'mqtt://127.0.0.1', topic: 'alerts/+/x' } } } } });
+  assert.equal(issueAt(wild.issues, '/alerts/delivery/channels/wild/topic').message, 'expected a topic to publish to, without the wildcards + and #, got "alerts/+/x"');
+});
+
+test('alerts.delivery: a route naming an unknown channel, or a bad match, is reported where it is', () => {
+  const channels = { ops: { type: 'webhook', url: 'https://hooks.example.com/x', secret: WEBHOOK_SECRET } };
+  const unknown = parseConfig({ alerts: { delivery: { channels, routes: [{ channels: ['ops', 'opps'] }] } } });
+  assert.deepEqual(unknown.issues, [{ path: '/alerts/delivery/routes/0/channels/1', message: 'expected a channel of alerts.delivery.channels (ops), got "opps"' }]);
+  const bad = parseConfig({ alerts: { delivery: { channels, routes: [{ channels: [], match: { severities: ['high'], minSeverity: 'loud', site: ['s-1'] } }] } } });
+  assert.equal(issueAt(bad.issues, '/alerts/delivery/routes/0/channels').message, 'expected a list of at least one channel name, got an empty list');
+  assert.equal(issueAt(bad.issues, '/alerts/delivery/routes/0/match/severities/0').message, 'expected info, warning or critical, got "high"');
+  assert.equal(issueAt(bad.issues, '/alerts/delivery/routes/0/match/minSeverity').message, 'expected info, warning or critical, got "loud"');
+  assert.match(issueAt(bad.issues, '/alerts/delivery/routes/0/match/site').message, /got unknown key "site" \(did you mean "sites"\?\)$/);
+  assert.match(issueAt(parseConfig({ alerts: { deliver: {} } }).issues, '/alerts/deliver').message, /expected one of the keys delivery, got unknown key "deliver" \(did you mean "delivery"\?\)/);
 });
