@@ -1,7 +1,8 @@
 // The live platform's engine thread: the pipeline (engines, detectors, alert managers, store
 // writer), the store (the only connection to it), device live features and checkpoints. The main
 // thread owns the log and sends durable records here in bounded batches; see platform.ts.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LiveEvent } from '../api/index.js';
@@ -218,22 +219,66 @@ function runEngineWorker(): void {
     }
   };
 
-  const writeCheckpoint = async (): Promise<void> => {
-    await writer.flush();
-    const checkpoint: Checkpoint = { version: CHECKPOINT_VERSION, createdAt: clock(), offsets: [consumed], state: pipeline.router.snapshot() };
-    await writer.flush();
-    mkdirSync(checkpointDir, { recursive: true });
+  // A checkpoint is taken between two batches (the state and the offset agree) and written once the
+  // store holds everything given before it (the state must never run ahead of the store). The
+  // engine goes on meanwhile: waiting for the store would hold up every alert behind the backlog.
+  let checkpointInFlight: Promise<void> = Promise.resolve();
+  let checkpointsPending = 0;
+  let lastSnapshotMs = 0;
+  let lastCheckpointStart = Number.NEGATIVE_INFINITY;
+
+  const persistCheckpoint = async (checkpoint: Checkpoint): Promise<void> => {
+    await mkdir(checkpointDir, { recursive: true });
     checkpointSeq++;
     const name = `checkpoint-${String(checkpointSeq).padStart(12, '0')}.json`;
     const tmp = join(checkpointDir, `${name}.tmp`);
-    writeFileSync(tmp, JSON.stringify(checkpoint));
-    const fd = openSync(tmp, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, join(checkpointDir, name));
+    const file = await open(tmp, 'w');
+    try {
+      await file.writeFile(JSON.stringify(checkpoint));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, join(checkpointDir, name));
     for (const old of listCheckpoints().slice(0, -2)) rmSync(join(checkpointDir, old), { force: true });
     send({ t: 'checkpointed', offset: checkpoint.offsets[0]! });
     lastCheckpointAt = clock();
+  };
+
+  /** Takes a checkpoint now (call it between batches) and resolves once it is on disk. */
+  const startCheckpoint = (): Promise<void> => {
+    const begin = performance.now();
+    lastCheckpointStart = begin;
+    const checkpoint: Checkpoint = { version: CHECKPOINT_VERSION, createdAt: clock(), offsets: [consumed], state: pipeline.router.snapshot() };
+    lastSnapshotMs = performance.now() - begin;
+    const stored = writer.flush();
+    // Its failure is reported through `done`; this keeps it from counting as unhandled meanwhile.
+    stored.catch(() => undefined);
+    // Checkpoints reach the disk in the order they were taken.
+    const done = checkpointInFlight.then(() => stored).then(() => persistCheckpoint(checkpoint));
+    checkpointsPending++;
+    checkpointInFlight = done.then(
+      () => {
+        checkpointsPending--;
+      },
+      () => {
+        checkpointsPending--;
+      },
+    );
+    return done;
+  };
+
+  /** A checkpoint that must be on disk before the caller goes on (operator actions, close). */
+  const writeCheckpoint = (): Promise<void> => startCheckpoint();
+
+  /**
+   * The periodic checkpoint, in the background; skipped while the previous one is still being
+   * written, and spaced so that taking snapshots stays under 5% of the engine's time.
+   */
+  const periodicCheckpoint = (): void => {
+    if (checkpointsPending > 0) return;
+    if (performance.now() - lastCheckpointStart < lastSnapshotMs * 20) return;
+    startCheckpoint().catch((error: unknown) => onError(error, 'checkpoint'));
   };
 
   /** The newest readable checkpoint; a corrupt one is reported and the one before it is used. */
@@ -297,9 +342,10 @@ function runEngineWorker(): void {
           onError(error, 'engine');
           process.exit(1);
         }
-        // Backpressure: the store writes in the background; past the bound the engine waits for it.
+        // Backpressure: the store writes in the background; past the bound the engine waits until
+        // it is back to half of it (not until it is empty: that would stall alerts for the whole backlog).
         if (writer.pending() > MAX_PENDING_WRITES) {
-          await writer.flush().catch(async (error: unknown) => {
+          await writer.waitForRoom(MAX_PENDING_WRITES / 2).catch(async (error: unknown) => {
             onError(error, 'store');
             await new Promise((resolve) => setTimeout(resolve, 1000)); // the store is down: retry, slowly
           });
@@ -422,7 +468,7 @@ function runEngineWorker(): void {
     });
     every(FEATURES_EVERY_MS, sendFeatures);
     every(config.checkpoint.intervalMs, () => {
-      serial(writeCheckpoint).catch((error: unknown) => onError(error, 'checkpoint'));
+      serial(() => Promise.resolve(periodicCheckpoint())).catch((error: unknown) => onError(error, 'checkpoint'));
     });
     // Retention once an hour (the first a minute after start), by the wall clock.
     const retention = createRetentionSchedule({ store, clock, onError: (error) => onError(error, 'retention') });

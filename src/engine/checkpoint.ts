@@ -220,16 +220,29 @@ function packInto(template: unknown, state: unknown, out: PackedWriter): boolean
   }
   if (isPlainObject(template)) {
     if (!isPlainObject(state)) return false;
-    const names = Object.keys(template);
-    const given = Object.keys(state);
-    if (given.length !== names.length) return false;
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      if (given[i] !== name || !packInto(template[name], state[name], out)) return false;
+    // Runs once per device and detector at every checkpoint: the template's names are looked up
+    // once, and the state's are walked in place (for…in gives Object.keys' order) so that packing
+    // tens of thousands of devices allocates nothing per object.
+    const names = namesOf(template);
+    let i = 0;
+    for (const name in state) {
+      if (name !== names[i] || !packInto(template[name], state[name], out)) return false;
+      i++;
     }
-    return true;
+    return i === names.length;
   }
   return false;
+}
+
+const templateNames = new WeakMap<object, readonly string[]>();
+
+function namesOf(template: Record<string, unknown>): readonly string[] {
+  let names = templateNames.get(template);
+  if (names === undefined) {
+    names = Object.keys(template);
+    templateNames.set(template, names);
+  }
+  return names;
 }
 
 function packPanes(ring: PaneRing, metricCount: number, out: PackedWriter): void {

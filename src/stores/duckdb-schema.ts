@@ -13,20 +13,62 @@ import { labelsTableName, type StagingTable } from './duckdb-staging.js';
  *   metric of one device over a time range) reads it with `metric_values->>'$."name"'`.
  *   NaN and Infinity serialize to JSON null.
  * - Raw readings have no primary key: they are the largest table and an index over them costs
- *   memory and write time. Insert-once is an anti-join against the rows in the batch's time range,
- *   which DuckDB prunes with its per-row-group min/max of `time_ms`.
+ *   memory and write time. A batch whose offsets are all above the highest stored offset of their
+ *   stream (a live source's always are) cannot hold a stored row and is appended as it is; any
+ *   other batch is inserted once by an anti-join against the rows in its time range, which DuckDB
+ *   prunes with its per-row-group min/max of `time_ms`.
  * - Aggregates are one row per (stream, key, window, start, metric) with the statistics as
  *   columns: series and status queries select one metric with a plain WHERE, and the primary key
  *   carries the revision-guarded upsert. `reading_count`, `energy_kwh` and `revision` repeat on the
  *   rows of one window.
  * - Alerts keep `last_seq`, the sequence number of the transition that produced the stored state,
  *   so a replayed older event never overwrites a newer state.
+ * - Ops rows, like raw readings, have no primary key (there can be one per reading): insert-once
+ *   is an anti-join on (stream, kind, key, time, offset, missed) within the batch's `at_ms` range,
+ *   and events about readings newer than every stored one are appended without it.
  * - Ops rows carry `at_ms` (the reading's time, else the watermark at arrival) for range filters
  *   and retention; `site` is filled when the event knows it, otherwise queries take the device's
  *   site from `devices`.
  * - `devices` maps (stream, key) to the last known site, maintained from readings and aggregates.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+const OPS_TABLE = `CREATE TABLE IF NOT EXISTS ops (
+    kind VARCHAR NOT NULL,
+    stream VARCHAR NOT NULL,
+    key VARCHAR,
+    site VARCHAR,
+    time_ms BIGINT,
+    watermark_ms BIGINT,
+    source_offset BIGINT,
+    reason VARCHAR NOT NULL,
+    field VARCHAR,
+    expected VARCHAR,
+    got VARCHAR,
+    lag_ms BIGINT,
+    missed INTEGER,
+    at_ms BIGINT
+  )`;
+
+/**
+ * Moves a file of an older schema version to `SCHEMA_VERSION`, in one transaction (run after
+ * `SCHEMA_STATEMENTS`, which create only what is missing).
+ *
+ * - 1 → 2: `ops` loses its `id` column and primary key. At one ops event per reading (readings
+ *   out of order by a little are the rule in a fleet) the key's index cost more than the rows;
+ *   insert-once now works as for readings. The rows are copied over unchanged otherwise.
+ */
+export const SCHEMA_MIGRATIONS: ReadonlyArray<{ from: number; statements: readonly string[] }> = [
+  {
+    from: 1,
+    statements: [
+      OPS_TABLE.replace('CREATE TABLE IF NOT EXISTS ops (', 'CREATE TABLE ops_v2 ('),
+      `INSERT INTO ops_v2 SELECT kind, stream, key, site, time_ms, watermark_ms, source_offset, reason, field, expected, got, lag_ms, missed, at_ms FROM ops`,
+      `DROP TABLE ops`,
+      `ALTER TABLE ops_v2 RENAME TO ops`,
+    ],
+  },
+];
 
 export const SCHEMA_STATEMENTS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS gridpulse_schema (version INTEGER NOT NULL)`,
@@ -90,23 +132,7 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     explain VARCHAR NOT NULL
   )`,
   `CREATE INDEX IF NOT EXISTS alert_transitions_by_alert ON alert_transitions (alert_id)`,
-  `CREATE TABLE IF NOT EXISTS ops (
-    id VARCHAR PRIMARY KEY,
-    kind VARCHAR NOT NULL,
-    stream VARCHAR NOT NULL,
-    key VARCHAR,
-    site VARCHAR,
-    time_ms BIGINT,
-    watermark_ms BIGINT,
-    source_offset BIGINT,
-    reason VARCHAR NOT NULL,
-    field VARCHAR,
-    expected VARCHAR,
-    got VARCHAR,
-    lag_ms BIGINT,
-    missed INTEGER,
-    at_ms BIGINT
-  )`,
+  OPS_TABLE,
   `CREATE TABLE IF NOT EXISTS devices (
     stream VARCHAR NOT NULL,
     key VARCHAR NOT NULL,
@@ -192,7 +218,6 @@ export const STAGE_TRANSITIONS: StagingTable = {
 export const STAGE_OPS: StagingTable = {
   name: 'stage_ops',
   columns: [
-    ['id', 'text'],
     ['kind', 'label'],
     ['stream', 'label'],
     ['key', 'label'],

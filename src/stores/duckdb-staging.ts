@@ -178,3 +178,78 @@ export class StagingWriter {
     this.rows = 0;
   }
 }
+
+/**
+ * Appends rows straight into a real table through one kept appender, a data chunk of up to
+ * 2048 rows at a time, for rows known to be new (no conflict rule to apply). Text columns cost one
+ * native call per cell, numbers one per chunk. Inside an open transaction the rows commit or roll
+ * back with it. After a failure call `discard()`: the appender may hold half a chunk.
+ */
+export class TableAppender {
+  private appender: DuckDBAppender | undefined;
+  private readonly chunk: DuckDBDataChunk;
+  private readonly cells: (string | number | null)[][];
+  private rows = 0;
+
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly table: string,
+    columns: ReadonlyArray<'text' | 'double'>,
+  ) {
+    this.chunk = DuckDBDataChunk.create(columns.map((type) => (type === 'text' ? VARCHAR : DOUBLE)));
+    this.cells = columns.map(() => new Array<string | number | null>(CHUNK_ROWS));
+  }
+
+  /** Opens the appender (once; it is kept between batches). */
+  async open(): Promise<void> {
+    this.appender ??= await this.connection.createAppender(this.table);
+  }
+
+  /**
+   * The column arrays to write row `row()` of the current chunk into (text: string or null;
+   * double: a finite number or null), then `next()`.
+   */
+  get columns(): (string | number | null)[][] {
+    return this.cells;
+  }
+
+  get row(): number {
+    return this.rows;
+  }
+
+  next(): void {
+    this.rows++;
+    if (this.rows === CHUNK_ROWS) this.appendChunk();
+  }
+
+  /** Hands what is left to DuckDB: the rows are in the table (in the open transaction, if any). */
+  finish(): void {
+    if (this.rows > 0) this.appendChunk();
+    this.requireOpen().flushSync();
+  }
+
+  discard(): void {
+    const appender = this.appender;
+    this.appender = undefined;
+    this.rows = 0;
+    try {
+      appender?.clear();
+      appender?.closeSync();
+    } catch {
+      // Already unusable; nothing more to release.
+    }
+  }
+
+  private requireOpen(): DuckDBAppender {
+    if (this.appender === undefined) throw new Error(`TableAppender(${this.table}): open() first`);
+    return this.appender;
+  }
+
+  private appendChunk(): void {
+    const count = this.rows;
+    const columns = count === CHUNK_ROWS ? this.cells : this.cells.map((column) => column.slice(0, count));
+    this.chunk.setColumns(columns);
+    this.requireOpen().appendDataChunk(this.chunk);
+    this.rows = 0;
+  }
+}

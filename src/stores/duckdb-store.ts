@@ -35,6 +35,7 @@ import {
   type Store,
 } from './store.js';
 import {
+  SCHEMA_MIGRATIONS,
   SCHEMA_STATEMENTS,
   SCHEMA_VERSION,
   STAGE_AGGREGATES,
@@ -45,7 +46,7 @@ import {
   STAGING_TABLES,
   upsertDevicesFrom,
 } from './duckdb-schema.js';
-import { StagingArea, clearStagingSql, selectStaged, stagingTableDdl, type StagingCell, type StagingTable } from './duckdb-staging.js';
+import { StagingArea, TableAppender, clearStagingSql, selectStaged, stagingTableDdl, type StagingCell, type StagingTable } from './duckdb-staging.js';
 import {
   ALERT_STATUSES,
   DEFAULT_ALERT_LIMIT,
@@ -93,6 +94,14 @@ interface Handles {
   writer: DuckDBConnection;
   reader: DuckDBConnection;
   staging: Staging;
+  /** Appends new raw readings straight into `readings` (see `readingsAreNew`). */
+  readings: TableAppender;
+  /** The highest source offset stored per stream: a reading above it cannot be stored yet. */
+  maxOffsets: Map<string, number>;
+  /** Appends new ops events straight into `ops`. */
+  ops: TableAppender;
+  /** The highest source offset of stored ops events per stream and kind (`stream\u0000kind`). */
+  maxOpsOffsets: Map<string, number>;
 }
 
 interface Staging {
@@ -151,28 +160,115 @@ class DuckDbStore implements Store {
 
   async writeReadings(rows: readonly ReadingRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const unique = new Map<string, ReadingRow>();
-    let minTime = Number.POSITIVE_INFINITY;
-    let maxTime = Number.NEGATIVE_INFINITY;
     rows.forEach((row, index) => {
       requireText(row.stream, `readings[${index}].stream`);
       requireText(row.key, `readings[${index}].key`);
       requireFinite(row.time, `readings[${index}].time`, 'epoch milliseconds');
       requireFinite(row.offset, `readings[${index}].offset`, 'a source offset');
+    });
+    // Which path a batch takes depends on what the batches before it stored, so it is decided
+    // in the write queue, when those have committed.
+    await this.write('write readings', async (connection, staging, handles) => {
+      if (this.readingsAreNew(rows, handles.maxOffsets)) await this.appendReadings(connection, staging, handles, rows);
+      else await this.insertReadingsOnce(connection, staging, rows);
+      for (const row of rows) {
+        const held = handles.maxOffsets.get(row.stream);
+        if (held === undefined || row.offset > held) handles.maxOffsets.set(row.stream, row.offset);
+      }
+    });
+  }
+
+  /**
+   * Whether no row of the batch can already be stored, nor appear twice in it: each row's offset
+   * is above every offset stored for its stream and above the rows of its stream before it in the
+   * batch. The identity (stream, key, time, offset) then differs from every stored one by the
+   * offset alone. A live source (the log) always writes such batches; a replay does not, and
+   * takes the insert-once path.
+   */
+  private readingsAreNew(rows: readonly ReadingRow[], maxOffsets: ReadonlyMap<string, number>): boolean {
+    let stream: string | undefined;
+    let last = Number.NEGATIVE_INFINITY;
+    const seen = new Map<string, number>();
+    for (const row of rows) {
+      if (row.stream !== stream) {
+        if (stream !== undefined) seen.set(stream, last);
+        stream = row.stream;
+        last = seen.get(stream) ?? maxOffsets.get(stream) ?? Number.NEGATIVE_INFINITY;
+      }
+      if (!(row.offset > last)) return false;
+      last = row.offset;
+    }
+    return true;
+  }
+
+  /** New rows (see `readingsAreNew`): appended straight into the table, no lookup of copies. */
+  private async appendReadings(connection: DuckDBConnection, staging: Staging, handles: Handles, rows: readonly ReadingRow[]): Promise<void> {
+    const devices = this.devicesUpsert(STAGE_READINGS, rows);
+    await connection.run('BEGIN TRANSACTION');
+    try {
+      const appender = handles.readings;
+      await appender.open();
+      try {
+        const [streams, keys, sites, times, offsets, values] = appender.columns as [string[], string[], (string | null)[], number[], number[], string[]];
+        for (const row of rows) {
+          const at = appender.row;
+          streams[at] = row.stream;
+          keys[at] = row.key;
+          sites[at] = row.site ?? null;
+          times[at] = row.time;
+          offsets[at] = row.offset;
+          values[at] = JSON.stringify(row.values);
+          appender.next();
+        }
+        appender.finish();
+      } catch (cause) {
+        appender.discard();
+        throw cause;
+      }
+      if (devices.statements.length > 0) {
+        await cleanStaging(connection, staging);
+        // Only rows of devices not yet known are staged, for the devices upsert.
+        const writer = await staging.area.writer(STAGE_READINGS);
+        try {
+          for (const row of devices.rows) writer.add([row.stream, row.key, row.site, row.time, row.offset, null]);
+          writer.finish();
+        } catch (cause) {
+          writer.abort();
+          throw cause;
+        }
+        await connection.run([...devices.statements, ...clearStagingSql(STAGE_READINGS)].join(';\n'));
+      }
+      await connection.run('COMMIT');
+      devices.remember();
+    } catch (cause) {
+      await connection.run('ROLLBACK').catch(() => undefined);
+      await connection.run(clearStagingSql(STAGE_READINGS).join(';\n')).catch(() => {
+        staging.dirty = true;
+      });
+      throw cause;
+    }
+  }
+
+  /** Rows that may be stored already: staged, then inserted where no copy is in the table. */
+  private async insertReadingsOnce(connection: DuckDBConnection, staging: Staging, rows: readonly ReadingRow[]): Promise<void> {
+    const unique = new Map<string, ReadingRow>();
+    let minTime = Number.POSITIVE_INFINITY;
+    let maxTime = Number.NEGATIVE_INFINITY;
+    for (const row of rows) {
       const id = readingRowId(row);
       // Insert-once: the first copy of a row in a batch is the one kept, as across batches.
-      if (unique.has(id)) return;
+      if (unique.has(id)) continue;
       unique.set(id, row);
       if (row.time < minTime) minTime = row.time;
       if (row.time > maxTime) maxTime = row.time;
-    });
+    }
     const fill: Fill = (add) => {
       for (const row of unique.values()) add([row.stream, row.key, row.site, row.time, row.offset, JSON.stringify(row.values)]);
     };
     // The time range (integers this code formats, so inlined) lets DuckDB skip every row group
     // outside the batch when it looks for copies.
     const devices = this.devicesUpsert(STAGE_READINGS, unique.values());
-    await this.writeStaged('write readings', [[STAGE_READINGS, fill]], [
+    await this.stageAndRun(connection, staging, [[STAGE_READINGS, fill]], [
       `INSERT INTO readings (stream, key, site, time_ms, source_offset, metric_values)
        SELECT s.stream, s.key, s.site, s.time_ms, s.source_offset, CAST(s.metric_values AS JSON)
        FROM (${selectStaged(STAGE_READINGS, ['time_ms', 'source_offset'])}) s
@@ -257,7 +353,6 @@ class DuckDbStore implements Store {
 
   async writeOps(events: readonly OpsEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const unique = new Map<string, OpsEvent>();
     events.forEach((event, index) => {
       requireText(event.stream, `ops[${index}].stream`);
       if (!(OPS_KINDS as readonly string[]).includes(event.kind)) {
@@ -265,23 +360,83 @@ class DuckDbStore implements Store {
           field: `ops[${index}].kind`,
         });
       }
-      const id = opsEventId(event);
-      if (!unique.has(id)) unique.set(id, event);
     });
-    const fill: Fill = (add) => {
-      for (const [id, e] of unique) {
-        // OpsEvent has no site today; a source that knows it may attach one.
-        const site = (e as OpsEvent & { site?: unknown }).site;
-        const at = e.time !== undefined && Number.isFinite(e.time) ? e.time : e.watermark;
-        add([
-          id, e.kind, e.stream, e.key, typeof site === 'string' ? site : null, e.time, e.watermark, e.offset,
-          e.reason, e.field, e.expected, e.got, e.lagMs, e.missed, at,
-        ]);
+    await this.write('write ops events', async (connection, staging, handles) => {
+      // Events about a reading (out of order, late, duplicate …) carry its offset: those above every
+      // offset stored for their stream and kind are new and are appended; the rest (gaps, ingest
+      // rejections, replays) are inserted where no copy is stored.
+      const fresh: OpsEvent[] = [];
+      const others: OpsEvent[] = [];
+      const last = new Map<string, number>();
+      for (const event of events) {
+        const offset = event.offset;
+        const id = `${event.stream}\u0000${event.kind}`;
+        const above = last.get(id) ?? handles.maxOpsOffsets.get(id) ?? Number.NEGATIVE_INFINITY;
+        if (offset !== undefined && Number.isFinite(offset) && offset > above) {
+          last.set(id, offset);
+          fresh.push(event);
+        } else {
+          others.push(event);
+        }
       }
+      if (fresh.length > 0) {
+        const appender = handles.ops;
+        await connection.run('BEGIN TRANSACTION');
+        try {
+          await appender.open();
+          try {
+            const columns = appender.columns;
+            for (const e of fresh) {
+              const at = appender.row;
+              const cells = opsCells(e);
+              for (let c = 0; c < cells.length; c++) {
+                const value = cells[c];
+                columns[c]![at] = value === undefined || (typeof value === 'number' && !Number.isFinite(value)) ? null : value;
+              }
+              appender.next();
+            }
+            appender.finish();
+          } catch (cause) {
+            appender.discard();
+            throw cause;
+          }
+          await connection.run('COMMIT');
+        } catch (cause) {
+          await connection.run('ROLLBACK').catch(() => undefined);
+          throw cause;
+        }
+        for (const [id, offset] of last) handles.maxOpsOffsets.set(id, offset);
+      }
+      if (others.length > 0) await this.insertOpsOnce(connection, staging, others);
+    });
+  }
+
+  private async insertOpsOnce(connection: DuckDBConnection, staging: Staging, events: readonly OpsEvent[]): Promise<void> {
+    const unique = new Map<string, OpsEvent>();
+    let minAt = Number.POSITIVE_INFINITY;
+    let maxAt = Number.NEGATIVE_INFINITY;
+    for (const event of events) {
+      const id = opsEventId(event);
+      if (unique.has(id)) continue;
+      unique.set(id, event);
+      const at = atOf(event);
+      // An event with no time bounds no range: the lookup then covers the whole table.
+      minAt = at === undefined ? Number.NEGATIVE_INFINITY : Math.min(minAt, at);
+      maxAt = at === undefined ? Number.POSITIVE_INFINITY : Math.max(maxAt, at);
+    }
+    const fill: Fill = (add) => {
+      for (const e of unique.values()) add(opsCells(e));
     };
+    const range = Number.isFinite(minAt) && Number.isFinite(maxAt) ? `o.at_ms BETWEEN ${epochMs(minAt)} AND ${epochMs(maxAt)} AND` : '';
     const bigints = ['time_ms', 'watermark_ms', 'source_offset', 'lag_ms', 'at_ms'];
-    await this.writeStaged('write ops events', [[STAGE_OPS, fill]], [
-      `INSERT INTO ops ${selectStaged(STAGE_OPS, bigints)} ON CONFLICT (id) DO NOTHING`,
+    await this.stageAndRun(connection, staging, [[STAGE_OPS, fill]], [
+      `INSERT INTO ops (${OPS_COLUMNS})
+       SELECT ${OPS_COLUMNS} FROM (${selectStaged(STAGE_OPS, bigints)}) s
+       WHERE NOT EXISTS (
+         SELECT 1 FROM ops o
+         WHERE ${range} o.stream = s.stream AND o.kind = s.kind AND o.key IS NOT DISTINCT FROM s.key
+           AND o.time_ms IS NOT DISTINCT FROM s.time_ms AND o.source_offset IS NOT DISTINCT FROM s.source_offset
+           AND o.missed IS NOT DISTINCT FROM s.missed)`,
     ]);
   }
 
@@ -642,6 +797,7 @@ class DuckDbStore implements Store {
       for (const statement of SCHEMA_STATEMENTS) await writer.run(statement);
       const version = toNullableNumber(await scalar(writer, `SELECT max(version) FROM gridpulse_schema`));
       if (version === null) await writer.run(`INSERT INTO gridpulse_schema VALUES (${SCHEMA_VERSION})`);
+      else if (version < SCHEMA_VERSION) await migrate(writer, this.path, version);
       else if (version > SCHEMA_VERSION) {
         throw new GpError(
           'GP_STORE_FAILED',
@@ -652,7 +808,25 @@ class DuckDbStore implements Store {
       for (const table of STAGING_TABLES) {
         for (const statement of stagingTableDdl(table)) await writer.run(statement);
       }
-      return { instance, writer, reader, staging: { area: new StagingArea(writer), dirty: false } };
+      // One scan at open; from then on every committed batch keeps it current.
+      const maxOffsets = new Map<string, number>();
+      for (const row of await readRows(writer, `SELECT stream, CAST(max(source_offset) AS DOUBLE) FROM readings GROUP BY stream`)) {
+        maxOffsets.set(toText(row[0]), toNumber(row[1]));
+      }
+      const maxOpsOffsets = new Map<string, number>();
+      for (const row of await readRows(writer, `SELECT stream, kind, CAST(max(source_offset) AS DOUBLE) FROM ops WHERE source_offset IS NOT NULL GROUP BY stream, kind`)) {
+        maxOpsOffsets.set(`${toText(row[0])}\u0000${toText(row[1])}`, toNumber(row[2]));
+      }
+      return {
+        instance,
+        writer,
+        reader,
+        staging: { area: new StagingArea(writer), dirty: false },
+        readings: new TableAppender(writer, 'readings', ['text', 'text', 'text', 'double', 'double', 'text']),
+        maxOffsets,
+        ops: new TableAppender(writer, 'ops', STAGE_OPS.columns.map(([, type]) => (type === 'label' || type === 'text' ? 'text' : 'double'))),
+        maxOpsOffsets,
+      };
     } catch (cause) {
       instance.closeSync();
       if (cause instanceof GpError) throw cause;
@@ -660,11 +834,11 @@ class DuckDbStore implements Store {
     }
   }
 
-  private write<T>(what: string, task: (connection: DuckDBConnection, staging: Staging) => Promise<T>): Promise<T> {
+  private write<T>(what: string, task: (connection: DuckDBConnection, staging: Staging, handles: Handles) => Promise<T>): Promise<T> {
     if (this.closing !== undefined) return Promise.reject(closedError());
     const run = async (): Promise<T> => {
       const handles = await this.open();
-      return task(handles.writer, handles.staging);
+      return task(handles.writer, handles.staging, handles);
     };
     const result = this.writeTail.then(run, run).catch((cause: unknown) => rethrow(what, cause));
     this.writeTail = result.catch(() => undefined);
@@ -676,60 +850,58 @@ class DuckDbStore implements Store {
    * all in one round trip to DuckDB's worker pool: small batches are the common case.
    */
   private writeStaged(what: string, fills: StagedFills, statements: readonly string[], onSuccess?: () => void): Promise<void> {
-    return this.write(what, async (connection, staging) => {
-      const clear = fills.flatMap(([table]) => clearStagingSql(table));
-      try {
-        if (staging.dirty) {
-          // A previous failure may have left rows behind: they must not join this batch.
-          for (const table of STAGING_TABLES) await connection.run(clearStagingSql(table).join(';\n'));
-          staging.dirty = false;
+    return this.write(what, (connection, staging) => this.stageAndRun(connection, staging, fills, statements, onSuccess));
+  }
+
+  /** `writeStaged` inside a write already queued. */
+  private async stageAndRun(connection: DuckDBConnection, staging: Staging, fills: StagedFills, statements: readonly string[], onSuccess?: () => void): Promise<void> {
+    const clear = fills.flatMap(([table]) => clearStagingSql(table));
+    try {
+      await cleanStaging(connection, staging);
+      for (const [table, fill] of fills) {
+        const writer = await staging.area.writer(table);
+        try {
+          fill((row) => writer.add(row));
+          writer.finish();
+        } catch (cause) {
+          writer.abort();
+          throw cause;
         }
-        for (const [table, fill] of fills) {
-          const writer = await staging.area.writer(table);
-          try {
-            fill((row) => writer.add(row));
-            writer.finish();
-          } catch (cause) {
-            writer.abort();
-            throw cause;
-          }
-        }
-        await connection.run(['BEGIN TRANSACTION', ...statements, 'COMMIT', ...clear].join(';\n'));
-        onSuccess?.();
-      } catch (cause) {
-        await connection.run('ROLLBACK').catch(() => undefined);
-        await connection.run(clear.join(';\n')).catch(() => {
-          staging.dirty = true;
-        });
-        throw cause;
       }
-    });
+      await connection.run(['BEGIN TRANSACTION', ...statements, 'COMMIT', ...clear].join(';\n'));
+      onSuccess?.();
+    } catch (cause) {
+      await connection.run('ROLLBACK').catch(() => undefined);
+      await connection.run(clear.join(';\n')).catch(() => {
+        staging.dirty = true;
+      });
+      throw cause;
+    }
   }
 
   /**
    * The `devices` upsert for a batch, or nothing when every device in it is already known with
    * that site: an upsert costs DuckDB a few milliseconds even when it changes nothing.
    */
-  private devicesUpsert(
+  private devicesUpsert<T extends { stream: string; key: string; site: string | undefined }>(
     staging: StagingTable,
-    rows: Iterable<{ stream: string; key: string; site: string | undefined }>,
-  ): { statements: string[]; remember: () => void } {
-    let changed = false;
-    const seen: [string, string | undefined][] = [];
+    rows: Iterable<T>,
+  ): { statements: string[]; rows: T[]; remember: () => void } {
+    const changed: T[] = [];
     for (const row of rows) {
-      const id = `${row.stream}\u0000${row.key}`;
-      const known = this.knownDevices.get(id);
-      if (known === undefined || (row.site !== undefined && row.site !== known.site)) {
-        changed = true;
-        seen.push([id, row.site]);
-      }
+      const known = this.knownDevices.get(`${row.stream}\u0000${row.key}`);
+      if (known === undefined || (row.site !== undefined && row.site !== known.site)) changed.push(row);
     }
-    if (!changed) return { statements: [], remember: () => undefined };
+    if (changed.length === 0) return { statements: [], rows: changed, remember: () => undefined };
     return {
       statements: [upsertDevicesFrom(staging)],
+      rows: changed,
       // Called once the write succeeded, so the devices of a failed batch are upserted next time.
       remember: () => {
-        for (const [id, site] of seen) this.knownDevices.set(id, { site: site ?? this.knownDevices.get(id)?.site });
+        for (const row of changed) {
+          const id = `${row.stream}\u0000${row.key}`;
+          this.knownDevices.set(id, { site: row.site ?? this.knownDevices.get(id)?.site });
+        }
       },
     };
   }
@@ -751,6 +923,8 @@ class DuckDbStore implements Store {
     if (handles === undefined) return;
     try {
       handles.staging.area.close();
+      handles.readings.discard();
+      handles.ops.discard();
       // Fold the WAL into the file so the next opener (any process) starts from a clean file.
       if (this.path !== MEMORY_PATH) await handles.writer.run('CHECKPOINT');
     } catch (cause) {
@@ -764,6 +938,57 @@ class DuckDbStore implements Store {
 }
 
 // ---- helpers -----------------------------------------------------------------------------
+
+const OPS_COLUMNS = STAGE_OPS.columns.map(([name]) => name).join(', ');
+
+/** The time an ops event is filed under (`at_ms`): the reading's time, else the watermark at arrival. */
+function atOf(e: OpsEvent): number | undefined {
+  if (e.time !== undefined && Number.isFinite(e.time)) return e.time;
+  return e.watermark !== undefined && Number.isFinite(e.watermark) ? e.watermark : undefined;
+}
+
+/** An ops event's cells in the column order of `ops` (and of its staging table). */
+function opsCells(e: OpsEvent): StagingCell[] {
+  // OpsEvent has no site today; a source that knows it may attach one.
+  const site = (e as OpsEvent & { site?: unknown }).site;
+  return [
+    e.kind, e.stream, e.key, typeof site === 'string' ? site : null, e.time, e.watermark, e.offset,
+    e.reason, e.field, e.expected, e.got, e.lagMs, e.missed, atOf(e),
+  ];
+}
+
+/** Brings a file of schema `from` up to `SCHEMA_VERSION` in one transaction, or leaves it as it was. */
+async function migrate(connection: DuckDBConnection, path: string, from: number): Promise<void> {
+  const steps = SCHEMA_MIGRATIONS.filter((step) => step.from >= from && step.from < SCHEMA_VERSION).sort((a, b) => a.from - b.from);
+  if (steps[0]?.from !== from) {
+    throw new GpError(
+      'GP_STORE_FAILED',
+      `DuckDB store at ${path} has schema version ${from}, which this build cannot migrate to ${SCHEMA_VERSION}; export its data with an older gridpulse or start with a new file`,
+      { path, version: from },
+    );
+  }
+  try {
+    await transaction(connection, async () => {
+      for (const step of steps) for (const statement of step.statements) await connection.run(statement);
+      await connection.run(`DELETE FROM gridpulse_schema`);
+      await connection.run(`INSERT INTO gridpulse_schema VALUES (${SCHEMA_VERSION})`);
+    });
+  } catch (cause) {
+    throw new GpError(
+      'GP_STORE_FAILED',
+      `DuckDB store at ${path}: migrating schema version ${from} to ${SCHEMA_VERSION} failed (${messageOf(cause)}); the file is unchanged. Free disk space or memory and start again, or move the file away to start with a new one`,
+      { path, version: from },
+      { cause },
+    );
+  }
+}
+
+/** A previous failure may have left rows in the staging tables: they must not join the next batch. */
+async function cleanStaging(connection: DuckDBConnection, staging: Staging): Promise<void> {
+  if (!staging.dirty) return;
+  for (const table of STAGING_TABLES) await connection.run(clearStagingSql(table).join(';\n'));
+  staging.dirty = false;
+}
 
 function addAggregateRows(a: Aggregate, add: AddRow): void {
   const head = [a.stream, a.key, a.site ?? null, a.window, a.start, a.end, a.revision, a.count, a.energyKwh];

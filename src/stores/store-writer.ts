@@ -31,6 +31,11 @@ export interface StoreWriter {
    * batch (which stays queued), or, once all is written, with the error of a refused record.
    */
   flush(): Promise<void>;
+  /**
+   * Resolves once at most `limit` records are pending (backpressure without waiting for the
+   * batches still filling). Rejects as `flush()` does; like it, it retries a failed batch.
+   */
+  waitForRoom(limit: number): Promise<void>;
   /** Records given but not yet stored or set aside (including the batch being written). */
   pending(): number;
 }
@@ -185,6 +190,14 @@ export function createStoreWriter(store: Store, options: StoreWriterOptions = {}
     writeAlertEvents: (events) => push('alertEvents', events),
     writeOps: (events) => push('ops', events),
     pending: () => given - done,
+    waitForRoom(limit: number): Promise<void> {
+      const target = given - Math.max(0, limit);
+      if (done >= target) return Promise.resolve();
+      failure = undefined;
+      const settled = new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));
+      void drain();
+      return settled;
+    },
     flush(): Promise<void> {
       const target = given;
       if (done >= target) return Promise.resolve();
