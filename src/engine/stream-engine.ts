@@ -350,18 +350,15 @@ export class StreamEngine {
       );
     } else {
       stats.onTime++;
-      // Out of order is about the device's own sequence: a reading behind a newer reading of the
-      // same device. (Behind other devices' readings is normal: a fleet's clocks and links differ.)
-      const deviceLag = state.lastTime - time;
-      if (deviceLag > lateness.reportOutOfOrderOverMs) {
+      if (lag > lateness.reportOutOfOrderOverMs) {
         stats.outOfOrder++;
         this.outputs.ops?.(
-          opsEvent('out_of_order', schema.name, `reading for ${isoOf(time)} arrived ${deviceLag} ms after a newer one of this device (within the ${lateness.outOfOrderMs} ms out-of-orderness bound)`, {
+          opsEvent('out_of_order', schema.name, `reading for ${isoOf(time)} arrived ${lag} ms after a newer one (within the ${lateness.outOfOrderMs} ms out-of-orderness bound)`, {
             key: reading.key,
             time,
             watermark: wm,
             offset: reading.offset,
-            lagMs: deviceLag,
+            lagMs: lag,
           }),
         );
       }
