@@ -30,3 +30,4 @@ export {
   type SimulatorConfig,
   type TokenConfig,
 } from './platform-config.js';
+export { parseEdgeConfig, loadEdgeConfig, parseSize, EdgeConfigSchema, EDGE_DEFAULTS, type EdgeConfig, type EdgeCollectorConfig, type EdgeFullPolicy } from './edge-config.js';

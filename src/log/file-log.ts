@@ -79,9 +79,8 @@ const RETENTION_NAMES = ['maxBytes', 'maxAgeMs', 'keepUncommittedOf'];
  * corruption inside an older segment is reported and its remaining records skipped (see
  * `LogRecovery`). Retention runs when `applyRetention()` is called.
  *
- * Not yet: a capacity cap with a full policy ('block' / 'drop-oldest') for the edge agent's
- * spool (issue 6) — it belongs in `writeGroup` (admit or make room before writing), using the
- * same segment removal as retention.
+ * A capacity cap with a full policy ('block' / 'drop-oldest') is the edge spool's (src/edge):
+ * it admits appends against `stats().bytes` and, for 'drop-oldest', calls `dropOldestSegment`.
  *
  * @example
  * const log = createFileLog({ dir: './data/log', partitions: 4, retention: { maxAgeMs: 86_400_000, keepUncommittedOf: ['engine'] } });
@@ -718,6 +717,26 @@ class FileLog implements Log {
       report.bytesRemoved += oldest.size;
       report.recordsRemoved += oldest.nextOffset - oldest.baseOffset;
     }
+  }
+
+  dropOldestSegment(partitionId: number): Promise<RetentionReport> {
+    const run = async (): Promise<RetentionReport> => {
+      if (this.state !== 'open') await this.whenOpen();
+      const partition = this.partition(partitionId);
+      const report: RetentionReport = { segmentsRemoved: 0, bytesRemoved: 0, recordsRemoved: 0 };
+      const oldest = partition.segments[0] as Segment;
+      // Never the segment being written, nor one whose records are not all visible yet.
+      if (partition.segments.length < 2 || !oldest.closed || oldest.nextOffset > partition.visibleEnd) return report;
+      await this.removeOldestSegment(partition);
+      report.segmentsRemoved = 1;
+      report.bytesRemoved = oldest.size;
+      report.recordsRemoved = oldest.nextOffset - oldest.baseOffset;
+      return report;
+    };
+    // Serialized with retention, which removes segments from the same end.
+    const result = this.retentionTail.then(run, run);
+    this.retentionTail = result.catch(() => undefined);
+    return result;
   }
 
   /** Drops a partition's oldest segment: readers stop finding it at once, its file goes right after. */

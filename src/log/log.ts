@@ -1,3 +1,5 @@
+import { RECORD_OVERHEAD_BYTES } from './record-format.js';
+
 /**
  * The Log: where accepted readings are kept durably before (and while) the engine processes them.
  * Ingest appends and acknowledges its caller only after `append` resolves; the engine reads from
@@ -72,8 +74,21 @@ export interface Log {
    * `keepUncommittedOf` names consumers, only those all of them have committed past.
    */
   applyRetention(): Promise<RetentionReport>;
+  /**
+   * Removes the partition's oldest segment at once, whatever consumers have committed — for a
+   * spool whose full policy is to drop the oldest data (the edge agent's `drop-oldest`). Only a
+   * closed segment goes (never the one being written); resolves with what went (all zeros when
+   * the partition has nothing but its open segment). Optional: the file log has it, Kafka does not.
+   */
+  dropOldestSegment?(partition: number): Promise<RetentionReport>;
   stats(): LogStats;
   close(): Promise<void>;
+}
+
+/** Bytes a record of this key and value takes in a file-log segment (frame header and fixed fields included). */
+export function recordBytes(key: string | undefined, value: string | Uint8Array): number {
+  const keyBytes = key === undefined ? 0 : Buffer.byteLength(key, 'utf8');
+  return RECORD_OVERHEAD_BYTES + keyBytes + (typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : value.length);
 }
 
 export interface AppendRecord {

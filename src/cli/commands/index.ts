@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as bench } from './bench.js';
 import { register as config } from './config.js';
 import { register as demo } from './demo.js';
+import { register as edge } from './edge.js';
 import { register as migrate } from './migrate.js';
 import { register as models } from './models.js';
 import { register as evaluate } from './eval.js';
@@ -13,5 +14,5 @@ import { register as up } from './up.js';
 
 /** Every command, in the order `gridpulse --help` lists them (no discovery from the file system). */
 export function registerCommands(program: Command): void {
-  for (const register of [up, demo, replay, simulate, evaluate, train, models, bench, config, token, migrate]) register(program);
+  for (const register of [up, demo, replay, simulate, edge, evaluate, train, models, bench, config, token, migrate]) register(program);
 }

@@ -1,0 +1,6 @@
+// Public face of src/edge: the edge agent (collectors → capped durable spool → forwarder to the platform).
+export { createEdgeAgent, type EdgeAgent, type EdgeAgentOptions, type EdgeStatus } from './agent.js';
+export { createSpool, type Spool, type SpoolOptions, type SpoolStats, type SpoolRecovery, type SpoolFullPolicy } from './spool.js';
+export { Forwarder, retryAfterOf, type ForwarderOptions, type ForwarderStats } from './forwarder.js';
+export { Intake, parseReadings, type IntakeResult, type IntakeRejection, type TakeOptions } from './intake.js';
+export { createCollector, decodeRegister, type Collector, type CollectorStats, type CollectorContext } from './collectors.js';
