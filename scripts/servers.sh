@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The servers the integration tests talk to, on this machine's loopback:
 #   Mosquitto 127.0.0.1:1883, PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, NATS 127.0.0.1:4222,
-#   ClickHouse 127.0.0.1:8123 (HTTP), Kafka (a test broker on loopback ports of its own choosing).
+#   ClickHouse 127.0.0.1:8123 (HTTP), Kafka (a test broker on loopback ports of its own choosing),
+#   postgres-logical 127.0.0.1:5433 (a PostgreSQL cluster of our own with wal_level=logical, for change data capture).
 #
-#   scripts/servers.sh check [mosquitto|postgres|redis|nats|clickhouse|kafka|all]   does each answer its protocol on its port?
-#   scripts/servers.sh start [mosquitto|postgres|redis|nats|clickhouse|kafka|all]   start those that do not, with the system's
+#   scripts/servers.sh check [mosquitto|postgres|redis|nats|clickhouse|kafka|postgres-logical|all]   does each answer its protocol on its port?
+#   scripts/servers.sh start [mosquitto|postgres|redis|nats|clickhouse|kafka|postgres-logical|all]   start those that do not, with the system's
 #                                                                  own binaries (Debian packages), then check again
 #
 # ClickHouse is not one of the machine's services: `start clickhouse` installs Debian's clickhouse-server
@@ -18,18 +19,28 @@
 # host:port,host:port,host:port (the tests read it, or GP_KAFKA_BOOTSTRAP), `kafka.log` kcat's log, `pid`
 # its process group (stop it with: kill -- -$(cat /tmp/gridpulse-kafka/pid)).
 #
+# postgres-logical is not one of the machine's services either: `start postgres-logical` runs a cluster of its own
+# from the installed PostgreSQL 15 binaries, on 127.0.0.1:5433 (trust auth for loopback, user postgres), with
+# wal_level=logical, max_replication_slots and max_wal_senders set, so the outbox relay can stream changes through a
+# replication slot. initdb runs once, as the postgres user, into $GP_PG_LOGICAL_DIR/data (default
+# /tmp/gridpulse-pg-logical/data); existing data is never initialised again. Server log: $GP_PG_LOGICAL_DIR/server.log.
+# Stop it with: runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D /tmp/gridpulse-pg-logical/data stop
+#
 # One line per server. Exit status 0 when every named server answers, 1 otherwise, 2 on bad usage.
 # `start` never stops or restarts a server that answers. It uses the commands these machines start their
 # services with (see the machine notes): the packages' binaries and configs, not copies of our own.
 set -uo pipefail
 
 HOST=127.0.0.1
-ALL=(mosquitto postgres redis nats clickhouse kafka)
+ALL=(mosquitto postgres redis nats clickhouse kafka postgres-logical)
 CLICKHOUSE_DIR=${GP_CLICKHOUSE_DIR:-/tmp/gridpulse-clickhouse}
 KAFKA_DIR=${GP_KAFKA_DIR:-/tmp/gridpulse-kafka}
+PG_LOGICAL_DIR=${GP_PG_LOGICAL_DIR:-/tmp/gridpulse-pg-logical}
+PG_LOGICAL_PORT=5433
+PG_BIN=/usr/lib/postgresql/15/bin
 
 usage() {
-  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|clickhouse|kafka|all]" >&2
+  echo "usage: scripts/servers.sh check|start [mosquitto|postgres|redis|nats|clickhouse|kafka|postgres-logical|all]" >&2
   exit 2
 }
 
@@ -42,6 +53,7 @@ port_of() {
     clickhouse) echo 8123 ;;
     # The mock cluster picks its ports: the first broker of the recorded list, or "-" before one ran.
     kafka) kafka_first_broker | sed 's/.*://' | grep . || echo - ;;
+    postgres-logical) echo "$PG_LOGICAL_PORT" ;;
   esac
 }
 
@@ -147,6 +159,46 @@ probe_kafka() {
   echo "$count brokers answer ApiVersions (bootstrap $list, in $KAFKA_DIR/bootstrap)"
 }
 
+# Our own cluster for change data capture: it must accept connections AND run with wal_level=logical (a server
+# on 5433 without it would make the outbox tests fall back to polling and prove nothing about the slot).
+probe_postgres-logical() {
+  command -v psql >/dev/null || return 1
+  local level
+  level=$(PGCONNECT_TIMEOUT=3 timeout 5 psql -X -w -h "$HOST" -p "$PG_LOGICAL_PORT" -U postgres -d postgres -Atc 'SHOW wal_level' 2>/dev/null) || return 1
+  [ "$level" = logical ] || return 1
+  echo "accepting connections, wal_level=logical (data in $PG_LOGICAL_DIR/data)"
+}
+
+# initdb once (as the postgres user: initdb refuses root), then our settings in an included file rewritten on
+# every start, then pg_ctl start. pg_ctl's postmaster gets /dev/null and the log file for its descriptors and a
+# session of its own (setsid), so nothing of the caller's (a test runner's pipes, its process group) stays tied to it.
+start_postgres_logical() {
+  [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL 15 binaries are not installed in $PG_BIN (Debian package postgresql-15)"; return 1; }
+  local d=$PG_LOGICAL_DIR data=$PG_LOGICAL_DIR/data
+  mkdir -p "$d" || return 1
+  chown postgres:postgres "$d" || return 1
+  if ! [ -s "$data/PG_VERSION" ]; then
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+      </dev/null >"$d/initdb.log" 2>&1 || { echo "initdb failed: $(tail -n 3 "$d/initdb.log" | tr '\n' ' ')"; return 1; }
+  fi
+  cat >"$data/gridpulse.conf" <<EOF
+# Written by scripts/servers.sh start postgres-logical on every start; edit the script, not this file.
+listen_addresses = '$HOST'
+port = $PG_LOGICAL_PORT
+unix_socket_directories = '$d'
+wal_level = logical
+max_replication_slots = 64
+max_wal_senders = 32
+wal_sender_timeout = 60s
+EOF
+  chown postgres:postgres "$data/gridpulse.conf"
+  grep -q "^include_if_exists = 'gridpulse.conf'" "$data/postgresql.conf" ||
+    echo "include_if_exists = 'gridpulse.conf'" >>"$data/postgresql.conf"
+  # A postmaster.pid left by a killed server: pg_ctl itself checks whether that process still runs.
+  setsid runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$data" -l "$d/server.log" -w -t 30 start \
+    </dev/null >"$d/pg_ctl.log" 2>&1 || { echo "pg_ctl start failed: $(tail -n 3 "$d/server.log" "$d/pg_ctl.log" 2>/dev/null | tr '\n' ' ')"; return 1; }
+}
+
 # librdkafka's mock cluster (through kcat, which keeps it alive while it runs): it logs the brokers it
 # listens on ("Mock cluster enabled: ... replaced with 127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"); that
 # list goes to $KAFKA_DIR/bootstrap.
@@ -249,6 +301,7 @@ start_server() {
       ;;
     clickhouse) start_clickhouse ;;
     kafka) start_kafka ;;
+    postgres-logical) start_postgres_logical ;;
   esac
 }
 
@@ -272,7 +325,7 @@ target=${2:-all}
 case $action in check | start) ;; *) usage ;; esac
 case $target in
   all) names=("${ALL[@]}") ;;
-  mosquitto | postgres | redis | nats | clickhouse | kafka) names=("$target") ;;
+  mosquitto | postgres | redis | nats | clickhouse | kafka | postgres-logical) names=("$target") ;;
   *) usage ;;
 esac
 

@@ -11,3 +11,4 @@ export { createRedisFeatureCache, DEFAULT_FEATURE_PREFIXES, type RedisFeatureCac
 export { createRetentionSchedule, type RetentionSchedule, type RetentionScheduleOptions } from './retention-schedule.js';
 export { createClickHouseStore, type ClickHouseStoreOptions, type ClickHouseTtlState } from './clickhouse-store.js';
 export { CLICKHOUSE_MIGRATIONS, CLICKHOUSE_SCHEMA_VERSION, sqlLiteral, type ClickHouseMigration } from './clickhouse-schema.js';
+export { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions, type OutboxRelayMode, type OutboxRelayStats, type OutboxNotification } from './postgres-outbox.js';

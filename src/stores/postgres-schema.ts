@@ -17,6 +17,11 @@
  *   are plain tables.
  * - Each migration runs in one transaction under an advisory lock and records its version in
  *   `schema_migrations`, so concurrent starters apply it once and a second run is a no-op.
+ * - `alert_outbox` (version 3) is the transactional outbox: one row per alert transition, written
+ *   in the same transaction as the transition, keyed by the transition id so a replay adds
+ *   nothing. A relay (postgres-outbox.ts) publishes the rows either from the logical replication
+ *   stream of the publication `outboxPublicationName(schema)` or by polling `delivered_at IS NULL`;
+ *   `alert_outbox_slots` records since when each replication slot's stream covers the outbox.
  */
 
 export type Partitioning = 'native' | 'timescaledb';
@@ -47,6 +52,53 @@ function partitionClause(table: PartitionedTable, partitioning: Partitioning): s
   if (partitioning === 'timescaledb' && HYPERTABLES.includes(table)) return '';
   return ` PARTITION BY RANGE (${PARTITIONED_TABLES[table]})`;
 }
+
+/**
+ * The publication the logical relay subscribes to, one per schema (publications are per database):
+ * `gridpulse_outbox_<schema>`, cut to PostgreSQL's 63-byte identifier limit.
+ */
+export function outboxPublicationName(schema: string): string {
+  return truncateIdentifier(`gridpulse_outbox_${schema}`);
+}
+
+/** PostgreSQL keeps the first 63 bytes of an identifier (NAMEDATALEN - 1), never splitting a character. */
+function truncateIdentifier(name: string): string {
+  let bytes = 0;
+  let end = 0;
+  for (const character of name) {
+    bytes += Buffer.byteLength(character);
+    if (bytes > 63) break;
+    end += character.length;
+  }
+  return name.slice(0, end);
+}
+
+/**
+ * Creates (or repoints) the schema's outbox publication, for inserts only: the relay's own
+ * \`delivered_at\` updates must not come back to it through the stream. Only where
+ * \`wal_level = logical\` (elsewhere a publication publishes nothing, and dropped test schemas would
+ * leave empty ones behind); the logical relay runs this again when it starts, so a server switched
+ * to logical later gets its publication then. A role without the CREATE privilege on the database is
+ * not stopped by it (the polling relay needs no publication): it leaves a notice. A publication left
+ * by an earlier, dropped copy of the schema is pointed at the new table. The name is cast to \`name\`,
+ * which cuts it to 63 bytes the way \`outboxPublicationName\` does.
+ */
+export const ENSURE_OUTBOX_PUBLICATION = `DO $outbox$
+DECLARE
+  publication name := ('gridpulse_outbox_' || current_schema())::name;
+BEGIN
+  IF current_setting('wal_level') <> 'logical' THEN
+    RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = publication) THEN
+    EXECUTE format('ALTER PUBLICATION %I SET TABLE %I.alert_outbox', publication, current_schema());
+  ELSE
+    EXECUTE format('CREATE PUBLICATION %I FOR TABLE %I.alert_outbox WITH (publish = %L)', publication, current_schema(), 'insert');
+  END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE NOTICE 'gridpulse: no publication for the alert outbox (%): the outbox relay will poll', SQLERRM;
+END
+$outbox$`;
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
@@ -163,7 +215,33 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX ops_by_stream_time ON ops (stream, at_ms)`,
     ],
   },
+  {
+    version: 3,
+    name: 'alert outbox and its publication',
+    statements: () => [
+      `CREATE TABLE alert_outbox (
+        id TEXT PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        payload JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        delivered_at TIMESTAMPTZ,
+        attempts INTEGER NOT NULL DEFAULT 0
+      )`,
+      // The polling relay's scan: only undelivered rows, in the order it delivers them.
+      `CREATE INDEX alert_outbox_pending ON alert_outbox (created_at, seq, id) WHERE delivered_at IS NULL`,
+      `CREATE INDEX alert_outbox_by_alert ON alert_outbox (alert_id, seq) WHERE delivered_at IS NULL`,
+      // Per replication slot: rows created before \`streams_from\` may have committed before the slot
+      // existed, so they are not in its stream; the logical relay delivers those by polling.
+      `CREATE TABLE alert_outbox_slots (
+        slot TEXT PRIMARY KEY,
+        streams_from TIMESTAMPTZ NOT NULL
+      )`,
+      ENSURE_OUTBOX_PUBLICATION,
+    ],
+  },
 ];
+
 
 export const POSTGRES_SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((migration) => migration.version));
 

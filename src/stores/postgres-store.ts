@@ -158,6 +158,13 @@ const UPSERT_ALERTS = bulkInsert(
   `ON CONFLICT (id) DO UPDATE SET ${updatesExcept(ALERT_COLUMNS, ['id'])} WHERE excluded.last_seq >= alerts.last_seq`,
 );
 const INSERT_TRANSITIONS = bulkInsert('alert_transitions', TRANSITION_COLUMNS, 'ON CONFLICT (id) DO NOTHING');
+// The transactional outbox (postgres-outbox.ts relays it): one row per transition, keyed by the
+// transition id so a replayed transition adds none; inserted in the batch's order, which is the
+// order a logical relay reads them back in.
+const INSERT_OUTBOX = `INSERT INTO alert_outbox (id, alert_id, seq, payload)
+  SELECT id, alert_id, seq, payload FROM unnest($1::text[], $2::text[], $3::integer[], $4::jsonb[]) WITH ORDINALITY AS batch(id, alert_id, seq, payload, position)
+  ORDER BY position
+  ON CONFLICT (id) DO NOTHING`;
 const INSERT_OPS = bulkInsert('ops', OPS_COLUMNS, 'ON CONFLICT (id, at_ms) DO NOTHING');
 // The last known site per device: a batch's (max) site replaces it when it says one.
 const UPSERT_DEVICES = `INSERT INTO devices (stream, key, site)
@@ -273,6 +280,8 @@ class PostgresStore implements Store {
     if (events.length === 0) return;
     const alerts = new Map<string, AlertEvent>();
     const transitions = new Map<string, AlertTransition>();
+    // The alert as it stood at each transition, for the outbox payload.
+    const outbox = new Map<string, AlertEvent>();
     events.forEach((event, index) => {
       const { alert, transition } = event;
       const field = `events[${index}]`;
@@ -287,7 +296,10 @@ class PostgresStore implements Store {
       // The alert row keeps the state of its newest transition, so replays never move it back.
       const held = alerts.get(alert.id);
       if (held === undefined || transition.seq >= held.transition.seq) alerts.set(alert.id, event);
-      if (!transitions.has(transition.id)) transitions.set(transition.id, transition);
+      if (!transitions.has(transition.id)) {
+        transitions.set(transition.id, transition);
+        outbox.set(transition.id, event);
+      }
     });
     const alertCells = [...alerts.values()].map(({ alert: a, transition }): Cell[] => [
       a.id, a.stream, a.key, a.site ?? null, a.type, a.metric ?? null, a.severity, a.status, ms(a.openedAt), ms(a.updatedAt),
@@ -296,9 +308,18 @@ class PostgresStore implements Store {
     const transitionCells = [...transitions.values()].map((t): Cell[] => [
       t.id, t.alertId, Math.round(t.seq), t.kind, ms(t.time), t.status, t.severity, finite(t.score), t.explain,
     ]);
+    const outboxRows = [...outbox.values()];
+    const outboxColumns = [
+      outboxRows.map(({ transition }) => transition.id),
+      outboxRows.map(({ transition }) => transition.alertId),
+      outboxRows.map(({ transition }) => Math.round(transition.seq)),
+      outboxRows.map((event) => JSON.stringify({ alert: event.alert, transition: event.transition })),
+    ];
+    // One transaction: a transition is never committed without its outbox row, nor the reverse.
     await this.transaction('write alert events', async (client) => {
       await client.query(UPSERT_ALERTS, columnsOf(alertCells, ALERT_COLUMNS.length));
       await client.query(INSERT_TRANSITIONS, columnsOf(transitionCells, TRANSITION_COLUMNS.length));
+      await client.query(INSERT_OUTBOX, outboxColumns);
     });
   }
 
