@@ -693,7 +693,7 @@ class PostgresStore implements Store {
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', () => undefined);
     try {
-      const client = await pool.connect();
+      const client = guarded(await pool.connect());
       try {
         const migrated = await migrate(client, this.schema);
         this.partitioning = migrated.partitioning;
@@ -729,7 +729,7 @@ class PostgresStore implements Store {
     if (this.closing !== undefined) return Promise.reject(closedError());
     const result = (async () => {
       const pool = await this.open();
-      const client = await pool.connect();
+      const client = guarded(await pool.connect());
       try {
         return await task(client);
       } finally {
@@ -890,6 +890,17 @@ async function migrate(
 }
 
 // ---- helpers -----------------------------------------------------------------------------
+
+// A pooled client whose server goes away (a restart) emits 'error'; without a listener that event
+// would end the process. The failure is reported by the next query on it instead.
+const guardedClients = new WeakSet<PoolClient>();
+function guarded(client: PoolClient): PoolClient {
+  if (!guardedClients.has(client)) {
+    guardedClients.add(client);
+    client.on('error', () => undefined);
+  }
+  return client;
+}
 
 async function inTransaction<T>(client: PoolClient, body: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
