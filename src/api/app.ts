@@ -10,6 +10,7 @@ import { ApiError, errorBody, invalidInput, toApiError } from './errors.js';
 import { createApiMetrics } from './metrics.js';
 import type { Platform } from './platform.js';
 import { registerCompatibilityRoutes } from './routes-compat.js';
+import { registerDeliveryRoutes } from './routes-delivery.js';
 import { registerFleetRoutes } from './routes-fleet.js';
 import { registerIngestRoutes } from './routes-ingest.js';
 import { registerLiveRoutes } from './routes-live.js';
@@ -111,6 +112,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<FastifyInsta
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   registerIngestRoutes(app, context);
+  registerDeliveryRoutes(app, context);
   registerPortalRoutes(app, context);
   registerFleetRoutes(app, context);
   registerLiveRoutes(app, context);

@@ -1,3 +1,4 @@
+import type { ChannelMetrics, DeadLetter, RedeliveryResult } from '../alerts/index.js';
 import type { Aggregate, Alert, AlertEvent, OpsEvent, StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
 
@@ -45,6 +46,15 @@ export interface Platform {
    * ready, engine running); `GET /readyz` answers 503 while it is false. Absent means ready.
    */
   isReady?(): boolean;
+  /**
+   * Optional (when `alerts.delivery` has channels): the notifications given up on, oldest first;
+   * a dead letter sent again (one attempt, same id and body); one dropped for good; counters per
+   * channel. Absent: the dead-letter routes answer 404 "alert delivery is not configured".
+   */
+  deadLetters?(filter: { channel?: string | undefined; limit?: number | undefined }): Promise<DeadLetter[]>;
+  redeliverDeadLetter?(id: string): Promise<RedeliveryResult>;
+  discardDeadLetter?(id: string): Promise<boolean>;
+  deliveryMetrics?(): Promise<Record<string, ChannelMetrics>>;
   /**
    * Optional: a device's live features from the shared feature cache (Redis, `features.redis`),
    * for a device this process does not hold in memory — one whose engine runs in another gridpulse

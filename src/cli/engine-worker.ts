@@ -6,6 +6,7 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LiveEvent } from '../api/index.js';
+import { createAlertDelivery, type DeliveryReport, type DeliveryWorker } from '../alerts/index.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
 import { createRetentionSchedule, createStore, type Store } from '../stores/index.js';
@@ -59,6 +60,35 @@ function runEngineWorker(): void {
       opsMs: config.store.retention.opsMs,
     },
   });
+
+  // ---- alert delivery (alerts.delivery) ----
+  // Every alert transition goes to the routed channels. Delivery is at least once with stable ids
+  // (webhook-id = transition id): a checkpoint is written only once everything submitted before it
+  // was delivered or dead-lettered (durably, in file mode), so a crash replays from a point whose
+  // transitions all reached their channels; the replayed ones are sent again with the same ids.
+  const delivery: DeliveryWorker | undefined =
+    config.alerts.delivery.channels.length === 0
+      ? undefined
+      : createAlertDelivery(config.alerts.delivery, { dataDir: config.dataDir, onReport: (report) => reportDelivery(report) });
+  // Transitions a full channel queue refused: submitted again, in order, before the next batch.
+  const deliveryBacklog: AlertEvent[] = [];
+  const reportDelivery = (report: DeliveryReport): void => {
+    if (report.kind === 'dead-lettered' || report.kind === 'channel-disabled' || report.kind === 'dead-letter-store-failed' || report.kind === 'overflow') {
+      const what = report.kind === 'overflow' ? `transition ${report.transitionId}: channel queue full (${report.capacity}); the engine waits` : `${report.channel}: ${'transitionId' in report ? `transition ${report.transitionId}: ` : ''}${report.reason}`;
+      onError(new GpError('GP_UNAVAILABLE', `alert delivery, ${report.kind}: ${what}`), 'alert delivery');
+    }
+  };
+  const submitAlert = (event: AlertEvent): void => {
+    if (delivery === undefined) return;
+    if (deliveryBacklog.length > 0 || !delivery.submit(event).accepted) deliveryBacklog.push(event);
+  };
+  const drainDeliveryBacklog = async (): Promise<void> => {
+    while (delivery !== undefined && deliveryBacklog.length > 0) {
+      const event = deliveryBacklog[0]!;
+      if (delivery.submit(event).accepted) deliveryBacklog.shift();
+      else await delivery.waitForCapacity(event);
+    }
+  };
 
   // ---- live state ----
   const devices = new Map<string, DeviceMemory>();
@@ -125,6 +155,7 @@ function runEngineWorker(): void {
         const memory = memoryOf(event.alert.stream, event.alert.key, event.alert.site);
         if (event.alert.status === 'resolved') memory.open.delete(event.alert.id);
         else memory.open.add(event.alert.id);
+        submitAlert(event);
         if (liveOn) events.push({ type: 'alert', data: event });
       },
       ops(e: OpsEvent) {
@@ -246,12 +277,14 @@ function runEngineWorker(): void {
   };
 
   /** Takes a checkpoint now (call it between batches) and resolves once it is on disk. */
-  const startCheckpoint = (): Promise<void> => {
+  const startCheckpoint = (waitForDelivery = true): Promise<void> => {
     const begin = performance.now();
     lastCheckpointStart = begin;
     const checkpoint: Checkpoint = { version: CHECKPOINT_VERSION, createdAt: clock(), offsets: [consumed], state: pipeline.router.snapshot() };
     lastSnapshotMs = performance.now() - begin;
-    const stored = writer.flush();
+    // The store has every record before the checkpoint, and the channels every transition.
+    const delivered = waitForDelivery && delivery !== undefined ? drainDeliveryBacklog().then(() => delivery.idle()) : Promise.resolve();
+    const stored = Promise.all([writer.flush(), delivered]);
     // Its failure is reported through `done`; this keeps it from counting as unhandled meanwhile.
     stored.catch(() => undefined);
     // Checkpoints reach the disk in the order they were taken.
@@ -342,6 +375,8 @@ function runEngineWorker(): void {
           onError(error, 'engine');
           process.exit(1);
         }
+        // A channel queue that was full: the engine waits for room rather than drop a transition.
+        if (deliveryBacklog.length > 0) await drainDeliveryBacklog();
         // Backpressure: the store writes in the background; past the bound the engine waits until
         // it is back to half of it (not until it is empty: that would stall alerts for the whole backlog).
         if (writer.pending() > MAX_PENDING_WRITES) {
@@ -407,11 +442,27 @@ function runEngineWorker(): void {
         return null;
       case 'checkpoint':
         return serial(writeCheckpoint);
+      case 'delivery': {
+        if (delivery === undefined) return null;
+        if (request.action === 'metrics') return delivery.metrics();
+        if (request.action === 'list') {
+          return delivery.listDeadLetters({ ...(request.channel === undefined ? {} : { channel: request.channel }), ...(request.limit === undefined ? {} : { limit: request.limit }) });
+        }
+        if (request.action === 'redeliver') return delivery.redeliver(request.id);
+        return delivery.discardDeadLetter(request.id);
+      }
       case 'close':
         return serial(async () => {
           for (const t of timers) clearInterval(t);
+          // Whatever is not delivered yet goes to the dead-letter list (kept on disk in file mode):
+          // shutting down never waits on a receiver that is down, and loses nothing.
+          // Transitions still waiting for room in a full queue are not dead-lettered: the final
+          // checkpoint is then skipped, so a restart replays them from the previous one.
+          const undelivered = deliveryBacklog.length;
+          if (delivery !== undefined) await delivery.close().catch((error: unknown) => onError(error, 'alert delivery'));
           try {
-            await writeCheckpoint();
+            if (undelivered === 0) await startCheckpoint(false);
+            else onError(new GpError('GP_UNAVAILABLE', `alert delivery: ${undelivered} transitions were waiting for a full channel queue; no final checkpoint, a restart replays them`), 'alert delivery');
           } catch (error) {
             onError(error, 'checkpoint');
           }
@@ -478,6 +529,7 @@ function runEngineWorker(): void {
   void (async () => {
     try {
       await store.ready();
+      await delivery?.ready();
       const checkpoint = loadCheckpoint();
       send({ t: 'ready', checkpoint: checkpoint === undefined ? null : { offset: checkpoint.offsets[0] ?? 0, createdAt: checkpoint.createdAt }, storeKind: store.kind });
     } catch (error) {

@@ -32,6 +32,9 @@ export type EngineCall =
   | { method: 'recentOffsets'; key: string }
   | { method: 'drain'; target: number }
   | { method: 'checkpoint' }
+  | { method: 'delivery'; action: 'list'; channel: string | undefined; limit: number | undefined }
+  | { method: 'delivery'; action: 'redeliver' | 'discard'; id: string }
+  | { method: 'delivery'; action: 'metrics' }
   | { method: 'close' };
 
 export type ToWorker =

@@ -13,6 +13,7 @@ import type {
   SimulationRequest,
   SimulationStarted,
 } from '../api/index.js';
+import type { ChannelMetrics, DeadLetter, RedeliveryResult } from '../alerts/index.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { createLiveSimulator, type LiveSimulator } from '../ingest/index.js';
 import { createFileLog, type AppendRecord, type Log, type LogRecovery, type ReadBatch } from '../log/index.js';
@@ -626,6 +627,15 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       recordRejections(stream, rejected);
     },
 
+    ...(config.alerts.delivery.channels.length === 0
+      ? {}
+      : {
+          deadLetters: (filter: { channel?: string | undefined; limit?: number | undefined }) =>
+            call<DeadLetter[]>({ method: 'delivery', action: 'list', channel: filter.channel, limit: filter.limit }),
+          redeliverDeadLetter: (id: string) => call<RedeliveryResult>({ method: 'delivery', action: 'redeliver', id }),
+          discardDeadLetter: (id: string) => call<boolean>({ method: 'delivery', action: 'discard', id }),
+          deliveryMetrics: () => call<Record<string, ChannelMetrics>>({ method: 'delivery', action: 'metrics' }),
+        }),
     acknowledgeAlert: (id, by, note) => operatorAction(id, 'acknowledge', by, note),
     resolveAlert: (id, by, note) => operatorAction(id, 'resolve', by, note),
 

@@ -1,0 +1,173 @@
+// Alert delivery wired into the live platform (the code `gridpulse up` runs): a spike alert's
+// transitions reach a signed webhook receiver on loopback; a receiver that refuses puts them in the
+// dead-letter list the API shows, and a redelivery after the receiver is fixed sends the same
+// webhook-id and removes it; after a restart from the checkpoint nothing already delivered is lost.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApiApp } from '../../src/api/index.js';
+import { parseConfig } from '../../src/config/index.js';
+import { createPlatform } from '../../src/cli/platform.js';
+
+const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
+const secretBytes = randomBytes(32);
+const SECRET = `whsec_${secretBytes.toString('base64')}`;
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A receiver that checks signatures itself, the way the Standard Webhooks spec tells receivers to. */
+async function receiver(): Promise<{ url: string; received: Received[]; status: { code: number }; close: () => Promise<void> }> {
+  const received: Received[] = [];
+  const status = { code: 200 };
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    request.on('end', () => {
+      received.push({ headers: request.headers, body });
+      response.writeHead(status.code).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hook`, received, status, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+function signatureValid(r: Received): boolean {
+  const id = String(r.headers['webhook-id']);
+  const timestamp = String(r.headers['webhook-timestamp']);
+  const expected = createHmac('sha256', secretBytes).update(`${id}.${timestamp}.${r.body}`).digest('base64');
+  return String(r.headers['webhook-signature']).split(' ').includes(`v1,${expected}`);
+}
+
+function spikeReadings(): string {
+  const lines: string[] = [];
+  for (let i = 0; i < 120; i++) lines.push(JSON.stringify({ meterId: 'm-1', siteId: 's-1', timestamp: T0 + i * 10_000, usageKw: i >= 90 ? 9 : 2 + (i % 3) * 0.01 }));
+  lines.push(JSON.stringify({ meterId: 'm-1', siteId: 's-1', timestamp: T0 + 3_600_000, usageKw: 2 }));
+  return lines.join('\n');
+}
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('alert transitions reach a signed webhook; refused ones are dead letters the API lists and redelivers', { timeout: 120_000 }, async () => {
+  const hook = await receiver();
+  const dir = mkdtempSync(join(tmpdir(), 'gp-delivery-'));
+  const input = {
+    dataDir: dir,
+    store: { url: 'duckdb::memory:' },
+    simulator: { enabled: false },
+    alerts: {
+      delivery: {
+        allow: { cidrs: ['127.0.0.0/8'] },
+        channels: { hook: { type: 'webhook', url: hook.url, secret: SECRET, timeout: '2s', retry: { attempts: 2, baseDelay: '10ms', maxDelay: '50ms' } } },
+        routes: [{ name: 'all', channels: ['hook'] }],
+      },
+    },
+  };
+  const { config, issues } = parseConfig(input);
+  assert.deepEqual(issues, []);
+  let platform = createPlatform({ config: config!, simulator: false });
+  await platform.start();
+  let app = await createApiApp({ platform, server: config!.server });
+  try {
+    const posted = await app.inject({ method: 'POST', url: '/v1/readings', headers: { 'content-type': 'application/x-ndjson' }, payload: spikeReadings() });
+    assert.equal(posted.statusCode, 200, posted.body);
+    await platform.drain();
+    const alerts = (await app.inject({ url: '/api/alerts?key=m-1' })).json<{ alerts: Array<{ id: string; type: string }> }>().alerts;
+    assert.ok(alerts.some((a) => a.type === 'spike'), JSON.stringify(alerts));
+    // Every transition of every alert arrives, once, signed, with its transition id as webhook-id.
+    const transitions: string[] = [];
+    for (const alert of alerts) {
+      const detail = (await app.inject({ url: `/api/alerts/${alert.id}` })).json<{ transitions: Array<{ id: string }> }>();
+      transitions.push(...detail.transitions.map((t) => t.id));
+    }
+    await until('every transition delivered', () => hook.received.length >= transitions.length);
+    assert.deepEqual(hook.received.map((r) => String(r.headers['webhook-id'])).sort(), [...transitions].sort());
+    assert.ok(hook.received.every(signatureValid), 'every request carries a valid Standard Webhooks signature');
+    const first = JSON.parse(hook.received[0]!.body) as { type: string; data: { alert: { key: string } } };
+    assert.equal(first.data.alert.key, 'm-1');
+
+    // The receiver now refuses for good (400): the next transition becomes a dead letter.
+    hook.status.code = 400;
+    const before = hook.received.length;
+    const spike = alerts.find((a) => a.type === 'spike')!;
+    const ack = await app.inject({ method: 'POST', url: `/api/alerts/${spike.id}/ack`, payload: { by: 'test' } });
+    // A resolved alert cannot be acknowledged; post a new spike on another meter instead.
+    if (ack.statusCode !== 200) {
+      const lines = spikeReadings().replaceAll('"m-1"', '"m-2"').replaceAll(String(T0 + 3_600_000), String(T0 + 7_200_000));
+      await app.inject({ method: 'POST', url: '/v1/readings', headers: { 'content-type': 'application/x-ndjson' }, payload: lines });
+      await platform.drain();
+    }
+    let dead: Array<{ id: string; transitionId: string; reason: string; channel: string }> = [];
+    await until('a dead letter', async () => {
+      const response = await app.inject({ url: '/api/alerts/dead-letters' });
+      assert.equal(response.statusCode, 200, response.body);
+      dead = response.json<{ deadLetters: typeof dead }>().deadLetters;
+      return dead.length > 0;
+    });
+    assert.ok(hook.received.length > before, 'the refused request was made');
+    assert.equal(dead[0]!.channel, 'hook');
+    assert.match(dead[0]!.reason, /400/);
+    const metrics = (await app.inject({ url: '/api/alerts/delivery' })).json<{ channels: { hook: { delivered: number; deadLettered: number } } }>();
+    assert.ok(metrics.channels.hook.deadLettered >= 1 && metrics.channels.hook.delivered >= transitions.length, JSON.stringify(metrics));
+
+    // Fixed: a redelivery sends the same webhook-id and the dead letter is gone.
+    hook.status.code = 200;
+    const redelivered = await app.inject({ method: 'POST', url: `/api/alerts/dead-letters/${encodeURIComponent(dead[0]!.id)}/redeliver` });
+    assert.equal(redelivered.statusCode, 200, redelivered.body);
+    assert.equal(redelivered.json<{ delivered: boolean }>().delivered, true);
+    assert.equal(String(hook.received.at(-1)!.headers['webhook-id']), dead[0]!.transitionId);
+    assert.ok(signatureValid(hook.received.at(-1)!));
+    const unknown = await app.inject({ method: 'POST', url: '/api/alerts/dead-letters/hook:nope/redeliver' });
+    assert.equal(unknown.statusCode, 404, unknown.body);
+
+    // A restart from the checkpoint: everything delivered before it stays delivered, nothing new is sent twice.
+    await until('all dead letters handled', async () => (await app.inject({ url: '/api/alerts/dead-letters' })).json<{ deadLetters: unknown[] }>().deadLetters.length === 0);
+    const deliveredIds = new Set(hook.received.filter((r) => r.headers['webhook-id'] !== undefined).map((r) => String(r.headers['webhook-id'])));
+    await app.close();
+    await platform.close();
+    const sentBeforeRestart = hook.received.length;
+    platform = createPlatform({ config: config!, simulator: false });
+    await platform.start();
+    app = await createApiApp({ platform, server: config!.server });
+    await platform.drain();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const resent = hook.received.slice(sentBeforeRestart).map((r) => String(r.headers['webhook-id']));
+    assert.deepEqual(resent.filter((id) => deliveredIds.has(id)), [], 'nothing delivered before the final checkpoint is sent again');
+  } finally {
+    await app.close();
+    await platform.close();
+    await hook.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without delivery channels the dead-letter routes say delivery is not configured', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gp-delivery-off-'));
+  const { config } = parseConfig({ dataDir: dir, store: { url: 'duckdb::memory:' }, simulator: { enabled: false } });
+  const platform = createPlatform({ config: config!, simulator: false });
+  await platform.start();
+  const app = await createApiApp({ platform, server: config!.server });
+  try {
+    const response = await app.inject({ url: '/api/alerts/dead-letters' });
+    assert.equal(response.statusCode, 404);
+    assert.match(response.json<{ error: { message: string } }>().error.message, /alerts\.delivery/);
+  } finally {
+    await app.close();
+    await platform.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
