@@ -9,7 +9,7 @@ import type { LiveEvent } from '../api/index.js';
 import { createAlertDelivery, type DeliveryReport, type DeliveryWorker } from '../alerts/index.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
-import { createRetentionSchedule, createStore, type Store } from '../stores/index.js';
+import { createOutboxRelay, createRetentionSchedule, createStore, type OutboxRelay, type Store } from '../stores/index.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { serializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
@@ -78,8 +78,25 @@ function runEngineWorker(): void {
       onError(new GpError('GP_UNAVAILABLE', `alert delivery, ${report.kind}: ${what}`), 'alert delivery');
     }
   };
+  // With the PostgreSQL store, transitions and their outbox rows are committed together, and the
+  // outbox relay (logical replication, or polling where wal_level is not logical) hands each row to
+  // the channels, acknowledging it only once delivered or dead-lettered: a crash anywhere repeats at
+  // most the row in flight (same id). Other stores: the engine submits, and checkpoints wait.
+  const viaOutbox = delivery !== undefined && !config.store.url.includes(',') && /^postgres(ql)?:\/\//i.test(config.store.url.trim());
+  const outbox: OutboxRelay | undefined =
+    viaOutbox && delivery !== undefined
+      ? createOutboxRelay({
+          url: config.store.url.trim(),
+          mode: 'auto',
+          deliver: async (notification) => {
+            while (!delivery.submit(notification.event).accepted) await delivery.waitForCapacity(notification.event);
+            await delivery.idle();
+          },
+          onError: (error) => onError(error, 'alert outbox'),
+        })
+      : undefined;
   const submitAlert = (event: AlertEvent): void => {
-    if (delivery === undefined) return;
+    if (delivery === undefined || outbox !== undefined) return;
     if (deliveryBacklog.length > 0 || !delivery.submit(event).accepted) deliveryBacklog.push(event);
   };
   const drainDeliveryBacklog = async (): Promise<void> => {
@@ -459,6 +476,7 @@ function runEngineWorker(): void {
           // Transitions still waiting for room in a full queue are not dead-lettered: the final
           // checkpoint is then skipped, so a restart replays them from the previous one.
           const undelivered = deliveryBacklog.length;
+          await outbox?.stop().catch((error: unknown) => onError(error, 'alert outbox'));
           if (delivery !== undefined) await delivery.close().catch((error: unknown) => onError(error, 'alert delivery'));
           try {
             if (undelivered === 0) await startCheckpoint(false);
@@ -530,6 +548,10 @@ function runEngineWorker(): void {
     try {
       await store.ready();
       await delivery?.ready();
+      if (outbox !== undefined) {
+        const { mode, reason } = await outbox.start();
+        send({ t: 'info', message: `alert outbox relay: ${mode} mode (${reason})` });
+      }
       const checkpoint = loadCheckpoint();
       send({ t: 'ready', checkpoint: checkpoint === undefined ? null : { offset: checkpoint.offsets[0] ?? 0, createdAt: checkpoint.createdAt }, storeKind: store.kind });
     } catch (error) {

@@ -4,64 +4,15 @@
 // webhook-id and removes it; after a restart from the checkpoint nothing already delivered is lost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApiApp } from '../../src/api/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createPlatform } from '../../src/cli/platform.js';
+import { SECRET, receiver, signatureValid, spikeReadings, until } from '../helpers/webhook-receiver.js';
 
-const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
-const secretBytes = randomBytes(32);
-const SECRET = `whsec_${secretBytes.toString('base64')}`;
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A receiver that checks signatures itself, the way the Standard Webhooks spec tells receivers to. */
-async function receiver(): Promise<{ url: string; received: Received[]; status: { code: number }; close: () => Promise<void> }> {
-  const received: Received[] = [];
-  const status = { code: 200 };
-  const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-    request.on('end', () => {
-      received.push({ headers: request.headers, body });
-      response.writeHead(status.code).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hook`, received, status, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-function signatureValid(r: Received): boolean {
-  const id = String(r.headers['webhook-id']);
-  const timestamp = String(r.headers['webhook-timestamp']);
-  const expected = createHmac('sha256', secretBytes).update(`${id}.${timestamp}.${r.body}`).digest('base64');
-  return String(r.headers['webhook-signature']).split(' ').includes(`v1,${expected}`);
-}
-
-function spikeReadings(): string {
-  const lines: string[] = [];
-  for (let i = 0; i < 120; i++) lines.push(JSON.stringify({ meterId: 'm-1', siteId: 's-1', timestamp: T0 + i * 10_000, usageKw: i >= 90 ? 9 : 2 + (i % 3) * 0.01 }));
-  lines.push(JSON.stringify({ meterId: 'm-1', siteId: 's-1', timestamp: T0 + 3_600_000, usageKw: 2 }));
-  return lines.join('\n');
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
+import { T0 } from '../helpers/webhook-receiver.js';
 test('alert transitions reach a signed webhook; refused ones are dead letters the API lists and redelivers', { timeout: 120_000 }, async () => {
   const hook = await receiver();
   const dir = mkdtempSync(join(tmpdir(), 'gp-delivery-'));
