@@ -23,7 +23,7 @@ import { ENSURE_OUTBOX_PUBLICATION, outboxPublicationName, quoteIdentifier } fro
  * - `auto` (default): logical when `SHOW wal_level` says logical and the role may replicate, else
  *   polling; `start()` answers which and why.
  *
- * Guarantee: at least once, in order per alert, with a stable id (the transition id, `alertId#seq`)
+ * Guarantee: at least once, in order per alert, with a stable id (the transition id, `alertId:seq`)
  * the consumer deduplicates on. A relay killed after `deliver` resolved and before it marked the row
  * delivers that row again on restart: in logical mode at most that one row (rows already marked are
  * skipped, however far back the slot restarts); in polling mode at most the rows of its batch
@@ -56,7 +56,7 @@ export type OutboxRelayMode = 'logical' | 'polling';
 
 /** One outbox row, handed to `deliver`. */
 export interface OutboxNotification {
-  /** The transition id (`alertId#seq`): the same on every delivery of this row — the key to deduplicate on. */
+  /** The transition id (`alertId:seq`): the same on every delivery of this row — the key to deduplicate on. */
   readonly id: string;
   readonly alertId: string;
   readonly seq: number;
