@@ -33,6 +33,7 @@ import {
   type Store,
   type SchemaReport,
 } from './store.js';
+import { finite, ms, nullableNumber, nullableText, rowToAlert, text } from './row-values.js';
 import {
   CLICKHOUSE_MIGRATIONS,
   CLICKHOUSE_SCHEMA_VERSION,
@@ -62,6 +63,8 @@ import {
   requireTimeRange,
 } from './query-checks.js';
 import { OPS_KINDS, readingRowId } from './row-identity.js';
+
+const ALERT_TIMES = { opened: 'opened_at_ms', updated: 'updated_at_ms', resolved: 'resolved_at_ms' };
 
 export interface ClickHouseStoreOptions {
   /**
@@ -552,7 +555,7 @@ class ClickHouseStore implements Store {
               score, peak_score, value, findings, explain
        FROM alerts FINAL ${where} ORDER BY opened_at_ms DESC, id LIMIT ${sqlLiteral(limit)}`,
     );
-    return rows.map(rowToAlert);
+    return rows.map((row) => rowToAlert(row, ALERT_TIMES));
   }
 
   async alertTransitions(alertId: string): Promise<AlertTransition[]> {
@@ -890,53 +893,6 @@ function aggregateRows(a: Aggregate, out: JsonRow[]): void {
   }
 }
 
-/** NaN and Infinity are stored as null, as in DuckDB. */
-function finite(value: number | null | undefined): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-function ms(value: number | null | undefined): number | null {
-  const number = finite(value);
-  return number === null ? null : Math.round(number);
-}
-
-function rowToAlert(row: Row): Alert {
-  return {
-    id: text(row['id']),
-    stream: text(row['stream']),
-    key: text(row['key']),
-    site: nullableText(row['site']) ?? undefined,
-    type: text(row['type']),
-    metric: nullableText(row['metric']) ?? undefined,
-    severity: text(row['severity']) as Severity,
-    status: text(row['status']) as AlertStatus,
-    openedAt: Number(row['opened_at_ms']),
-    updatedAt: Number(row['updated_at_ms']),
-    resolvedAt: nullableNumber(row['resolved_at_ms']) ?? undefined,
-    score: nullableNumber(row['score']) ?? Number.NaN,
-    peakScore: nullableNumber(row['peak_score']) ?? Number.NaN,
-    value: nullableNumber(row['value']) ?? Number.NaN,
-    findings: Number(row['findings']),
-    explain: text(row['explain']),
-  };
-}
-
-/** ClickHouse writes 64-bit integers in JSON as strings; both forms read as numbers. */
-function nullableNumber(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
-  const number = Number(value);
-  return Number.isFinite(number) ? number : null;
-}
-
-function text(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
-  return value === null || value === undefined ? '' : JSON.stringify(value);
-}
-
-function nullableText(value: unknown): string | null {
-  return value === null || value === undefined ? null : text(value);
-}
 
 /** Server URLs may carry a password; it never goes into a message or a log. */
 function redact(url: string): string {

@@ -33,6 +33,7 @@ import {
   type StatusQuery,
   type Store,
 } from './store.js';
+import { finite, ms, nullableNumber, nullableText, rowToAlert, text } from './row-values.js';
 import {
   MIGRATIONS_TABLE,
   POSTGRES_MIGRATIONS,
@@ -60,6 +61,8 @@ import {
   requireTimeRange,
 } from './query-checks.js';
 import { OPS_KINDS, readingRowId } from './row-identity.js';
+
+const ALERT_TIMES = { opened: 'opened', updated: 'updated', resolved: 'resolved' };
 
 export interface PostgresStoreOptions {
   /** A `postgres://` or `postgresql://` connection URL (libpq style; `?schema=name` picks the schema). */
@@ -572,7 +575,7 @@ class PostgresStore implements Store {
        FROM alerts ${where} ORDER BY opened_at_ms DESC, id COLLATE "C" LIMIT $${params.length}`,
       params,
     );
-    return rows.map(rowToAlert);
+    return rows.map((row) => rowToAlert(row, ALERT_TIMES));
   }
 
   async alertTransitions(alertId: string): Promise<AlertTransition[]> {
@@ -949,52 +952,6 @@ function aggregateRows(a: Aggregate, out: Cell[][]): void {
   }
 }
 
-/** NaN and Infinity are stored as null, as in DuckDB. */
-function finite(value: number | null | undefined): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-function ms(value: number | null | undefined): number | null {
-  const number = finite(value);
-  return number === null ? null : Math.round(number);
-}
-
-function rowToAlert(row: QueryResultRow): Alert {
-  return {
-    id: text(row['id']),
-    stream: text(row['stream']),
-    key: text(row['key']),
-    site: nullableText(row['site']) ?? undefined,
-    type: text(row['type']),
-    metric: nullableText(row['metric']) ?? undefined,
-    severity: text(row['severity']) as Severity,
-    status: text(row['status']) as AlertStatus,
-    openedAt: Number(row['opened']),
-    updatedAt: Number(row['updated']),
-    resolvedAt: nullableNumber(row['resolved']) ?? undefined,
-    score: nullableNumber(row['score']) ?? Number.NaN,
-    peakScore: nullableNumber(row['peak_score']) ?? Number.NaN,
-    value: nullableNumber(row['value']) ?? Number.NaN,
-    findings: Number(row['findings']),
-    explain: text(row['explain']),
-  };
-}
-
-function nullableNumber(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
-  const number = Number(value);
-  return Number.isFinite(number) ? number : null;
-}
-
-function text(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
-  return value === null || value === undefined ? '' : JSON.stringify(value);
-}
-
-function nullableText(value: unknown): string | null {
-  return value === null || value === undefined ? null : text(value);
-}
 
 /** Takes a `schema` query parameter off the URL (pg would pass it to the server as a setting). */
 function splitSchema(url: string): { url: string; schema: string | undefined } {
