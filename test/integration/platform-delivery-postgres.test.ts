@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { pgAdmin } from '../helpers/servers.js';
 import { createApiApp } from '../../src/api/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createPlatform } from '../../src/cli/platform.js';
@@ -16,19 +17,7 @@ import { SECRET, receiver, signatureValid, spikeReadings, until } from '../helpe
 
 async function withDatabase<T>(server: string, startHint: string, body: (url: string) => Promise<T>): Promise<T> {
   const database = `gp_delivery_${process.pid}_${Date.now()}`;
-  const admin = async (sql: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: `${server}/postgres` });
-    try {
-      await client.connect();
-    } catch (cause) {
-      throw new Error(`PostgreSQL not reachable at ${server} — start it with scripts/servers.sh start ${startHint}`, { cause });
-    }
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = (sql: string): Promise<unknown> => pgAdmin(sql, [], server, startHint);
   await admin(`CREATE DATABASE ${database}`);
   try {
     return await body(`${server}/${database}`);

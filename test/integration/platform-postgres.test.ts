@@ -3,26 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { createApiApp } from '../../src/api/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createPlatform } from '../../src/cli/platform.js';
+import { PG_SERVER as SERVER, pgAdmin as admin } from '../helpers/servers.js';
 
-const SERVER = 'postgres://postgres@127.0.0.1:5432';
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${SERVER}/postgres` });
-  try {
-    await client.connect();
-  } catch (cause) {
-    throw new Error('PostgreSQL not reachable on 127.0.0.1:5432 — start it with scripts/servers.sh start postgres', { cause });
-  }
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 test('the live platform with the PostgreSQL store: readings posted over HTTP come back from the API as series, fleet sums and alerts with their transitions', { timeout: 120_000 }, async () => {
   const database = `gp_platform_${process.pid}_${Date.now()}`;

@@ -7,31 +7,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { createApiApp } from '../../src/api/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createPlatform } from '../../src/cli/platform.js';
+import { PG_SERVER, clickhouseAdmin, pgAdmin } from '../helpers/servers.js';
 
-const PG_SERVER = 'postgres://postgres@127.0.0.1:5432';
 const run = `${process.pid}_${Date.now()}`;
 const pgDatabase = `gp_platform_same_${run}`;
 const chDatabase = `gp_platform_same_${run}`;
 const dirs: string[] = [];
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
-
-async function pgAdmin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
-  try {
-    await client.connect();
-  } catch (cause) {
-    throw new Error('PostgreSQL not reachable on 127.0.0.1:5432 — start it with scripts/servers.sh start postgres', { cause });
-  }
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Three meters on two sites and a machine for 30 minutes; m-2 spikes, m-3 falls silent, late and broken readings. */
 function readings(): { power: string[]; machines: string[] } {
@@ -120,7 +105,7 @@ before(async () => {
 after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   await pgAdmin(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`).catch(() => undefined);
-  await fetch('http://127.0.0.1:8123/', { method: 'POST', body: `DROP DATABASE IF EXISTS ${chDatabase}` }).catch(() => undefined);
+  await clickhouseAdmin(`DROP DATABASE IF EXISTS ${chDatabase}`).catch(() => undefined);
 });
 
 test('the platform on PostgreSQL answers every portal route as on DuckDB', { timeout: 180_000 }, async () => {
@@ -131,11 +116,7 @@ test('the platform on PostgreSQL answers every portal route as on DuckDB', { tim
 });
 
 test('the platform on ClickHouse answers every portal route as on DuckDB', { timeout: 180_000 }, async () => {
-  try {
-    await fetch('http://127.0.0.1:8123/ping');
-  } catch (cause) {
-    throw new Error('ClickHouse not reachable on 127.0.0.1:8123 — start it with scripts/servers.sh start clickhouse', { cause });
-  }
+  await clickhouseAdmin('SELECT 1'); // fails with how to start the server when it is down
   const actual = await answers(`clickhouse://127.0.0.1:8123/${chDatabase}`);
   for (const route of Object.keys(reference)) assert.deepEqual(actual[route], reference[route], route);
   assert.deepEqual(Object.keys(actual).sort(), Object.keys(reference).sort());

@@ -7,14 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { replay } from '../../src/cli/commands/replay.js';
 import { simulate } from '../../src/ingest/index.js';
 import { createStore } from '../../src/stores/index.js';
+import { PG_SERVER, clickhouseAdmin as chAdmin, pgAdmin } from '../helpers/servers.js';
 import { assertSameDump, dumpStore, type StoreDump } from '../helpers/store-dump.js';
 
-const PG_SERVER = 'postgres://postgres@127.0.0.1:5432';
-const CH_SERVER = 'http://127.0.0.1:8123';
 const run = `${process.pid}_${Date.now()}`;
 const pgDatabase = `gp_same_${run}`;
 const chDatabase = `gp_same_${run}`;
@@ -24,30 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), 'gp-same-'));
 const input = join(dir, 'sim.ndjson');
 let range = { from: 0, to: 0 };
 let reference: StoreDump;
-
-async function pgAdmin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
-  try {
-    await client.connect();
-  } catch (cause) {
-    throw new Error('PostgreSQL not reachable on 127.0.0.1:5432 — start it with scripts/servers.sh start postgres', { cause });
-  }
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function chAdmin(sql: string): Promise<void> {
-  let response: Response;
-  try {
-    response = await fetch(CH_SERVER, { method: 'POST', body: sql });
-  } catch (cause) {
-    throw new Error('ClickHouse not reachable on 127.0.0.1:8123 — start it with scripts/servers.sh start clickhouse', { cause });
-  }
-  if (!response.ok) throw new Error(`ClickHouse: ${sql}: ${await response.text()}`);
-}
 
 async function replayInto(url: string): Promise<StoreDump> {
   const summary = await replay({ files: [input], hints: {}, store: url });
