@@ -1,0 +1,440 @@
+// `gridpulse process`: the engine as a member of a Kafka consumer group. Each process owns some
+// partitions of the raw topics; each owned partition has its own pipeline (engine, detectors,
+// alert managers, store writer) whose state is checkpointed together with the partition's offset.
+// Effects are exactly once because every sink write is idempotent (aggregates upsert by
+// stream/key/window/start, alerts and transitions by deterministic ids) and a partition always
+// resumes from a consistent (state, offset) pair: records after the offset are computed again and
+// give the same results, which overwrite themselves.
+import { createRequire } from 'node:module';
+import type { Consumer, EachBatchPayload, Kafka as KafkaType } from 'kafkajs';
+import type { GridpulseConfig } from '../config/index.js';
+import { createKafkaSink, parseKafkaUrl, rawTopicOf, type KafkaSink } from '../log/index.js';
+import { GpError, type Aggregate, type AlertEvent, type OpsEvent, type StreamSchema } from '../model/index.js';
+import { createStore, redactUrl, type Store } from '../stores/index.js';
+import { createCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+
+export interface KafkaProcessOptions {
+  config: GridpulseConfig;
+  /** `kafka://host:port[,host:port...]`. */
+  log: string;
+  /** Consumer group id, default "gridpulse-engine". */
+  group?: string | undefined;
+  /** Streams to consume (their raw topics), default every stream of the config. */
+  streams?: readonly string[] | undefined;
+  /** Raw topic per stream instead of the defaults (`rawTopicOf`), e.g. { power: 'site-a-power' }. */
+  topics?: Readonly<Record<string, string>> | undefined;
+  /** Also write aggregates, alerts and ops to the Kafka output topics (see kafka-sink). */
+  kafkaOutputs?: boolean | undefined;
+  /** Default: config.checkpoint.intervalMs. */
+  checkpointIntervalMs?: number | undefined;
+  /**
+   * Bounded run: each partition is processed up to the end offset it had when this process
+   * started, then its engine finishes (every open window is emitted, as `gridpulse replay` does)
+   * and is checkpointed as finished; the process stops once every partition it owns is finished.
+   */
+  untilEnd?: boolean | undefined;
+  /** Kafka group session timeout, default 10000 ms (a killed member's partitions move after it). */
+  sessionTimeoutMs?: number | undefined;
+  /** Store writer backlog (rows) above which consumption of a partition waits, default 50000. */
+  maxPendingWrites?: number | undefined;
+  onInfo?: ((message: string) => void) | undefined;
+  onError?: ((error: unknown, where: string) => void) | undefined;
+}
+
+export interface KafkaProcessStats {
+  /** Partitions owned now, as "topic/partition". */
+  owned: string[];
+  records: number;
+  checkpoints: number;
+  restored: number;
+  corruptCheckpoints: number;
+}
+
+/** A running `gridpulse process`. */
+export interface KafkaProcess {
+  start(): Promise<void>;
+  /** Resolves when a bounded run (`untilEnd`) has finished every partition it owns. */
+  readonly ended: Promise<void>;
+  stats(): KafkaProcessStats;
+  /** Stops consuming, checkpoints every owned partition, leaves the group; idempotent. */
+  close(): Promise<void>;
+}
+
+interface Slot {
+  topic: string;
+  partition: number;
+  schema: StreamSchema;
+  pipeline: Pipeline;
+  /** Next offset to process: everything before it is in the pipeline's state. */
+  next: number;
+  /** Offset of the newest checkpoint written (or restored). */
+  checkpointed: number;
+  finished: boolean;
+  checkpointedFinished: boolean;
+  /** Kafka outputs not yet written (written before each checkpoint). */
+  outputs: { aggregates: Aggregate[]; alerts: AlertEvent[]; ops: OpsEvent[] };
+  /** Checkpoints of the slot, one after the other. */
+  chain: Promise<void>;
+  dropped: boolean;
+}
+
+const DEFAULT_GROUP = 'gridpulse-engine';
+const DEFAULT_MAX_PENDING_WRITES = 50_000;
+const BACKPRESSURE_CHECK_EVERY = 1000;
+
+/**
+ * The engine over a Kafka consumer group (kafkajs), for `gridpulse process`.
+ *
+ * @example
+ * const processor = createKafkaProcess({ config, log: 'kafka://127.0.0.1:9092', group: 'engine' });
+ * await processor.start();
+ * process.on('SIGTERM', () => void processor.close());
+ */
+export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
+  const { config } = options;
+  const { brokers } = parseKafkaUrl(options.log, '--log');
+  const group = options.group ?? DEFAULT_GROUP;
+  if (!/^[A-Za-z0-9._:@-]{1,249}$/.test(group)) throw new GpError('GP_INPUT_INVALID', `--group: expected a consumer group name (letters, digits and ._:@-), got ${JSON.stringify(group)}`, { field: 'group' });
+  const streamNames = options.streams ?? Object.keys(config.streams);
+  const schemas = streamNames.map((name) => {
+    const schema = config.streams[name];
+    if (schema === undefined) throw new GpError('GP_INPUT_INVALID', `--streams: expected streams of the config (${Object.keys(config.streams).join(', ')}), got ${JSON.stringify(name)}`, { field: 'streams' });
+    return schema;
+  });
+  const topicOf = new Map(schemas.map((schema) => [rawTopicOf(schema.name, options.topics ?? {}), schema]));
+  const intervalMs = options.checkpointIntervalMs ?? config.checkpoint.intervalMs;
+  const maxPending = options.maxPendingWrites ?? DEFAULT_MAX_PENDING_WRITES;
+  const info = options.onInfo ?? (() => undefined);
+  const report = options.onError ?? (() => undefined);
+
+  const store: Store = createStore(config.store.url, {
+    retention: {
+      readingsMs: config.store.retention.readingsMs,
+      aggregatesMs: config.store.retention.aggregatesMs,
+      alertsMs: config.store.retention.alertsMs,
+      opsMs: config.store.retention.opsMs,
+    },
+  });
+  const checkpoints: CheckpointStore = createCheckpointStore({ url: config.store.url, dataDir: config.dataDir, group });
+  const sink: KafkaSink | undefined = options.kafkaOutputs === true ? createKafkaSink({ url: options.log, clientId: `gridpulse-${group}-outputs` }) : undefined;
+
+  const slots = new Map<string, Slot>();
+  const opening = new Map<string, Promise<Slot>>();
+  /** End offsets when the process started (bounded runs). */
+  const stopAt = new Map<string, number>();
+  let assignment: string[] | undefined;
+  let kafka: KafkaType | undefined;
+  let consumer: Consumer | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  let endedResolve: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (endedResolve = resolve));
+  const counters = { records: 0, checkpoints: 0, restored: 0, corruptCheckpoints: 0 };
+
+  const slotName = (topic: string, partition: number): string => `${topic}/${partition}`;
+
+  // ---- slots -----------------------------------------------------------------------------------
+
+  const newPipeline = (slot: () => Slot | undefined, schema: StreamSchema): Pipeline =>
+    createPipeline({
+      streams: [schema],
+      partitions: config.engine.partitions,
+      store,
+      writeReadings: config.store.writeReadings,
+      ...(sink === undefined
+        ? {}
+        : {
+            observer: {
+              aggregate: (a: Aggregate) => slot()?.outputs.aggregates.push(a),
+              alert: (event: AlertEvent) => slot()?.outputs.alerts.push(event),
+              ops: (event: OpsEvent) => slot()?.outputs.ops.push(event),
+            },
+          }),
+    });
+
+  /** A slot for a newly owned partition: its newest readable checkpoint restored, else a fresh engine from offset 0. */
+  const openSlot = async (topic: string, partition: number): Promise<Slot> => {
+    const schema = topicOf.get(topic)!;
+    // The pipeline's Kafka outputs go to the slot, which exists once the checkpoint is restored.
+    const holder: { slot?: Slot } = {};
+    let pipeline = newPipeline(() => holder.slot, schema);
+    let next = 0;
+    let finished = false;
+    let restored = false;
+    for await (const found of checkpoints.versions(topic, partition)) {
+      if ('unreadable' in found) {
+        counters.corruptCheckpoints++;
+        report(new GpError('GP_CHECKPOINT_INVALID', `checkpoint version ${found.version} of ${topic}/${partition} cannot be read (${found.unreadable}); trying the one before`), 'checkpoint');
+        continue;
+      }
+      try {
+        const saved = JSON.parse(found.state) as { finished?: unknown; router?: unknown };
+        pipeline.router.restore(saved.router);
+        next = found.offset;
+        finished = saved.finished === true;
+        counters.restored++;
+        restored = true;
+        info(`${topic}/${partition}: restored checkpoint version ${found.version} (offset ${found.offset}${finished ? ', finished' : ''})`);
+        break;
+      } catch (error) {
+        counters.corruptCheckpoints++;
+        report(new GpError('GP_CHECKPOINT_INVALID', `checkpoint version ${found.version} of ${topic}/${partition} cannot be used (${(error as Error).message}); trying the one before`, {}, { cause: error }), 'checkpoint');
+        // A restore that failed half-way may have touched the engine: start from a fresh one.
+        pipeline = newPipeline(() => holder.slot, schema);
+      }
+    }
+    const slot: Slot = {
+      topic,
+      partition,
+      schema,
+      pipeline,
+      next,
+      checkpointed: next,
+      finished,
+      checkpointedFinished: finished,
+      outputs: { aggregates: [], alerts: [], ops: [] },
+      chain: Promise.resolve(),
+      dropped: false,
+    };
+    holder.slot = slot;
+    if (!restored) info(`${topic}/${partition}: no checkpoint, starting at offset 0`);
+    return slot;
+  };
+
+  const slotFor = (topic: string, partition: number): Promise<Slot> => {
+    const name = slotName(topic, partition);
+    const existing = slots.get(name);
+    if (existing !== undefined) return Promise.resolve(existing);
+    let pending = opening.get(name);
+    if (pending === undefined) {
+      pending = openSlot(topic, partition).then((slot) => {
+        slots.set(name, slot);
+        opening.delete(name);
+        return slot;
+      });
+      pending.catch(() => opening.delete(name));
+      opening.set(name, pending);
+    }
+    return pending;
+  };
+
+  const writeOutputs = async ({ aggregates, alerts, ops }: Slot['outputs']): Promise<void> => {
+    if (sink === undefined) return;
+    await Promise.all([
+      aggregates.length > 0 ? sink.writeAggregates(aggregates) : undefined,
+      alerts.length > 0 ? sink.writeAlerts(alerts) : undefined,
+      ops.length > 0 ? sink.writeOps(ops) : undefined,
+    ]);
+  };
+
+  /**
+   * Takes the slot's state and offset now (synchronously, so they agree), then writes them once
+   * the store and the Kafka outputs hold everything computed before them: a checkpoint never runs
+   * ahead of the sinks.
+   */
+  const checkpoint = (slot: Slot, why: string): Promise<void> => {
+    if (slot.next === slot.checkpointed && slot.finished === slot.checkpointedFinished) return slot.chain;
+    const offset = slot.next;
+    const finished = slot.finished;
+    const state = JSON.stringify({ finished, router: slot.pipeline.router.snapshot() });
+    const outputs = slot.outputs;
+    slot.outputs = { aggregates: [], alerts: [], ops: [] };
+    slot.checkpointed = offset;
+    slot.checkpointedFinished = finished;
+    const run = async (): Promise<void> => {
+      await slot.pipeline.writer!.flush();
+      await writeOutputs(outputs);
+      const version = await checkpoints.save(slot.topic, slot.partition, offset, state);
+      counters.checkpoints++;
+      if (why !== 'periodic') info(`${slot.topic}/${slot.partition}: checkpoint version ${version} at offset ${offset}${finished ? ' (finished)' : ''} (${why})`);
+      // Kafka's committed offset follows the checkpoint, so kafkajs starts a moved partition near it
+      // (the checkpoint store, not Kafka, is what a restore trusts). Refused during a rebalance: fine.
+      await consumer?.commitOffsets([{ topic: slot.topic, partition: slot.partition, offset: String(offset) }]).catch(() => undefined);
+    };
+    const done = slot.chain.then(run);
+    slot.chain = done.catch((error: unknown) => {
+      // Written again at the next opportunity.
+      slot.checkpointed = -1;
+      report(error, `checkpoint of ${slot.topic}/${slot.partition}`);
+    });
+    return done;
+  };
+
+  const checkpointAll = (why: string): Promise<unknown> => Promise.allSettled([...slots.values()].map((slot) => checkpoint(slot, why)));
+
+  /** Partitions this process no longer owns: a last checkpoint, then the pipeline goes. */
+  const dropSlot = async (slot: Slot, why: string): Promise<void> => {
+    slot.dropped = true;
+    slots.delete(slotName(slot.topic, slot.partition));
+    await checkpoint(slot, why).catch(() => undefined);
+  };
+
+  // ---- bounded runs ----------------------------------------------------------------------------
+
+  const finishIfAtEnd = (slot: Slot): void => {
+    if (options.untilEnd !== true || slot.finished) return;
+    const end = stopAt.get(slotName(slot.topic, slot.partition)) ?? 0;
+    if (slot.next < end) return;
+    slot.pipeline.router.finish();
+    slot.finished = true;
+    // Nothing more to read from it in this run.
+    try {
+      consumer?.pause([{ topic: slot.topic, partitions: [slot.partition] }]);
+    } catch {
+      // not assigned any more: nothing to pause
+    }
+    void checkpoint(slot, 'end of input').catch(() => undefined);
+  };
+
+  const checkEnded = (): void => {
+    if (options.untilEnd !== true || assignment === undefined || closing !== undefined) return;
+    for (const name of assignment) {
+      const slot = slots.get(name);
+      if (slot === undefined || !slot.finished || !slot.checkpointedFinished) return;
+    }
+    const chains = assignment.flatMap((name) => {
+      const slot = slots.get(name);
+      return slot === undefined ? [] : [slot.chain];
+    });
+    void Promise.all(chains).then(() => {
+      for (const name of assignment ?? []) if (!(slots.get(name)?.checkpointedFinished ?? false)) return;
+      endedResolve();
+    });
+  };
+
+  // ---- consuming -------------------------------------------------------------------------------
+
+  const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    const heartbeat = (): Promise<void> => payload.heartbeat();
+    const isRunning = (): boolean => payload.isRunning();
+    const isStale = (): boolean => payload.isStale();
+    const slot = await slotFor(batch.topic, batch.partition);
+    if (slot.dropped || slot.finished) return;
+    const first = batch.messages[0];
+    if (first === undefined) return;
+    if (Number(first.offset) > slot.next) {
+      // Kafka's committed offset is ahead of the checkpoint (it was committed, the checkpoint not
+      // written): read from the checkpoint's offset.
+      consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: String(slot.next) });
+      return;
+    }
+    const writer = slot.pipeline.writer!;
+    const router = slot.pipeline.router;
+    const end = options.untilEnd === true ? (stopAt.get(slotName(slot.topic, slot.partition)) ?? 0) : Number.POSITIVE_INFINITY;
+    let sinceCheck = 0;
+    for (const message of batch.messages) {
+      const offset = Number(message.offset);
+      if (offset < slot.next) continue;
+      if (offset >= end || !isRunning() || isStale() || slot.dropped) break;
+      router.processText(message.value === null ? '' : message.value.toString('utf8'), offset);
+      slot.next = offset + 1;
+      counters.records++;
+      if (++sinceCheck >= BACKPRESSURE_CHECK_EVERY) {
+        sinceCheck = 0;
+        // Backpressure: this partition's consumption waits while its store writer is behind.
+        while (writer.pending() > maxPending) {
+          await writer.waitForRoom(maxPending / 2).catch(async (error: unknown) => {
+            report(error, 'store');
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+          });
+          await heartbeat().catch(() => undefined);
+        }
+      }
+    }
+    // Offsets that Kafka leaves out (transaction markers) still move the slot on.
+    const last = Number(batch.lastOffset());
+    if (slot.next <= last && last < end && isRunning() && !isStale() && !slot.dropped) slot.next = last + 1;
+    finishIfAtEnd(slot);
+    checkEnded();
+  };
+
+  const onAssignment = async (assigned: Record<string, number[]>): Promise<void> => {
+    const names = Object.entries(assigned).flatMap(([topic, partitions]) => partitions.map((partition) => slotName(topic, partition)));
+    assignment = names;
+    info(`assigned ${names.length === 0 ? 'no partitions' : names.sort().join(', ')} (group ${group})`);
+    for (const slot of [...slots.values()]) {
+      if (!names.includes(slotName(slot.topic, slot.partition))) await dropSlot(slot, 'revoked');
+    }
+    for (const [topic, partitions] of Object.entries(assigned)) {
+      for (const partition of partitions) {
+        const slot = await slotFor(topic, partition).catch((error: unknown) => {
+          report(error, `restore of ${topic}/${partition}`);
+          return undefined;
+        });
+        if (slot === undefined) continue;
+        finishIfAtEnd(slot);
+        // Start where the checkpoint left off, not at Kafka's committed offset.
+        try {
+          if (!slot.finished) consumer?.seek({ topic, partition, offset: String(slot.next) });
+        } catch (error) {
+          report(error, `seek of ${topic}/${partition}`);
+        }
+      }
+    }
+    checkEnded();
+  };
+
+  return {
+    ended,
+    stats: () => ({ owned: [...slots.keys()].sort(), ...counters }),
+
+    async start() {
+      await store.ready();
+      await checkpoints.ready();
+      await sink?.ready();
+      const require = createRequire(import.meta.url);
+      const kafkajs = require('kafkajs') as typeof import('kafkajs');
+      kafka = new kafkajs.Kafka({ brokers, clientId: `gridpulse-${group}`, logLevel: kafkajs.logLevel.NOTHING, connectionTimeout: 3000 });
+      const topics = [...topicOf.keys()];
+      if (options.untilEnd === true) {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          for (const topic of topics) {
+            for (const { partition, high } of await admin.fetchTopicOffsets(topic)) stopAt.set(slotName(topic, partition), Number(high));
+          }
+        } finally {
+          await admin.disconnect();
+        }
+      }
+      const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+      consumer = kafka.consumer({ groupId: group, sessionTimeout, rebalanceTimeout: Math.max(sessionTimeout, 10_000), heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)) });
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        onAssignment(event.payload.memberAssignment).catch((error: unknown) => report(error, 'assignment'));
+      });
+      // A rebalance is starting: checkpoint now, so whoever gets a partition next starts close to here.
+      consumer.on(consumer.events.REBALANCING, () => void checkpointAll('rebalance'));
+      consumer.on(consumer.events.CRASH, (event) => report(event.payload.error, `Kafka consumer (restarting: ${String(event.payload.restart)})`));
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics, fromBeginning: true });
+        await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
+      } catch (cause) {
+        throw new GpError('GP_LOG_FAILED', `Kafka at ${brokers.join(',')}: cannot join consumer group ${group}: ${(cause as Error).message}`, { brokers }, { cause });
+      }
+      timer = setInterval(() => {
+        void checkpointAll('periodic');
+        checkEnded();
+      }, intervalMs);
+      info(`consuming ${topics.join(', ')} as group ${group}; store ${redactUrl(config.store.url)}; checkpoints in ${checkpoints.where}${sink === undefined ? '' : '; outputs to Kafka topics'}`);
+    },
+
+    close() {
+      closing ??= (async () => {
+        if (timer !== undefined) clearInterval(timer);
+        // Stops fetching and waits for the batch in hand; the slots stay as they are.
+        await consumer?.stop().catch((error: unknown) => report(error, 'Kafka consumer'));
+        for (const pending of opening.values()) await pending.catch(() => undefined);
+        await checkpointAll('shutdown');
+        for (const slot of slots.values()) await slot.chain;
+        await consumer?.disconnect().catch((error: unknown) => report(error, 'Kafka consumer'));
+        await sink?.close().catch((error: unknown) => report(error, 'Kafka outputs'));
+        await checkpoints.close().catch((error: unknown) => report(error, 'checkpoint store'));
+        await store.close().catch((error: unknown) => report(error, 'store'));
+      })();
+      return closing;
+    },
+  };
+}
