@@ -5,8 +5,10 @@ import type {
   AlertPolicy,
   AlertStatus,
   AlertTransition,
+  EscalationStep,
   Finding,
   FindingHandler,
+  MaintenanceWindow,
   Severity,
   TransitionKind,
 } from '../model/index.js';
@@ -42,6 +44,14 @@ export interface AlertManager extends FindingHandler {
    * acknowledged alert with that id.
    */
   resolve(alertId: string, at: number, by?: string, note?: string): Alert | undefined;
+  /**
+   * An operator assigns an open or acknowledged alert to `assignee` at `at`: `alert.assignee` is
+   * set and an `assign` transition carrying `assignee`, `by` and `note` is emitted. Assigning to
+   * the current assignee again changes nothing and emits nothing. The status does not change.
+   * Returns a copy of the alert, or undefined when this manager has no open or acknowledged
+   * alert with that id; throws GP_INPUT_INVALID when `assignee` is not a non-empty text.
+   */
+  assign(alertId: string, at: number, assignee: string, by?: string, note?: string): Alert | undefined;
   /** The whole state as plain JSON (safe for `JSON.stringify`), for a checkpoint. */
   snapshot(): unknown;
   /** Replace the state with one taken by `snapshot()`; the manager then continues exactly as the one that took it. */
@@ -66,12 +76,29 @@ interface Track {
   /** Score carried by the last open/update/escalate/reopen event; an update needs a rise over it. */
   lastEmittedScore: number;
   nextSeq: number;
+  /** Time of the latest open, reopen (or flapping) transition: the escalation clock starts here. */
+  activeSince: number;
+  /** Times of the alert's automatic resolves within the flapping window, oldest first (flapping policy only). */
+  flips: number[];
+  /** While flapping: when the condition cleared (the alert is held open meanwhile); undefined while it holds. */
+  clearedAt: number | undefined;
+  /** Set while the alert's latest transition was muted: the end of the maintenance window that muted it. */
+  mutedUntil: number | undefined;
 }
 
 /** Who performed an operator action, carried into its transition. */
 interface OperatorAction {
   by: string;
   note?: string;
+  assignee?: string;
+}
+
+/** Something a track has coming at an event time (absence, end of maintenance, escalation, end of flapping). */
+interface DueAction {
+  time: number;
+  /** Due only once event time is past `time` (absence); otherwise once it reaches it. */
+  strict: boolean;
+  run: () => void;
 }
 
 /** An update event needs the score to rise at least this much over the last emitted one. */
@@ -103,22 +130,40 @@ const SNAPSHOT_VERSION = 1;
  *   except alerts whose findings say the condition `holds` until cleared (a silent device is
  *   silent until it reports again): those resolve only on an inactive finding.
  *   An active finding that arrives after such a gap resolves the alert at that same time first,
- *   so the result does not depend on when watermarks arrive.
+ *   so the result does not depend on when watermarks arrive. (This is clear-on-absence.)
  * - **Cooldown against flapping.** An active finding no later than `resolvedAt + cooldownMs`
  *   reopens the same alert (same id, `reopen` transition, severity from the new finding; no
  *   `minDurationMs` wait, the condition has qualified already). Later, a new alert with a new id.
+ * - **Flapping** (`policy.flapping`). When an alert comes back (reopens) after resolving
+ *   `flips` times within `windowMs`, a `flapping` transition is sent instead of that reopen and
+ *   the alert is marked `flapping`: it is held open, its clears (inactive findings, absence) and
+ *   returns are not notified, and it resolves (one `resolve`) once its condition has stayed clear
+ *   for `quietMs`, at the clear time + `quietMs`.
+ * - **Escalation after a duration** (`policy.escalation`). An alert still `open` (not
+ *   acknowledged, not held clear while flapping) `afterMs` after its open or reopen is raised to
+ *   the step's severity with an `escalate` transition at that time, step by step.
+ * - **Maintenance windows** (`policy.maintenance`). A transition whose time falls in a window
+ *   covering the alert's device (`keys`) or site (`sites`), or the whole stream when the window
+ *   lists neither, carries `muted: true` (so does its alert): it is stored like any other and the
+ *   delivery router sends it nowhere. An alert still open when the window ends gets an `update`
+ *   transition at the window's end, unmuted, so that it is not forgotten.
+ * - **Corrections.** A finding marked `correction` (it re-evaluates a window a LATE reading
+ *   amended) answers with a `correct` transition: inactive, it closes the open alert of its
+ *   (stream, key, type) (status resolved, `corrected`); active, it opens — or reopens within the
+ *   cooldown — an alert at once with a `correct` transition instead of `open`/`reopen`.
  * - **Ids.** Alert id from (stream, key, type, openedAt) — see `alertId`; transition id
  *   `${alertId}:${seq}`, seq 0, 1, 2, ... over the alert's whole life, reopens included.
  * - **Events are snapshots.** Each `AlertEvent` holds a copy of the alert as it stood and the
- *   transition with the status, severity, score and explain of that moment. Resolves due at one
- *   watermark are emitted in order of `resolvedAt`, then stream, key, type.
+ *   transition with the status, severity, score and explain of that moment. Time-driven
+ *   transitions due at one watermark are emitted in order of their time, then stream, key, type.
  * - **Bounded memory.** A resolved alert is forgotten once the watermark passes
  *   `resolvedAt + cooldownMs`; a pending condition once its findings are absent past `resolveAfterMs`.
  * - **Operator actions.** `acknowledge(id, at, by, note)` marks an open alert `acknowledged`
  *   (still active: later updates, escalations and resolves keep that status until it resolves);
  *   `resolve(id, at, by, note)` closes it as resolved by an operator, after which the cooldown
- *   rule above decides between a reopen and a new alert. Both emit a transition with `by` and
- *   `note`, at `max(at, alert.updatedAt)`; operator actions do not count as emitted scores.
+ *   rule above decides between a reopen and a new alert; `assign(id, at, assignee, by, note)`
+ *   records who owns it. Each emits a transition with `by` and `note`, at
+ *   `max(at, alert.updatedAt)`; operator actions do not count as emitted scores.
  * - **Checkpoints.** `snapshot()` returns plain JSON; `restore()` on a fresh manager resumes
  *   with exactly the output an uninterrupted run would have had.
  *
@@ -135,12 +180,35 @@ const SNAPSHOT_VERSION = 1;
  */
 export function createAlertManager(options: AlertManagerOptions): AlertManager {
   const policy = checkPolicy(options.policy);
+  const flapping = policy.flapping;
+  const escalation = policy.escalation ?? [];
+  const maintenance = policy.maintenance ?? [];
   const emit = options.emit;
   let tracks = new Map<string, Track>();
+
+  function maintenanceAt(alert: Alert, time: number): MaintenanceWindow | undefined {
+    for (const window of maintenance) {
+      if (time < window.from || time >= window.to) continue;
+      const listsKeys = window.keys !== undefined && window.keys.length > 0;
+      const listsSites = window.sites !== undefined && window.sites.length > 0;
+      if (!listsKeys && !listsSites) return window;
+      if (listsKeys && window.keys.includes(alert.key)) return window;
+      if (listsSites && alert.site !== undefined && window.sites.includes(alert.site)) return window;
+    }
+    return undefined;
+  }
 
   function send(track: Track, kind: TransitionKind, time: number, explain: string, operator?: OperatorAction): void {
     const alert = track.alert;
     const seq = track.nextSeq++;
+    const window = maintenanceAt(alert, time);
+    if (window === undefined) {
+      delete alert.muted;
+      track.mutedUntil = undefined;
+    } else {
+      alert.muted = true;
+      track.mutedUntil = alert.status === 'resolved' ? undefined : window.to;
+    }
     const transition: AlertTransition = {
       id: transitionId(alert.id, seq),
       alertId: alert.id,
@@ -150,24 +218,123 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       status: alert.status,
       severity: alert.severity,
       score: alert.score,
-      explain,
+      explain: window === undefined ? explain : `${explain} [muted: maintenance until ${isoTime(window.to)}${window.reason ? `: ${window.reason}` : ''}]`,
     };
     if (operator) {
       transition.by = operator.by;
       if (operator.note !== undefined) transition.note = operator.note;
+      if (operator.assignee !== undefined) transition.assignee = operator.assignee;
     } else if (kind !== 'resolve') {
       track.lastEmittedScore = alert.score;
     }
+    if (window !== undefined) transition.muted = true;
     emit({ alert: { ...alert }, transition });
   }
 
-  function resolve(track: Track, time: number, explain: string, operator?: OperatorAction): void {
+  function resolve(track: Track, time: number, explain: string, operator?: OperatorAction, kind: TransitionKind = 'resolve'): void {
     const alert = track.alert;
     track.phase = 'resolved';
+    track.clearedAt = undefined;
     alert.status = 'resolved';
     alert.resolvedAt = time;
     alert.updatedAt = time;
-    send(track, 'resolve', time, explain, operator);
+    delete alert.flapping;
+    if (flapping !== undefined && operator === undefined && kind === 'resolve') {
+      track.flips.push(time);
+      pruneFlips(track, time);
+    }
+    send(track, kind, time, explain, operator);
+  }
+
+  /** An automatic clear (inactive finding, absence): resolves, except a flapping alert, which is held open. */
+  function clear(track: Track, time: number, explain: string): void {
+    if (track.alert.flapping === true) {
+      track.clearedAt ??= time;
+      return;
+    }
+    resolve(track, time, explain);
+  }
+
+  function pruneFlips(track: Track, now: number): void {
+    if (flapping === undefined) return;
+    const horizon = now - flapping.windowMs;
+    while (track.flips.length > 0 && track.flips[0]! < horizon) track.flips.shift();
+  }
+
+  /** The next escalation step that would raise this alert's severity, if any. */
+  function nextEscalation(track: Track): EscalationStep | undefined {
+    const rank = severityRank(track.alert.severity);
+    return escalation.find((step) => severityRank(step.to) > rank);
+  }
+
+  /** What this track has coming next in event time, if anything. */
+  function nextDue(track: Track): DueAction | undefined {
+    if (track.phase !== 'open') return undefined;
+    const alert = track.alert;
+    let next: DueAction | undefined;
+    const consider = (action: DueAction): void => {
+      if (next === undefined || action.time < next.time) next = action;
+    };
+    if (alert.flapping === true) {
+      if (track.clearedAt !== undefined) {
+        const clearedAt = track.clearedAt;
+        const quietMs = flapping?.quietMs ?? 0;
+        consider({
+          time: clearedAt + quietMs,
+          strict: false,
+          run: () => {
+            resolve(track, Math.max(clearedAt + quietMs, alert.updatedAt), `stopped flapping: ${alert.type} clear for ${quietMs} ms since ${isoTime(clearedAt)}`);
+            track.flips = [];
+          },
+        });
+      } else if (!track.holds) {
+        const at = track.lastActiveAt + policy.resolveAfterMs;
+        consider({ time: at, strict: true, run: () => clear(track, at, absenceExplain(track)) });
+      }
+    } else if (!track.holds) {
+      const at = track.lastActiveAt + policy.resolveAfterMs;
+      consider({ time: at, strict: true, run: () => resolve(track, at, absenceExplain(track)) });
+    }
+    if (track.mutedUntil !== undefined) {
+      const until = track.mutedUntil;
+      consider({
+        time: until,
+        strict: false,
+        run: () => {
+          const time = Math.max(until, alert.updatedAt);
+          alert.updatedAt = time;
+          send(track, 'update', time, `maintenance ended, ${alert.type} still ${alert.status}: ${alert.explain}`);
+        },
+      });
+    }
+    const step = alert.status === 'open' && track.clearedAt === undefined ? nextEscalation(track) : undefined;
+    if (step !== undefined) {
+      const since = track.activeSince;
+      consider({
+        time: since + step.afterMs,
+        strict: false,
+        run: () => {
+          const time = Math.max(since + step.afterMs, alert.updatedAt);
+          alert.severity = step.to;
+          alert.updatedAt = time;
+          send(track, 'escalate', time, `escalated to ${step.to}: ${alert.type} open and unacknowledged for ${step.afterMs} ms since ${isoTime(since)}; ${alert.explain}`);
+        },
+      });
+    }
+    return next;
+  }
+
+  function isDue(action: DueAction, now: number): boolean {
+    return action.strict ? action.time < now : action.time <= now;
+  }
+
+  /** Run what event time `now` has already decided for one track, in time order. */
+  function catchUp(track: Track, now: number): void {
+    for (let guard = 0; guard < 1000; guard++) {
+      const action = nextDue(track);
+      if (action === undefined || !isDue(action, now)) return;
+      action.run();
+    }
   }
 
   /** The open (or acknowledged) alert with this id. */
@@ -177,7 +344,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
     return undefined;
   }
 
-  function operatorAction(action: 'acknowledge' | 'resolve', at: number, by: string | undefined, note: string | undefined): OperatorAction {
+  function operatorAction(action: 'acknowledge' | 'resolve' | 'assign', at: number, by: string | undefined, note: string | undefined): OperatorAction {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
       throw new GpError('GP_INPUT_INVALID', `${action}: at: expected epoch milliseconds, got ${describeJson(at)}`, { field: 'at', expected: 'epoch milliseconds', got: describeJson(at) });
     }
@@ -231,17 +398,59 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       findings: 1,
       explain: finding.explain,
     };
-    const track: Track = { phase: 'pending', alert, lastActiveAt: finding.time, holds: finding.holds === true, lastEmittedScore: score, nextSeq: 0 };
+    const track: Track = {
+      phase: 'pending',
+      alert,
+      lastActiveAt: finding.time,
+      holds: finding.holds === true,
+      lastEmittedScore: score,
+      nextSeq: 0,
+      activeSince: finding.time,
+      flips: [],
+      clearedAt: undefined,
+      mutedUntil: undefined,
+    };
     tracks.set(identity, track);
     return track;
   }
 
-  function open(track: Track, time: number, explain: string): void {
+  function open(track: Track, time: number, explain: string, kind: TransitionKind = 'open'): void {
     const alert = track.alert;
     track.phase = 'open';
+    track.activeSince = time;
     alert.id = alertId(alert.stream, alert.key, alert.type, alert.openedAt);
     alert.status = 'open';
-    send(track, 'open', time, explain);
+    send(track, kind, time, explain);
+  }
+
+  /** A resolved alert whose condition is back within the cooldown: reopen (or flapping, or correct). */
+  function reopen(track: Track, finding: Finding, score: number, severity: Severity, at: number, correction: boolean): void {
+    const alert = track.alert;
+    fold(track, finding, score);
+    track.phase = 'open';
+    track.activeSince = at;
+    alert.status = 'open';
+    alert.resolvedAt = undefined;
+    alert.severity = severity;
+    if (correction) {
+      alert.corrected = true;
+      send(track, 'correct', at, `corrected: a late reading amended the evidence, ${alert.type} holds again: ${alert.explain}`);
+      return;
+    }
+    if (flapping !== undefined) {
+      pruneFlips(track, at);
+      if (track.flips.length >= flapping.flips) {
+        alert.flapping = true;
+        send(
+          track,
+          'flapping',
+          at,
+          `flapping: ${alert.type} resolved and came back ${track.flips.length} times within ${flapping.windowMs} ms; held open until clear for ${flapping.quietMs} ms: ${alert.explain}`,
+        );
+        return;
+      }
+    }
+    send(track, 'reopen', at, alert.explain);
   }
 
   function onActive(identity: string, track: Track | undefined, finding: Finding, score: number, severity: Severity): void {
@@ -264,6 +473,8 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       }
       case 'open': {
         fold(track, finding, score);
+        // A flapping alert whose condition is back: it was held open, so nothing is notified.
+        track.clearedAt = undefined;
         if (severityRank(severity) > severityRank(alert.severity)) {
           alert.severity = severity;
           send(track, 'escalate', at, alert.explain);
@@ -273,32 +484,56 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
         return;
       }
       case 'resolved': {
-        fold(track, finding, score);
-        track.phase = 'open';
-        alert.status = 'open';
-        alert.resolvedAt = undefined;
-        alert.severity = severity;
-        send(track, 'reopen', at, alert.explain);
+        reopen(track, finding, score, severity, at, false);
         return;
       }
     }
   }
 
+  /** A finding that re-evaluates a window amended by a LATE reading. */
+  function onCorrection(identity: string, track: Track | undefined, finding: Finding, score: number, severity: Severity): void {
+    if (!finding.active) {
+      if (track?.phase === 'open') {
+        track.alert.corrected = true;
+        resolve(
+          track,
+          Math.max(finding.time, track.alert.updatedAt),
+          `corrected: a late reading amended the evidence, ${track.alert.type} no longer holds: ${finding.explain}`,
+          undefined,
+          'correct',
+        );
+      } else if (track?.phase === 'pending') {
+        tracks.delete(identity);
+      }
+      return;
+    }
+    const explain = `corrected: a late reading amended the evidence, ${finding.type} now holds: ${finding.explain}`;
+    if (track === undefined) {
+      const started = start(identity, finding, score, severity);
+      started.alert.corrected = true;
+      open(started, finding.time, explain, 'correct');
+      return;
+    }
+    const at = Math.max(finding.time, track.alert.updatedAt);
+    if (track.phase === 'pending') {
+      fold(track, finding, score);
+      if (severityRank(severity) > severityRank(track.alert.severity)) track.alert.severity = severity;
+      track.alert.corrected = true;
+      open(track, at, explain, 'correct');
+    } else if (track.phase === 'resolved') {
+      reopen(track, finding, score, severity, at, true);
+    } else {
+      onActive(identity, track, finding, score, severity);
+    }
+  }
+
   return {
     onFinding(finding: Finding): void {
-      if (!Number.isFinite(finding.time)) {
-        throw new GpError('GP_INTERNAL', `finding.time: expected epoch milliseconds, got ${String(finding.time)} (detector ${finding.detector}, type ${finding.type})`, {
-          field: 'time',
-          detector: finding.detector,
-        });
-      }
       const identity = trackIdentity(finding.stream, finding.key, finding.type);
       let track = tracks.get(identity);
       // Catch up on what the passing of event time has already decided, so that the outcome
       // is the same whether or not a watermark came in between.
-      if (track?.phase === 'open' && !track.holds && finding.time - track.lastActiveAt > policy.resolveAfterMs) {
-        resolve(track, track.lastActiveAt + policy.resolveAfterMs, absenceExplain(track));
-      }
+      if (track !== undefined) catchUp(track, finding.time);
       if (track?.phase === 'resolved' && finding.time - (track.alert.resolvedAt ?? track.alert.updatedAt) > policy.cooldownMs) {
         tracks.delete(identity);
         track = undefined;
@@ -307,25 +542,34 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
         track = undefined;
       }
 
+      const score = Number.isFinite(finding.score) ? Math.min(1, Math.max(0, finding.score)) : 0;
+      const severity = SEVERITIES.includes(finding.severity) ? finding.severity : severityForScore(score);
+      if (finding.correction === true) {
+        onCorrection(identity, track, finding, score, severity);
+        return;
+      }
       if (!finding.active) {
-        if (track?.phase === 'open') resolve(track, Math.max(finding.time, track.alert.updatedAt), finding.explain);
+        if (track?.phase === 'open') clear(track, Math.max(finding.time, track.alert.updatedAt), finding.explain);
         else if (track?.phase === 'pending') tracks.delete(identity);
         return;
       }
-      const score = Number.isFinite(finding.score) ? Math.min(1, Math.max(0, finding.score)) : 0;
-      const severity = SEVERITIES.includes(finding.severity) ? finding.severity : severityForScore(score);
       onActive(identity, track, finding, score, severity);
     },
 
     onWatermark(watermark: number): void {
       if (Number.isNaN(watermark)) return;
-      const horizon = watermark - policy.resolveAfterMs;
-      const due: Track[] = [];
-      for (const track of tracks.values()) {
-        if (track.phase === 'open' && !track.holds && track.lastActiveAt < horizon) due.push(track);
+      // Rounds: each track's earliest due action, all tracks in time order, until nothing is due.
+      for (let round = 0; round < 1000; round++) {
+        const due: Array<{ track: Track; action: DueAction }> = [];
+        for (const track of tracks.values()) {
+          const action = nextDue(track);
+          if (action !== undefined && isDue(action, watermark)) due.push({ track, action });
+        }
+        if (due.length === 0) break;
+        due.sort((a, b) => a.action.time - b.action.time || compareTracks(a.track, b.track));
+        for (const { action } of due) action.run();
       }
-      due.sort(compareForResolve);
-      for (const track of due) resolve(track, track.lastActiveAt + policy.resolveAfterMs, absenceExplain(track));
+      const horizon = watermark - policy.resolveAfterMs;
       for (const [identity, track] of tracks) {
         const forgotten =
           (track.phase === 'resolved' && watermark > (track.alert.resolvedAt ?? track.alert.updatedAt) + policy.cooldownMs) ||
@@ -374,6 +618,26 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       return { ...track.alert };
     },
 
+    assign(id: string, at: number, assignee: string, by?: string, note?: string): Alert | undefined {
+      const operator = operatorAction('assign', at, by, note);
+      if (typeof assignee !== 'string' || assignee.trim() === '') {
+        throw new GpError('GP_INPUT_INVALID', `assign: assignee: expected a non-empty text, got ${describeJson(assignee)}`, {
+          field: 'assignee',
+          expected: 'a non-empty text',
+          got: describeJson(assignee),
+        });
+      }
+      const track = openTrack(id);
+      if (track === undefined) return undefined;
+      const alert = track.alert;
+      if (alert.assignee === assignee) return { ...alert };
+      const time = Math.max(at, alert.updatedAt);
+      alert.assignee = assignee;
+      alert.updatedAt = time;
+      send(track, 'assign', time, `${operatorExplain(`assigned to ${assignee}`, operator)}`, { ...operator, assignee });
+      return { ...alert };
+    },
+
     snapshot(): unknown {
       const saved: TrackJson[] = [];
       for (const track of tracks.values()) saved.push(trackToJson(track));
@@ -388,10 +652,22 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
   };
 }
 
+function policyError(field: string, expected: string, got: unknown): GpError {
+  return new GpError('GP_CONFIG_INVALID', `alerts.${field}: expected ${expected}, got ${describeJson(got)}`, {
+    field: `alerts.${field}`,
+    expected,
+    got: describeJson(got),
+  });
+}
+
+function isDuration(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
 function checkPolicy(policy: AlertPolicy): AlertPolicy {
   for (const field of ['resolveAfterMs', 'minDurationMs', 'cooldownMs'] as const) {
     const value: unknown = (policy as unknown as Record<string, unknown> | undefined)?.[field];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    if (!isDuration(value)) {
       throw new GpError('GP_CONFIG_INVALID', `alerts.${field}: expected a duration in milliseconds ≥ 0, got ${describeJson(value)}`, {
         field: `alerts.${field}`,
         expected: 'duration in milliseconds ≥ 0',
@@ -399,7 +675,36 @@ function checkPolicy(policy: AlertPolicy): AlertPolicy {
       });
     }
   }
-  return { resolveAfterMs: policy.resolveAfterMs, minDurationMs: policy.minDurationMs, cooldownMs: policy.cooldownMs };
+  const checked: { -readonly [K in keyof AlertPolicy]: AlertPolicy[K] } = {
+    resolveAfterMs: policy.resolveAfterMs,
+    minDurationMs: policy.minDurationMs,
+    cooldownMs: policy.cooldownMs,
+  };
+  if (policy.flapping !== undefined) {
+    const { flips, windowMs, quietMs } = policy.flapping;
+    if (typeof flips !== 'number' || !Number.isInteger(flips) || flips < 1) throw policyError('flapping.flips', 'a whole number ≥ 1', flips);
+    if (!isDuration(windowMs) || windowMs === 0) throw policyError('flapping.windowMs', 'a duration in milliseconds > 0', windowMs);
+    if (!isDuration(quietMs)) throw policyError('flapping.quietMs', 'a duration in milliseconds ≥ 0', quietMs);
+    checked.flapping = { flips, windowMs, quietMs };
+  }
+  if (policy.escalation !== undefined) {
+    const steps = policy.escalation.map((step, index) => {
+      if (!isDuration(step.afterMs)) throw policyError(`escalation[${index}].afterMs`, 'a duration in milliseconds ≥ 0', step.afterMs);
+      if (!SEVERITIES.includes(step.to)) throw policyError(`escalation[${index}].to`, 'one of info, warning, critical', step.to);
+      return { afterMs: step.afterMs, to: step.to };
+    });
+    checked.escalation = steps.sort((a, b) => a.afterMs - b.afterMs);
+  }
+  if (policy.maintenance !== undefined) {
+    checked.maintenance = policy.maintenance.map((window, index) => {
+      if (typeof window.from !== 'number' || !Number.isFinite(window.from)) throw policyError(`maintenance[${index}].from`, 'epoch milliseconds', window.from);
+      if (typeof window.to !== 'number' || !Number.isFinite(window.to) || window.to <= window.from) {
+        throw policyError(`maintenance[${index}].to`, `epoch milliseconds after from (${window.from})`, window.to);
+      }
+      return { ...window };
+    });
+  }
+  return checked;
 }
 
 function trackIdentity(stream: string, key: string, type: string): string {
@@ -415,13 +720,8 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function compareForResolve(a: Track, b: Track): number {
-  return (
-    a.lastActiveAt - b.lastActiveAt ||
-    compareText(a.alert.stream, b.alert.stream) ||
-    compareText(a.alert.key, b.alert.key) ||
-    compareText(a.alert.type, b.alert.type)
-  );
+function compareTracks(a: Track, b: Track): number {
+  return compareText(a.alert.stream, b.alert.stream) || compareText(a.alert.key, b.alert.key) || compareText(a.alert.type, b.alert.type);
 }
 
 const MAX_DATE_MS = 8.64e15;
@@ -452,14 +752,23 @@ interface AlertJson {
   value: JsonNumber;
   findings: number;
   explain: string;
+  muted?: true;
+  flapping?: true;
+  assignee?: string;
+  corrected?: true;
 }
 
+/** The lifecycle fields are written only when set, so a checkpoint without them reads as before. */
 interface TrackJson {
   phase: Phase;
   lastActiveAt: number;
   holds?: boolean;
   lastEmittedScore: number;
   nextSeq: number;
+  activeSince?: number;
+  flips?: number[];
+  clearedAt?: number;
+  mutedUntil?: number;
   alert: AlertJson;
 }
 
@@ -481,6 +790,10 @@ function trackToJson(track: Track): TrackJson {
     ...(track.holds ? { holds: true } : {}),
     lastEmittedScore: track.lastEmittedScore,
     nextSeq: track.nextSeq,
+    ...(track.activeSince !== a.openedAt ? { activeSince: track.activeSince } : {}),
+    ...(track.flips.length > 0 ? { flips: [...track.flips] } : {}),
+    ...(track.clearedAt !== undefined ? { clearedAt: track.clearedAt } : {}),
+    ...(track.mutedUntil !== undefined ? { mutedUntil: track.mutedUntil } : {}),
     alert: {
       id: a.id,
       stream: a.stream,
@@ -498,8 +811,16 @@ function trackToJson(track: Track): TrackJson {
       value: encodeNumber(a.value),
       findings: a.findings,
       explain: a.explain,
+      ...(a.muted === true ? { muted: true as const } : {}),
+      ...(a.flapping === true ? { flapping: true as const } : {}),
+      ...(a.assignee !== undefined ? { assignee: a.assignee } : {}),
+      ...(a.corrected === true ? { corrected: true as const } : {}),
     },
   };
+}
+
+function readOptionalNumber(record: Record<string, unknown>, field: string, path: string): number | undefined {
+  return record[field] === undefined ? undefined : readNumber(record, field, path);
 }
 
 function invalidState(path: string, expected: string, got: unknown): GpError {
@@ -587,6 +908,15 @@ function readState(state: unknown): Map<string, Track> {
       findings: readNumber(a, 'findings', alertPath),
       explain: readString(a, 'explain', alertPath),
     };
+    if (a.muted === true) alert.muted = true;
+    if (a.flapping === true) alert.flapping = true;
+    if (a.corrected === true) alert.corrected = true;
+    const assignee = readOptionalString(a, 'assignee', alertPath);
+    if (assignee !== undefined) alert.assignee = assignee;
+    const flips = saved.flips === undefined ? [] : saved.flips;
+    if (!Array.isArray(flips) || !flips.every((time) => typeof time === 'number' && Number.isFinite(time))) {
+      throw invalidState(`${path}/flips`, 'an array of finite numbers', flips);
+    }
     const track: Track = {
       phase: readChoice(saved, 'phase', path, PHASES),
       alert,
@@ -594,6 +924,10 @@ function readState(state: unknown): Map<string, Track> {
       holds: saved.holds === true,
       lastEmittedScore: readNumber(saved, 'lastEmittedScore', path),
       nextSeq: readNumber(saved, 'nextSeq', path),
+      activeSince: readOptionalNumber(saved, 'activeSince', path) ?? alert.openedAt,
+      flips: [...(flips as number[])],
+      clearedAt: readOptionalNumber(saved, 'clearedAt', path),
+      mutedUntil: readOptionalNumber(saved, 'mutedUntil', path),
     };
     const identity = trackIdentity(alert.stream, alert.key, alert.type);
     if (tracks.has(identity)) throw invalidState(`${path}/alert`, 'one entry per (stream, key, type)', `${alert.stream}/${alert.key}/${alert.type} twice`);

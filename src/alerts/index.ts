@@ -5,6 +5,9 @@
 export { createAlertManager } from './alert-manager.js';
 export type { AlertManager, AlertManagerOptions } from './alert-manager.js';
 export { alertId, transitionId } from './alert-ids.js';
+// Grouping of device alerts into site incidents with a root-cause hint.
+export { groupIncidents, DEFAULT_INCIDENT_POLICY } from './incidents.js';
+export type { SiteIncident, RootCauseHint, IncidentPolicy, GroupIncidentsOptions } from './incidents.js';
 // Delivery of alert transitions: channels (webhook, MQTT), routes, retries, dead letters.
 export { createDeliveryWorker } from './channels/delivery-worker.js';
 export type { DeliveryWorker, DeliveryWorkerOptions, DeliveryReport, ChannelMetrics, SubmitResult, RedeliveryResult } from './channels/delivery-worker.js';

@@ -12,6 +12,7 @@ import type { Platform } from './platform.js';
 import { registerCompatibilityRoutes } from './routes-compat.js';
 import { registerDeliveryRoutes } from './routes-delivery.js';
 import { registerFleetRoutes } from './routes-fleet.js';
+import { registerIncidentRoutes } from './routes-incidents.js';
 import { registerIngestRoutes } from './routes-ingest.js';
 import { registerLiveRoutes } from './routes-live.js';
 import { registerMlRoutes } from './routes-ml.js';
@@ -119,6 +120,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<FastifyInsta
   registerCompatibilityRoutes(app, context);
   registerOpsRoutes(app, context);
   registerMlRoutes(app, context);
+  registerIncidentRoutes(app, context);
 
   const uiDir = options.uiDir === undefined ? undefined : resolve(options.uiDir);
   const hasUi = uiDir !== undefined && existsSync(join(uiDir, 'index.html'));

@@ -1,4 +1,4 @@
-import type { ChannelMetrics, DeadLetter, RedeliveryResult } from '../alerts/index.js';
+import type { ChannelMetrics, DeadLetter, IncidentPolicy, RedeliveryResult } from '../alerts/index.js';
 import type { Aggregate, Alert, AlertEvent, OpsEvent, StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
 
@@ -29,6 +29,14 @@ export interface Platform {
   acknowledgeAlert(id: string, by: string | undefined, note: string | undefined): Promise<Alert | undefined>;
   /** Resolve an open or acknowledged alert (an operator action). Undefined when no such alert. */
   resolveAlert(id: string, by: string | undefined, note: string | undefined): Promise<Alert | undefined>;
+  /**
+   * Optional: assign an open or acknowledged alert to `assignee` (an operator action, like
+   * acknowledge: the alert manager's `assign`, checkpointed). Undefined when no such alert.
+   * Absent: `POST /api/alerts/:id/assign` answers 501.
+   */
+  assignAlert?(id: string, assignee: string, by: string | undefined, note: string | undefined): Promise<Alert | undefined>;
+  /** Optional: how `GET /api/incidents` groups alerts (`alerts.incidents`); absent: `DEFAULT_INCIDENT_POLICY`. */
+  incidentPolicy?(): IncidentPolicy;
   /** Last value and 1-minute averages per metric, from memory (newest data), or undefined for an unknown device. */
   liveFeatures(key: string): DeviceLiveFeatures | undefined;
   /** Most recent raw readings of a device from the log (newest last). */

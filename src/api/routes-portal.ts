@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { SEVERITIES, type Alert, type AlertStatus } from '../model/index.js';
 import type { AlertFilter, DeviceStatus, Resolution } from '../stores/index.js';
 import type { ApiContext } from './context.js';
-import { ApiError, notFound } from './errors.js';
+import { ApiError, invalidInput, notFound } from './errors.js';
 import { finiteOrNull, safeAlert, safeNumberMap, safeTransition } from './json-safe.js';
 import type { DeviceLiveFeatures, Platform } from './platform.js';
 import { checkMetric, checkStream, parseList, parseTime } from './query-values.js';
 import {
   AlertActionBody,
+  AlertAssignBody,
   AlertActionResponse,
   AlertDetailResponse,
   AlertIdParams,
@@ -197,6 +198,31 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
     );
   action('ack');
   action('resolve');
+
+  app.post<{ Params: { id: string }; Body: { assignee: string; by?: string; note?: string } }>(
+    '/api/alerts/:id/assign',
+    {
+      schema: {
+        tags: ['portal'],
+        summary: 'Assign an open or acknowledged alert to someone',
+        description: 'Emits an `assign` transition carrying the assignee; assigning to the current assignee again changes nothing.',
+        params: AlertIdParams,
+        body: AlertAssignBody,
+        response: { 200: AlertActionResponse, ...errors(400, 404, 409, 415, 501) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { assignee, by, note } = request.body;
+      if (platform.assignAlert === undefined) throw new ApiError(501, 'GP_UNAVAILABLE', 'assigning alerts is not available on this platform');
+      if (assignee.trim() === '') throw invalidInput('assignee', 'a non-empty name', assignee);
+      const alert = await platform.assignAlert(id, assignee, by, note);
+      if (alert !== undefined) return { alert: safeAlert(alert) };
+      const existing = await findAlert(platform, id);
+      if (existing === undefined) throw notFound('alert', 'id', id);
+      throw new ApiError(409, 'GP_CONFLICT', `alert ${id} is ${existing.status}: it cannot be assigned`, { field: 'status', expected: 'open or acknowledged', got: existing.status });
+    },
+  );
 
   app.get<{ Querystring: { stream?: string; from?: string; to?: string; by?: 'key' | 'site' } }>(
     '/api/quality',

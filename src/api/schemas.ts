@@ -51,13 +51,17 @@ export const AlertSchema = Type.Object({
   value: Nullable(Type.Number()),
   findings: Type.Integer(),
   explain: Type.String(),
+  muted: Type.Optional(Type.Boolean({ description: 'its latest transition fell in a maintenance window (recorded, not delivered)' })),
+  flapping: Type.Optional(Type.Boolean({ description: 'held open while it flaps' })),
+  assignee: Type.Optional(Type.String({ description: 'who the alert is assigned to' })),
+  corrected: Type.Optional(Type.Boolean({ description: 'a late reading changed its evidence (a correct transition)' })),
 });
 
 export const TransitionSchema = Type.Object({
   id: Type.String(),
   alertId: Type.String(),
   seq: Type.Integer(),
-  kind: Type.String({ description: 'open, update, escalate, resolve, reopen, acknowledge' }),
+  kind: Type.String({ description: 'open, update, escalate, resolve, reopen, acknowledge, assign, flapping, correct' }),
   time: Time,
   status: AlertStatus,
   severity: Severity,
@@ -65,6 +69,8 @@ export const TransitionSchema = Type.Object({
   explain: Type.String(),
   by: Type.Optional(Type.String({ description: 'operator actions only: who acted' })),
   note: Type.Optional(Type.String({ description: 'operator actions only: the note given' })),
+  assignee: Type.Optional(Type.String({ description: 'assign only: the new assignee' })),
+  muted: Type.Optional(Type.Boolean({ description: 'inside a maintenance window: recorded, not delivered' })),
 });
 
 export const DeviceStatusSchema = Type.Object({
@@ -156,6 +162,35 @@ export const AlertActionBody = Type.Object(
   { additionalProperties: false },
 );
 export const AlertActionResponse = Type.Object({ alert: AlertSchema });
+export const AlertAssignBody = Type.Object(
+  {
+    assignee: Type.String({ minLength: 1, maxLength: 200, description: 'who takes the alert' }),
+    by: Type.Optional(Type.String({ maxLength: 200 })),
+    note: Type.Optional(Type.String({ maxLength: 2000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const IncidentsQuery = Type.Object({
+  status: Type.Optional(StringEnum(['open', 'resolved', 'all'], { default: 'open', description: 'open (default): incidents with an open alert; resolved; all' })),
+  stream: Type.Optional(Name('stream name')),
+  from: Type.Optional(TimeQuery),
+  to: Type.Optional(TimeQuery),
+});
+export const IncidentSchema = Type.Object({
+  id: Type.String(),
+  hint: StringEnum(['site outage', 'pipeline stall', 'device fault']),
+  site: Nullable(Type.String()),
+  sites: Type.Array(Type.String()),
+  status: StringEnum(['open', 'resolved']),
+  startedAt: Time,
+  endedAt: Nullable(Time),
+  devices: Type.Array(Type.String()),
+  alertIds: Type.Array(Type.String()),
+  siteDevices: Nullable(Type.Integer()),
+  explain: Type.String(),
+});
+export const IncidentsResponse = Type.Object({ incidents: Type.Array(IncidentSchema) });
 
 export const QualityQuery = Type.Object({
   stream: Type.Optional(Name('stream name')),
@@ -217,6 +252,7 @@ export const ReadingsBody = Type.Union([Type.Object({}, { additionalProperties: 
 export const IngestHeaders = Type.Object({
   authorization: Type.Optional(Type.String({ description: 'Bearer <token> (required when server.auth.mode is tokens)' })),
   'content-encoding': Type.Optional(Type.String({ description: 'gzip or none' })),
+  'x-gridpulse-backfill': Type.Optional(Type.String({ description: 'true: every reading is backfill (forwarded after an outage): recorded as late data, opens no alerts' })),
 });
 
 export const MachineLogsQuery = Type.Object({ limit: Type.Optional(LimitQuery(10_000, 100)) });

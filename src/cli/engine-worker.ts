@@ -410,11 +410,16 @@ function runEngineWorker(): void {
     }
   };
 
-  const operatorAction = async (id: string, action: 'acknowledge' | 'resolve', by: string | undefined, note: string | undefined): Promise<Alert | undefined> => {
+  const operatorAction = async (request: Extract<EngineCall, { method: 'operator' }>): Promise<Alert | undefined> => {
+    const { id, by, note } = request;
     for (const managers of pipeline.alertManagers.values()) {
       for (const manager of managers) {
         if (manager === undefined || manager.findAlert(id) === undefined) continue;
-        const alert = action === 'acknowledge' ? manager.acknowledge(id, clock(), by, note) : manager.resolve(id, clock(), by, note);
+        const at = clock();
+        let alert: Alert | undefined;
+        if (request.action === 'assign') alert = manager.assign(id, at, request.assignee, by, note);
+        else if (request.action === 'acknowledge') alert = manager.acknowledge(id, at, by, note);
+        else alert = manager.resolve(id, at, by, note);
         // Operator actions are not in the input log: a checkpoint makes them survive a crash.
         if (alert !== undefined) await writeCheckpoint();
         else await writer.flush();
@@ -439,7 +444,7 @@ function runEngineWorker(): void {
       }
       case 'operator':
         return serial(async () => {
-          const alert = await operatorAction(request.id, request.action, request.by, request.note);
+          const alert = await operatorAction(request);
           sendFeatures();
           return alert;
         });

@@ -29,6 +29,7 @@ export interface RecordBatch {
 export type EngineCall =
   | { method: 'store'; name: string; args: unknown[] }
   | { method: 'operator'; action: 'acknowledge' | 'resolve'; id: string; by: string | undefined; note: string | undefined }
+  | { method: 'operator'; action: 'assign'; id: string; assignee: string; by: string | undefined; note: string | undefined }
   | { method: 'recentOffsets'; key: string }
   | { method: 'drain'; target: number }
   | { method: 'checkpoint' }

@@ -485,8 +485,8 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     },
   });
 
-  const operatorAction = (id: string, action: 'acknowledge' | 'resolve', by: string | undefined, note: string | undefined): Promise<Alert | undefined> =>
-    call<Alert | null | undefined>({ method: 'operator', action, id, by, note }).then(async (alert) => {
+  const operatorAction = (request: Extract<EngineCall, { method: 'operator' }>): Promise<Alert | undefined> =>
+    call<Alert | null | undefined>(request).then(async (alert) => {
       await commits;
       return alert ?? undefined;
     });
@@ -636,8 +636,10 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
           discardDeadLetter: (id: string) => call<boolean>({ method: 'delivery', action: 'discard', id }),
           deliveryMetrics: () => call<Record<string, ChannelMetrics>>({ method: 'delivery', action: 'metrics' }),
         }),
-    acknowledgeAlert: (id, by, note) => operatorAction(id, 'acknowledge', by, note),
-    resolveAlert: (id, by, note) => operatorAction(id, 'resolve', by, note),
+    acknowledgeAlert: (id, by, note) => operatorAction({ method: 'operator', action: 'acknowledge', id, by, note }),
+    resolveAlert: (id, by, note) => operatorAction({ method: 'operator', action: 'resolve', id, by, note }),
+    assignAlert: (id, assignee, by, note) => operatorAction({ method: 'operator', action: 'assign', id, assignee, by, note }),
+    incidentPolicy: () => config.alerts.incidents,
 
     liveFeatures: featuresOf,
 

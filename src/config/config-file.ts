@@ -13,7 +13,7 @@ import {
 } from './defaults.js';
 import { DurationReader } from './duration.js';
 import { describeValue, formatIssues, pointer, pointerSegments, schemaIssues, type ConfigIssue } from './issues.js';
-import { buildPlatformConfig, type PlatformConfig } from './platform-config.js';
+import { buildMaintenance, buildPlatformConfig, type PlatformConfig } from './platform-config.js';
 import { ConfigInputSchema, type ConfigInput, type StreamInput } from './schema.js';
 import { buildStream, copyPlain, deepFreeze, isMapping, mergeStreamInput, type DetectorValidator } from './stream-builder.js';
 
@@ -143,6 +143,9 @@ function buildConfig(
   const userStreams: Record<string, StreamInput> = input.streams ?? {};
   const isBuiltIn = (name: string): boolean => Object.hasOwn(BUILT_IN_STREAMS, name);
   const names = [...Object.keys(BUILT_IN_STREAMS), ...Object.keys(userStreams).filter((name) => !isBuiltIn(name))];
+  // Maintenance windows are declared once, at the top; each stream's alert policy gets its own.
+  // Their issues are reported once, by buildPlatformConfig below.
+  const maintenance = buildMaintenance(input.alerts?.maintenance, []);
   for (const name of names) {
     const builtIn = isBuiltIn(name) ? BUILT_IN_STREAMS[name] : undefined;
     const user = userStreams[name] ?? {};
@@ -151,6 +154,7 @@ function buildConfig(
       builtInDetectors: builtIn !== undefined && user.detectors === undefined,
       validateDetector: options.validateDetector,
       metricsUnchecked: metricsDropped.has(name),
+      maintenance,
     });
     if (schema !== undefined) streams[name] = schema;
   }

@@ -29,5 +29,7 @@ export {
   type LogConfig,
   type SimulatorConfig,
   type TokenConfig,
+  type MaintenanceWindowConfig,
+  type IncidentsConfig,
 } from './platform-config.js';
 export { parseEdgeConfig, loadEdgeConfig, parseSize, EdgeConfigSchema, EDGE_DEFAULTS, type EdgeConfig, type EdgeCollectorConfig, type EdgeFullPolicy } from './edge-config.js';

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED, DurationReader } from './duration.js';
 import { describeValue, pointer, type ConfigIssue } from './issues.js';
+import type { MaintenanceWindow } from '../model/index.js';
 
 // The live platform's sections of gridpulse.yaml (`gridpulse up`): HTTP server and its limits,
 // device tokens, MQTT ingest, the embedded log, checkpoints, the built-in simulator and the
@@ -120,8 +121,18 @@ export const FeaturesInputSchema = Type.Object(
 const DeliveryTemplate = Type.Union([Type.Literal('generic'), Type.Literal('slack')], { expected: 'generic or slack' });
 const SeverityName = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')], { expected: 'info, warning or critical' });
 const TransitionKindName = Type.Union(
-  [Type.Literal('open'), Type.Literal('update'), Type.Literal('escalate'), Type.Literal('resolve'), Type.Literal('reopen'), Type.Literal('acknowledge')],
-  { expected: 'one of open, update, escalate, resolve, reopen, acknowledge' },
+  [
+    Type.Literal('open'),
+    Type.Literal('update'),
+    Type.Literal('escalate'),
+    Type.Literal('resolve'),
+    Type.Literal('reopen'),
+    Type.Literal('acknowledge'),
+    Type.Literal('assign'),
+    Type.Literal('flapping'),
+    Type.Literal('correct'),
+  ],
+  { expected: 'one of open, update, escalate, resolve, reopen, acknowledge, assign, flapping, correct' },
 );
 const Names = (expected: string) => Type.Array(Type.String({ minLength: 1, expected }));
 
@@ -192,8 +203,41 @@ export const AlertDeliveryInputSchema = Type.Object(
   strict,
 );
 
-/** The top-level `alerts` section (delivery of alert transitions; per-stream alert policy stays under `streams.<name>.alerts`). */
-export const AlertsPlatformInputSchema = Type.Object({ delivery: Type.Optional(AlertDeliveryInputSchema) }, strict);
+const MAINTENANCE_TIME_EXPECTED = 'a time like "2025-11-24T02:00:00Z" or epoch milliseconds';
+
+/** `alerts.maintenance[]`: a time range in which the alerts of some devices or sites are muted. */
+export const MaintenanceWindowInputSchema = Type.Object(
+  {
+    streams: Type.Optional(Names('a stream name')),
+    keys: Type.Optional(Names('a device id')),
+    sites: Type.Optional(Names('a site id')),
+    from: Type.Union([Type.String(), Type.Number()], { expected: MAINTENANCE_TIME_EXPECTED }),
+    to: Type.Union([Type.String(), Type.Number()], { expected: MAINTENANCE_TIME_EXPECTED }),
+    reason: Type.Optional(Type.String({ expected: 'a text saying why' })),
+  },
+  strict,
+);
+
+/** `alerts.incidents`: how device alerts of one site are grouped into a site incident. */
+export const IncidentsInputSchema = Type.Object(
+  {
+    minDevices: Type.Optional(Count('a whole number of devices, at least 2', 2)),
+    minShare: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, expected: 'a share of the site\'s devices above 0 and at most 1, like 0.5' })),
+    window: Type.Optional(Duration),
+    types: Type.Optional(Names('an alert type like "silence"')),
+  },
+  strict,
+);
+
+/** The top-level `alerts` section (delivery, maintenance windows, incidents; per-stream alert policy stays under `streams.<name>.alerts`). */
+export const AlertsPlatformInputSchema = Type.Object(
+  {
+    delivery: Type.Optional(AlertDeliveryInputSchema),
+    maintenance: Type.Optional(Type.Array(MaintenanceWindowInputSchema)),
+    incidents: Type.Optional(IncidentsInputSchema),
+  },
+  strict,
+);
 
 export type ServerInput = Static<typeof ServerInputSchema>;
 export type MqttInput = Static<typeof MqttInputSchema>;
@@ -322,7 +366,7 @@ export interface DeliveryRouteConfig {
   readonly sites: readonly string[] | undefined;
   readonly severities: readonly ('info' | 'warning' | 'critical')[] | undefined;
   readonly minSeverity: 'info' | 'warning' | 'critical' | undefined;
-  readonly kinds: readonly ('open' | 'update' | 'escalate' | 'resolve' | 'reopen' | 'acknowledge')[] | undefined;
+  readonly kinds: readonly ('open' | 'update' | 'escalate' | 'resolve' | 'reopen' | 'acknowledge' | 'assign' | 'flapping' | 'correct')[] | undefined;
   readonly channels: readonly string[];
   /** Undefined: each channel's own template. */
   readonly template: DeliveryTemplateName | undefined;
@@ -340,6 +384,22 @@ export interface AlertDeliveryConfig {
   readonly routes: readonly DeliveryRouteConfig[];
 }
 
+/** One maintenance window (`alerts.maintenance[]`), times in epoch ms; `streams` undefined: every stream. */
+export interface MaintenanceWindowConfig extends MaintenanceWindow {
+  readonly streams: readonly string[] | undefined;
+}
+
+/**
+ * `alerts.incidents`: alerts of `types` opened within `windowMs` of each other at one site make a
+ * site incident when they concern at least `minDevices` devices or `minShare` of the site's devices.
+ */
+export interface IncidentsConfig {
+  readonly minDevices: number;
+  readonly minShare: number;
+  readonly windowMs: number;
+  readonly types: readonly string[];
+}
+
 export interface PlatformConfig {
   readonly server: ServerConfig;
   readonly mqtt: MqttConfig | undefined;
@@ -347,7 +407,7 @@ export interface PlatformConfig {
   readonly checkpoint: { readonly intervalMs: number };
   readonly simulator: SimulatorConfig;
   readonly features: FeaturesConfig;
-  readonly alerts: { readonly delivery: AlertDeliveryConfig };
+  readonly alerts: { readonly delivery: AlertDeliveryConfig; readonly maintenance: readonly MaintenanceWindowConfig[]; readonly incidents: IncidentsConfig };
 }
 
 export const PLATFORM_DEFAULTS = {
@@ -358,6 +418,7 @@ export const PLATFORM_DEFAULTS = {
   simulator: { enabled: true, meters: 200, machines: 20, sites: 8, interval: '5s', anomalyEvery: '20s', seed: 1 },
   features: { redis: { ttl: '10m', interval: '1s' } },
   alerts: {
+    incidents: { minDevices: 5, minShare: 0.5, window: '2m', types: ['silence', 'outage'] },
     delivery: { queueCapacity: 10_000, deadLetters: 'file', webhookTimeout: '15s', mqttTimeout: '10s', retry: { attempts: 8, baseDelay: '1s', maxDelay: '5m' } },
   },
 } as const;
@@ -427,8 +488,58 @@ export function buildPlatformConfig(input: PlatformInput, issues: ConfigIssue[])
       seed: sim.seed ?? d.simulator.seed,
     },
     features,
-    alerts: { delivery: buildAlertDelivery(input.alerts?.delivery, duration, issues) },
+    alerts: {
+      delivery: buildAlertDelivery(input.alerts?.delivery, duration, issues),
+      maintenance: buildMaintenance(input.alerts?.maintenance, issues),
+      incidents: buildIncidents(input.alerts?.incidents, duration),
+    },
   };
+}
+
+function buildIncidents(input: Static<typeof IncidentsInputSchema> | undefined, duration: (path: string, value: string | number) => number): IncidentsConfig {
+  const d = PLATFORM_DEFAULTS.alerts.incidents;
+  return {
+    minDevices: input?.minDevices ?? d.minDevices,
+    minShare: input?.minShare ?? d.minShare,
+    windowMs: duration(pointer('/alerts/incidents', 'window'), input?.window ?? d.window),
+    types: [...(input?.types ?? d.types)],
+  };
+}
+
+/**
+ * Resolves `alerts.maintenance`: times to epoch ms (ISO-8601 text or a number), `from` before `to`.
+ * Adds an issue at the JSON pointer of each bad time; a bad window is left out.
+ */
+export function buildMaintenance(input: readonly Static<typeof MaintenanceWindowInputSchema>[] | undefined, issues: ConfigIssue[]): MaintenanceWindowConfig[] {
+  const windows: MaintenanceWindowConfig[] = [];
+  (input ?? []).forEach((window, index) => {
+    const at = pointer('/alerts/maintenance', index);
+    const from = readTime(window.from, pointer(at, 'from'), issues);
+    const to = readTime(window.to, pointer(at, 'to'), issues);
+    if (from === undefined || to === undefined) return;
+    if (to <= from) {
+      issues.push({ path: pointer(at, 'to'), message: `expected a time after from (${describeValue(window.from)}), got ${describeValue(window.to)}` });
+      return;
+    }
+    windows.push({
+      streams: window.streams,
+      ...(window.keys !== undefined ? { keys: window.keys } : {}),
+      ...(window.sites !== undefined ? { sites: window.sites } : {}),
+      from,
+      to,
+      reason: window.reason ?? '',
+    });
+  });
+  return windows;
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function readTime(value: string | number, path: string, issues: ConfigIssue[]): number | undefined {
+  const time = typeof value === 'number' ? value : ISO_TIME.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
+  if (Number.isFinite(time)) return time;
+  issues.push({ path, message: `expected ${MAINTENANCE_TIME_EXPECTED}, got ${describeValue(value)}` });
+  return undefined;
 }
 
 function buildFeatures(input: FeaturesInput | undefined, duration: (path: string, value: string | number) => number, issues: ConfigIssue[]): FeaturesConfig {

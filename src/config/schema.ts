@@ -73,8 +73,27 @@ export const DetectorInputSchema = Type.Object(
   strict,
 );
 
+const SeverityInput = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')], { expected: 'one of info, warning, critical' });
+
 export const AlertsInputSchema = Type.Object(
-  { resolveAfter: Type.Optional(Duration), minDuration: Type.Optional(Duration), cooldown: Type.Optional(Duration) },
+  {
+    resolveAfter: Type.Optional(Duration),
+    minDuration: Type.Optional(Duration),
+    cooldown: Type.Optional(Duration),
+    /** Off unless given: `{ flips: 3, window: 1h, quiet: 15m }`. */
+    flapping: Type.Optional(
+      Type.Object(
+        {
+          flips: Type.Integer({ minimum: 1, expected: 'a whole number of flips, at least 1' }),
+          window: Duration,
+          quiet: Type.Optional(Duration),
+        },
+        strict,
+      ),
+    ),
+    /** Off unless given: `[{ after: 15m, to: critical }]`. */
+    escalation: Type.Optional(Type.Array(Type.Object({ after: Duration, to: SeverityInput }, strict))),
+  },
   strict,
 );
 

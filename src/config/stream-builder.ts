@@ -2,6 +2,8 @@ import {
   GpError,
   type AlertPolicy,
   type DetectorSpec,
+  type EscalationStep,
+  type MaintenanceWindow,
   type LatenessPolicy,
   type MetricSpec,
   type StatePolicy,
@@ -106,6 +108,8 @@ export interface BuildStreamOptions {
   readonly validateDetector?: DetectorValidator | undefined;
   /** The metrics were dropped for a schema error already reported: skip the checks that depend on them. */
   readonly metricsUnchecked?: boolean;
+  /** Top-level `alerts.maintenance` windows (already checked); those naming this stream, or no stream, become its policy's. */
+  readonly maintenance?: readonly (MaintenanceWindow & { readonly streams: readonly string[] | undefined })[];
 }
 
 /**
@@ -175,11 +179,33 @@ export function buildStream(
 
   const alertsInput = input.alerts ?? {};
   const alertsPath = pointer(path, 'alerts');
-  const alerts: AlertPolicy = {
+  const alerts: { -readonly [K in keyof AlertPolicy]: AlertPolicy[K] } = {
     resolveAfterMs: durations.read(alertsInput.resolveAfter, pointer(alertsPath, 'resolveAfter')),
     minDurationMs: durations.read(alertsInput.minDuration, pointer(alertsPath, 'minDuration')),
     cooldownMs: durations.read(alertsInput.cooldown, pointer(alertsPath, 'cooldown')),
   };
+  // The lifecycle features are off unless configured: the policy then has no key for them.
+  if (alertsInput.flapping !== undefined) {
+    const flappingPath = pointer(alertsPath, 'flapping');
+    const windowMs = durations.read(alertsInput.flapping.window, pointer(flappingPath, 'window'), { positive: true });
+    alerts.flapping = {
+      flips: alertsInput.flapping.flips,
+      windowMs,
+      // Held open until clear for as long as the cooldown that let it reopen, unless said otherwise.
+      quietMs: alertsInput.flapping.quiet === undefined ? alerts.cooldownMs : durations.read(alertsInput.flapping.quiet, pointer(flappingPath, 'quiet')),
+    };
+  }
+  if (alertsInput.escalation !== undefined) {
+    const steps: EscalationStep[] = alertsInput.escalation.map((step, index) => ({
+      afterMs: durations.read(step.after, pointer(alertsPath, 'escalation', index, 'after'), { positive: true }),
+      to: step.to,
+    }));
+    alerts.escalation = steps.sort((a, b) => a.afterMs - b.afterMs);
+  }
+  const maintenance = (options.maintenance ?? [])
+    .filter((window) => window.streams === undefined || window.streams.includes(name))
+    .map(({ streams: _streams, ...window }) => window);
+  if (maintenance.length > 0) alerts.maintenance = maintenance;
 
   const stateInput = input.state ?? {};
   const state: StatePolicy = {

@@ -23,10 +23,30 @@ export interface Reading {
   id: string | undefined;
   /** Position in the source (line number of a file, offset in a log). */
   offset: number;
+  /**
+   * Backfill: the reading was forwarded late, after an outage between the device and the platform
+   * (an edge agent's spool), so it is not live. It is aggregated like any other, reported on ops as
+   * late data, and findings from it open no alerts. Carried in the record as `BACKFILL_FIELD`.
+   * Omitted means false.
+   */
+  backfill?: boolean;
 }
 
+/**
+ * The reserved field that marks a record as backfill (`"_backfill": true`). The HTTP ingest adds it
+ * to every reading of a request sent with `X-Gridpulse-Backfill: true` (the edge agent does so for
+ * readings that waited in its spool); it travels through the log with the reading, and the decoder
+ * turns it into `Reading.backfill`.
+ *
+ * @example
+ * { "meterId": "m-1", "timestamp": 1763900000000, "usageKw": 12.3, "_backfill": true }
+ */
+export const BACKFILL_FIELD = '_backfill';
+
 export function copyReading(r: Reading): Reading {
-  return { stream: r.stream, key: r.key, site: r.site, time: r.time, values: r.values.slice(), id: r.id, offset: r.offset };
+  const copy: Reading = { stream: r.stream, key: r.key, site: r.site, time: r.time, values: r.values.slice(), id: r.id, offset: r.offset };
+  if (r.backfill === true) copy.backfill = true;
+  return copy;
 }
 
 /** Statistics kept per metric in a window, in this order inside `Aggregate.stats`. */
@@ -136,6 +156,19 @@ export interface Finding {
    * resolved by absence of findings. Omitted means false.
    */
   holds?: boolean;
+  /**
+   * Raised while the engine processed a backfill reading (see `Reading.backfill`): evidence from
+   * the past, forwarded after an outage. Such a finding is recorded but opens no alert (a clearing
+   * one, `active: false`, still reaches the alert manager). Omitted means false.
+   */
+  backfill?: boolean;
+  /**
+   * The finding re-evaluates a window that a LATE reading amended (an aggregate with revision ≥ 1):
+   * the alert manager answers it with a `correct` transition — an open alert whose condition no
+   * longer holds is closed as corrected, a condition that now holds opens (or reopens) an alert
+   * whose transition says it came from a correction. Omitted means false.
+   */
+  correction?: boolean;
 }
 
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
@@ -160,9 +193,28 @@ export interface Alert {
   /** Findings folded into this alert. */
   findings: number;
   explain: string;
+  /** Present (true) while the alert's latest transition fell in a maintenance window: it is recorded, not delivered. */
+  muted?: boolean;
+  /** Present (true) while the alert is flapping: it is held open and its flips are not notified one by one. */
+  flapping?: boolean;
+  /** Who the alert is assigned to (`assign`), if anyone. */
+  assignee?: string;
+  /** Present (true) once a late reading changed the evidence of this alert (a `correct` transition). */
+  corrected?: boolean;
 }
 
-export type TransitionKind = 'open' | 'update' | 'escalate' | 'resolve' | 'reopen' | 'acknowledge';
+/**
+ * - `open`, `update`, `escalate`, `resolve`, `reopen`: the condition's own life.
+ * - `acknowledge`, `assign`: operator actions (`resolve` may be one too, with `by`).
+ * - `flapping`: the alert came back too often within the flapping window; it is now held open
+ *   and its further flips are not notified until it has stayed clear for the quiet period.
+ * - `correct`: a late reading amended a closed window so that the alert no longer holds (status
+ *   resolved) or now holds (status open).
+ */
+export type TransitionKind = 'open' | 'update' | 'escalate' | 'resolve' | 'reopen' | 'acknowledge' | 'assign' | 'flapping' | 'correct';
+
+/** Every transition kind, in the order of `TransitionKind`. */
+export const TRANSITION_KINDS: readonly TransitionKind[] = ['open', 'update', 'escalate', 'resolve', 'reopen', 'acknowledge', 'assign', 'flapping', 'correct'];
 
 /** One step in an alert's life. `id` is deterministic: alert id + sequence number. */
 export interface AlertTransition {
@@ -179,6 +231,13 @@ export interface AlertTransition {
   by?: string;
   /** Operator actions only: the operator's note, when given. */
   note?: string;
+  /** `assign` only: who the alert is now assigned to. */
+  assignee?: string;
+  /**
+   * Present (true) when the transition happened inside a maintenance window that covers the
+   * alert's device or site: stored like any other, never delivered to channels.
+   */
+  muted?: boolean;
 }
 
 /** What the alert manager emits: the alert as it now stands and the step that got it there. */

@@ -93,6 +93,41 @@ export interface AlertPolicy {
   readonly minDurationMs: number;
   /** A condition that comes back within this time of a resolve reopens the same alert instead of a new one. Default 10 min. */
   readonly cooldownMs: number;
+  /** Optional: flapping detection (absent: off). */
+  readonly flapping?: FlappingPolicy;
+  /** Optional: severity raised after an alert has been open, unacknowledged, this long (absent: never). Sorted by `afterMs`. */
+  readonly escalation?: readonly EscalationStep[];
+  /** Optional: maintenance windows; transitions inside one are recorded but marked `muted` and not delivered. */
+  readonly maintenance?: readonly MaintenanceWindow[];
+}
+
+/**
+ * An alert that resolves and comes back `flips` times within `windowMs` is flapping: a
+ * `flapping` transition is sent instead of the reopen, the alert is held open (clears and
+ * returns are not notified) and it resolves once its condition has stayed clear for `quietMs`.
+ */
+export interface FlappingPolicy {
+  readonly flips: number;
+  readonly windowMs: number;
+  readonly quietMs: number;
+}
+
+/** An alert open (not acknowledged) for `afterMs` since it opened or reopened is raised to severity `to`. */
+export interface EscalationStep {
+  readonly afterMs: number;
+  readonly to: 'info' | 'warning' | 'critical';
+}
+
+/**
+ * A time range (event time, `from` inclusive, `to` exclusive) during which the alerts of the
+ * listed devices (`keys`) or sites are muted. Neither listed: every device of the stream.
+ */
+export interface MaintenanceWindow {
+  readonly keys?: readonly string[];
+  readonly sites?: readonly string[];
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
 }
 
 export interface StatePolicy {

@@ -313,5 +313,31 @@ test('alerts.delivery: a route naming an unknown channel, or a bad match, is rep
   assert.equal(issueAt(bad.issues, '/alerts/delivery/routes/0/match/severities/0').message, 'expected info, warning or critical, got "high"');
   assert.equal(issueAt(bad.issues, '/alerts/delivery/routes/0/match/minSeverity').message, 'expected info, warning or critical, got "loud"');
   assert.match(issueAt(bad.issues, '/alerts/delivery/routes/0/match/site').message, /got unknown key "site" \(did you mean "sites"\?\)$/);
-  assert.match(issueAt(parseConfig({ alerts: { deliver: {} } }).issues, '/alerts/deliver').message, /expected one of the keys delivery, got unknown key "deliver" \(did you mean "delivery"\?\)/);
+  assert.match(issueAt(parseConfig({ alerts: { deliver: {} } }).issues, '/alerts/deliver').message, /expected one of the keys delivery, maintenance, incidents, got unknown key "deliver" \(did you mean "delivery"\?\)/);
+});
+
+test('alerts.maintenance: times that do not parse and a window that ends before it starts are reported at their paths', () => {
+  const { issues } = parseConfig({
+    alerts: {
+      maintenance: [
+        { sites: ['s-1'], from: 'tonight', to: '2025-11-24T04:00:00Z', reason: 'x' },
+        { keys: ['m-1'], from: '2025-11-24T04:00:00Z', to: '2025-11-24T02:00:00Z' },
+      ],
+    },
+  });
+  assert.equal(issueAt(issues, '/alerts/maintenance/0/from').message, 'expected a time like "2025-11-24T02:00:00Z" or epoch milliseconds, got "tonight"');
+  assert.equal(issueAt(issues, '/alerts/maintenance/1/to').message, 'expected a time after from ("2025-11-24T04:00:00Z"), got "2025-11-24T02:00:00Z"');
+  assert.equal(issues.length, 2);
+});
+
+test('alert lifecycle settings: flapping flips, escalation severity and durations, incidents share are reported at their paths', () => {
+  const { issues } = parseConfig({
+    streams: { power: { alerts: { flapping: { flips: 0, window: '1h' }, escalation: [{ after: '15m', to: 'urgent' }] } } },
+    alerts: { incidents: { minShare: 1.5 } },
+  });
+  assert.equal(issueAt(issues, '/streams/power/alerts/flapping/flips').message, 'expected a whole number of flips, at least 1, got 0');
+  assert.equal(issueAt(issues, '/streams/power/alerts/escalation/0/to').message, 'expected one of info, warning, critical, got "urgent"');
+  const durations = parseConfig({ streams: { power: { alerts: { escalation: [{ after: '5m', to: 'warning' }, { after: 'soon', to: 'critical' }] } } } }).issues;
+  assert.match(issueAt(durations, '/streams/power/alerts/escalation/1/after').message, /^expected a duration like "10m".*, got "soon"$/);
+  assert.match(issueAt(issues, '/alerts/incidents/minShare').message, /^expected a share of the site's devices above 0 and at most 1, like 0.5, got 1.5$/);
 });

@@ -31,7 +31,10 @@ export interface RouteTarget {
 
 /** Picks the channels of each transition. */
 export interface AlertRouter {
-  /** Each channel at most once, in the order routes and their channels are listed; the first matching route's template wins. */
+  /**
+   * Each channel at most once, in the order routes and their channels are listed; the first
+   * matching route's template wins. A transition marked `muted` (maintenance window) goes nowhere.
+   */
   targets(event: AlertEvent): RouteTarget[];
   /** Every channel some route names. */
   channels(): string[];
@@ -70,6 +73,8 @@ export function createAlertRouter(routes: readonly AlertRoute[]): AlertRouter {
   return {
     targets(event: AlertEvent): RouteTarget[] {
       const { alert, transition } = event;
+      // Muted (inside a maintenance window): recorded by the store, delivered nowhere.
+      if (transition.muted === true) return [];
       const chosen = new Map<string, RouteTarget>();
       for (const route of compiled) {
         if (route.streams !== undefined && !route.streams.has(alert.stream)) continue;

@@ -82,6 +82,9 @@ const KIND_VERB: Record<TransitionKind, string> = {
   resolve: 'resolved',
   reopen: 'reopened',
   acknowledge: 'acknowledged',
+  assign: 'assigned',
+  flapping: 'flapping',
+  correct: 'corrected',
 };
 const SEVERITY_ICON: Record<Severity, string> = { info: ':large_blue_circle:', warning: ':large_orange_circle:', critical: ':red_circle:' };
 // Slack refuses a section whose text is longer than 3000 characters.
