@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BACKFILL_FIELD } from '../model/index.js';
 import { createAuthenticator, DEVICE_NOT_ALLOWED, OPEN_PRINCIPAL } from './auth.js';
 import type { ApiContext } from './context.js';
-import { ApiError, invalidInputDescribed } from './errors.js';
+import { ApiError, invalidInput, invalidInputDescribed } from './errors.js';
 import { NDJSON_TYPES, readIngestBody, type IngestBody } from './ingest-body.js';
 import type { IngestAuth, IngestRejection } from './platform.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -12,7 +13,12 @@ interface Caller {
   /** Bucket key: the token's name, or the client address in open mode. */
   rateKey: string;
   stream: string;
+  /** `X-Gridpulse-Backfill: true`: every reading of the request is marked backfill. */
+  backfill: boolean;
 }
+
+/** The request header an edge agent sets on readings that waited in its spool (see `BACKFILL_FIELD`). */
+export const BACKFILL_HEADER = 'x-gridpulse-backfill';
 
 /**
  * `POST /v1/readings` and `POST /v1/streams/:stream/readings`. Everything that can be checked
@@ -52,7 +58,7 @@ export function registerIngestRoutes(app: FastifyInstance, context: ApiContext):
       }
       const rateKey = server.auth.mode === 'open' ? `${OPEN_PRINCIPAL}:${request.ip}` : auth.principal;
       if (limiter.available(rateKey) < 1) throw rateLimited(1, `rate limit: no readings left for ${describePrincipal(auth, rateKey)}; retry later`);
-      return { auth, rateKey, stream };
+      return { auth, rateKey, stream, backfill: backfillOf(request.headers[BACKFILL_HEADER]) };
     };
     scope.addHook('onRequest', (request, _reply, done) => {
       try {
@@ -78,7 +84,9 @@ export function registerIngestRoutes(app: FastifyInstance, context: ApiContext):
       const wait = limiter.take(caller.rateKey, body.count);
       if (wait > 0) throw rateLimited(wait, `rate limit: ${body.count} readings exceed what ${describePrincipal(caller.auth, caller.rateKey)} may send now; retry after ${wait} s`);
 
-      const result = body.items.length === 0 ? { accepted: 0, rejected: [] } : await platform.ingest(caller.stream, body.items, caller.auth);
+      // Backfill: the marker goes into each reading, so it travels through the log to the engine.
+      const items = caller.backfill ? body.items.map(markBackfill) : body.items;
+      const result = items.length === 0 ? { accepted: 0, rejected: [] } : await platform.ingest(caller.stream, items, caller.auth);
       const positions = body.positions;
       const fromPlatform: IngestRejection[] = result.rejected.map((r) => ({ ...r, index: positions === undefined ? r.index : (positions[r.index] ?? r.index) }));
       const refusedForKey = fromPlatform.filter((r) => r.reason === DEVICE_NOT_ALLOWED).length;
@@ -115,6 +123,21 @@ export function registerIngestRoutes(app: FastifyInstance, context: ApiContext):
     scope.post('/v1/streams/:stream/readings', { schema: schema('Send readings to a stream', true), validatorCompiler: acceptAll }, handler);
     done();
   });
+}
+
+/** `true` or `false` (any case); absent is false; anything else is refused before the body is read. */
+function backfillOf(header: string | string[] | undefined): boolean {
+  if (header === undefined) return false;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  const word = value.trim().toLowerCase();
+  if (word === 'true') return true;
+  if (word === 'false') return false;
+  throw invalidInput('X-Gridpulse-Backfill', 'true or false', value);
+}
+
+/** A reading object with the backfill marker set; anything else is left for the decoder to reject. */
+function markBackfill(item: unknown): unknown {
+  return item !== null && typeof item === 'object' && !Array.isArray(item) ? { ...(item as Record<string, unknown>), [BACKFILL_FIELD]: true } : item;
 }
 
 function describePrincipal(auth: IngestAuth, rateKey: string): string {

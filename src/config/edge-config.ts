@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
-import { GpError } from '../model/index.js';
+import { GpError, type StreamSchema } from '../model/index.js';
+import { defaultConfig, loadConfig, type GridpulseConfig } from './config-file.js';
 import { parseDuration } from './duration.js';
 import { formatIssues, schemaIssues, type ConfigIssue } from './issues.js';
 
@@ -132,6 +133,17 @@ export const EdgeConfigSchema = Type.Object(
       Strict,
     ),
     status: Type.Optional(Type.Object({ host: Type.Optional(Text('an address')), port: Type.Optional(Port) }, Strict)),
+    detect: Type.Optional(
+      Type.Object(
+        {
+          stream: Text('the stream whose readings are checked on the agent'),
+          detectors: Type.Optional(Type.Array(Text('a detector type (spike, drop, ...) or a rule name of the stream'), { minItems: 1, expected: 'a list of detector types or rule names' })),
+          config: Type.Optional(Text('a gridpulse.yaml that defines the stream (default: the built-in streams)')),
+          recentAlerts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, expected: 'how many recent alert events /status lists, 1..10000' })),
+        },
+        Strict,
+      ),
+    ),
     collectors: Type.Array(Collector, { minItems: 1, expected: 'a list of collectors' }),
   },
   Strict,
@@ -169,6 +181,15 @@ export interface EdgeConfig {
   };
   readonly status: { readonly host: string; readonly port: number };
   readonly collectors: readonly EdgeCollectorConfig[];
+  /** Local detection (absent: off): the stream's schema with only the chosen detectors, all enabled, deduplicating by `forward.idField`. */
+  readonly detect: EdgeDetectConfig | undefined;
+}
+
+export interface EdgeDetectConfig {
+  readonly schema: StreamSchema;
+  /** The detectors chosen, as named in the config (all the stream's enabled ones when none were named). */
+  readonly detectors: readonly string[];
+  readonly recentAlerts: number;
 }
 
 export const EDGE_DEFAULTS = {
@@ -191,6 +212,7 @@ export const EDGE_DEFAULTS = {
   backfillAfterMs: 30_000,
   statusHost: '127.0.0.1',
   statusPort: 9464,
+  recentAlerts: 50,
 } as const;
 
 /** Parses "64MB", "1GiB", "512k" or a number of bytes (k/M/G are powers of 1024, as the log's sizes). */
@@ -276,6 +298,7 @@ export function parseEdgeConfig(input: unknown, options: { env?: Readonly<Record
     }
     return { ...collector, name };
   });
+  const detect = config.detect === undefined ? undefined : resolveDetect(config.detect, streams, forward.idField ?? EDGE_DEFAULTS.idField, options, issues);
   const resolved: EdgeConfig = {
     agent: { name: config.agent?.name ?? EDGE_DEFAULTS.name, dataDir: resolve(options.cwd ?? '.', config.agent?.dataDir ?? EDGE_DEFAULTS.dataDir) },
     streams,
@@ -299,9 +322,56 @@ export function parseEdgeConfig(input: unknown, options: { env?: Readonly<Record
     },
     status: { host: config.status?.host ?? EDGE_DEFAULTS.statusHost, port: config.status?.port ?? EDGE_DEFAULTS.statusPort },
     collectors,
+    detect,
   };
   if (issues.length > 0) fail();
   return Object.freeze(resolved);
+}
+
+/**
+ * The stream of `detect` from the built-in streams or `detect.config`, narrowed to the named
+ * detectors (a name matches a detector's type or its alert type, e.g. a rule's name; a detector
+ * off by default is turned on by naming it).
+ */
+function resolveDetect(
+  detect: NonNullable<Input['detect']>,
+  streams: Readonly<Record<string, { key: string; time: string }>>,
+  idField: string,
+  options: { env?: Readonly<Record<string, string | undefined>>; cwd?: string },
+  issues: ConfigIssue[],
+): EdgeDetectConfig | undefined {
+  let platform: GridpulseConfig;
+  try {
+    platform = detect.config === undefined ? defaultConfig() : loadConfig({ path: detect.config, ...(options.cwd === undefined ? {} : { cwd: options.cwd }), env: options.env ?? {} });
+  } catch (error) {
+    issues.push({ path: '/detect/config', message: `expected a valid gridpulse config, got: ${(error as Error).message}` });
+    return undefined;
+  }
+  const schema = platform.streams[detect.stream];
+  const edgeStream = streams[detect.stream];
+  if (schema === undefined || edgeStream === undefined) {
+    const known = Object.keys(platform.streams).filter((name) => streams[name] !== undefined);
+    issues.push({ path: '/detect/stream', message: `expected a stream both the agent (streams) and the platform config know (${known.join(', ') || 'none'}), got ${JSON.stringify(detect.stream)}` });
+    return undefined;
+  }
+  if (edgeStream.key !== schema.keyField) {
+    issues.push({ path: '/detect/stream', message: `expected the agent's streams.${detect.stream}.key to be the stream's key field ${schema.keyField}, got ${edgeStream.key}` });
+  }
+  const named = (spec: StreamSchema['detectors'][number]): string[] => [spec.type, ...(spec.alertType === undefined ? [] : [spec.alertType])];
+  let specs = schema.detectors.filter((spec) => spec.enabled);
+  if (detect.detectors !== undefined) {
+    const available = [...new Set(schema.detectors.flatMap(named))];
+    detect.detectors.forEach((name, index) => {
+      if (!available.includes(name)) issues.push({ path: `/detect/detectors/${index}`, message: `expected one of the detectors of stream ${detect.stream} (${available.join(', ')}), got ${JSON.stringify(name)}` });
+    });
+    const chosen = new Set(detect.detectors);
+    specs = schema.detectors.filter((spec) => named(spec).some((name) => chosen.has(name))).map((spec) => ({ ...spec, enabled: true }));
+  }
+  return {
+    schema: { ...schema, idField: idField, detectors: specs },
+    detectors: detect.detectors ?? [...new Set(specs.map((spec) => spec.alertType ?? spec.type))],
+    recentAlerts: detect.recentAlerts ?? EDGE_DEFAULTS.recentAlerts,
+  };
 }
 
 /** Reads and checks an edge config file (YAML). Relative paths in it are taken from the file's directory's caller (`cwd`). */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { EdgeConfig } from '../config/index.js';
 import { createCollector, type Collector, type CollectorStats } from './collectors.js';
+import { LocalDetection, type LocalDetectionStats } from './detect.js';
 import { Forwarder, type ForwarderStats } from './forwarder.js';
 import { Intake } from './intake.js';
 import { createSpool, type Spool, type SpoolRecovery, type SpoolStats } from './spool.js';
@@ -14,6 +15,8 @@ export interface EdgeStatus {
   forwarder: ForwarderStats & { forwardedPerSecond: number };
   collectors: Array<{ name: string; kind: string; collected: number; rejected: number } & CollectorStats>;
   recovery: SpoolRecovery | undefined;
+  /** Local detection (config `detect`), when on: counts and the recent alert events, newest first. */
+  detection?: LocalDetectionStats;
 }
 
 export interface EdgeAgentOptions {
@@ -52,6 +55,7 @@ class Agent implements EdgeAgent {
   private readonly spool: Spool;
   private readonly forwarder: Forwarder;
   private readonly intake: Intake;
+  private readonly detection: LocalDetection | undefined;
   private readonly collectorList: Collector[];
   private server: Server | undefined;
   private recovery: SpoolRecovery | undefined;
@@ -76,6 +80,11 @@ class Agent implements EdgeAgent {
       fsyncIntervalMs: config.spool.fsyncIntervalMs,
     });
     this.intake = new Intake(this.spool, config.streams, config.forward.idField);
+    if (config.detect !== undefined) {
+      const detection = new LocalDetection(config.detect, log);
+      this.detection = detection;
+      this.intake.onReading = (stream, reading) => detection.observe(stream, reading);
+    }
     let lastRetryLog = 0;
     this.forwarder = new Forwarder({
       spool: this.spool,
@@ -139,6 +148,7 @@ class Agent implements EdgeAgent {
         ...collector.stats(),
       })),
       recovery: this.recovery,
+      ...(this.detection === undefined ? {} : { detection: this.detection.stats() }),
     };
   }
 
@@ -203,6 +213,14 @@ class Agent implements EdgeAgent {
       counter('gridpulse_edge_dropped_by_policy_total', 'Readings deleted unsent by the drop-oldest policy', (s) => s.spool.droppedByPolicy);
       counter('gridpulse_edge_corrupt_readings_total', 'Readings lost to corrupt spool segments (quarantined)', (s) => s.spool.corruptRecords);
       counter('gridpulse_edge_rejected_by_platform_total', 'Readings the platform rejected as invalid', (s) => s.forwarder.rejectedByPlatform);
+      if (this.detection !== undefined) {
+        counter('gridpulse_edge_local_readings_total', 'Readings checked by local detection', (s) => s.detection?.readings ?? 0);
+        counter('gridpulse_edge_local_findings_total', 'Findings raised by local detection', (s) => s.detection?.findings ?? 0);
+        counter('gridpulse_edge_local_alerts_opened_total', 'Alerts opened (or reopened) by local detection', (s) => s.detection?.alertsOpened ?? 0);
+        counter('gridpulse_edge_local_alert_events_total', 'Alert events (open, update, escalate, resolve, reopen) of local detection', (s) => s.detection?.alertEvents ?? 0);
+        gauge('gridpulse_edge_local_alerts_open', 'Alerts of local detection open now', (s) => s.detection?.open ?? 0);
+        counter('gridpulse_edge_local_detection_errors_total', 'Failures inside local detection (collection goes on)', (s) => s.detection?.errors ?? 0);
+      }
       const collected = new client.Gauge({ name: 'gridpulse_edge_collected_readings_total', help: 'Readings made durable in the spool, per collector', labelNames: ['collector'], registers: [registry] });
       return {
         contentType: registry.contentType,

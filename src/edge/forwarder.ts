@@ -53,7 +53,9 @@ export interface ForwarderStats {
  * device, the platform's duplicate window).
  *
  * Backfill: readings that waited in the spool longer than `backfillAfterMs` go in batches of
- * their own with the header `X-Gridpulse-Backfill: true`.
+ * their own with the header `X-Gridpulse-Backfill: true` (a batch whose oldest reading passes that
+ * age while it is retried is sent with the header from then on). The platform's ingest marks each
+ * such reading `"_backfill": true`; its engine records them as late data and opens no alerts from them.
  */
 export class Forwarder {
   private running = false;
@@ -135,7 +137,9 @@ export class Forwarder {
   }
 
   /** Sends the batch (one request per stream in it) until every request is acknowledged; false when stopped first. */
-  private async deliver(records: LogRecord[], backfill: boolean): Promise<boolean> {
+  private async deliver(records: LogRecord[], cutAsBackfill: boolean): Promise<boolean> {
+    let backfill = cutAsBackfill;
+    const oldest = (records[0] as LogRecord).timestamp;
     const byStream = new Map<string, string[]>();
     for (const record of records) {
       const key = record.key ?? '';
@@ -150,6 +154,8 @@ export class Forwarder {
       let attempt = 0;
       for (;;) {
         if (!this.running) return false;
+        // A batch cut as live that waited out an outage in retries is backfill by now.
+        if (!backfill && oldest < this.clock() - this.options.backfillAfterMs) backfill = true;
         const outcome = await this.post(stream, body, backfill);
         if (outcome.ok) {
           this.stats_.forwarded += lines.length;

@@ -4,3 +4,4 @@ export { createSpool, type Spool, type SpoolOptions, type SpoolStats, type Spool
 export { Forwarder, retryAfterOf, type ForwarderOptions, type ForwarderStats } from './forwarder.js';
 export { Intake, parseReadings, type IntakeResult, type IntakeRejection, type TakeOptions } from './intake.js';
 export { createCollector, decodeRegister, type Collector, type CollectorStats, type CollectorContext } from './collectors.js';
+export { LocalDetection, type LocalDetectionStats, type LocalAlertEvent } from './detect.js';

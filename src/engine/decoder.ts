@@ -1,5 +1,5 @@
-import type { Reading, StreamSchema } from '../model/index.js';
-import { ABSENT, FlatJsonScanner, NULL, NUMBER, STRING } from './flat-json.js';
+import { BACKFILL_FIELD, type Reading, type StreamSchema } from '../model/index.js';
+import { ABSENT, FlatJsonScanner, NULL, NUMBER, OTHER, STRING } from './flat-json.js';
 import { parseTime } from './time.js';
 
 /** Why a record could not become a reading: the field, what was expected and what was got. */
@@ -44,8 +44,9 @@ export class ReadingDecoder {
   private readonly fields: string[];
   private readonly metricCount: number;
   private readonly scanner: FlatJsonScanner;
-  // Scanner slots: 0 key, 1 time, 2 site, 3 id, then one per metric (derived metrics have no field).
-  private static readonly FIRST_METRIC_SLOT = 4;
+  // Scanner slots: 0 key, 1 time, 2 site, 3 id, 4 the backfill marker, then one per metric (derived metrics have no field).
+  private static readonly BACKFILL_SLOT = 4;
+  private static readonly FIRST_METRIC_SLOT = 5;
 
   constructor(readonly schema: StreamSchema) {
     this.metricCount = schema.metrics.length;
@@ -57,6 +58,7 @@ export class ReadingDecoder {
       schema.timeField,
       schema.siteField ?? none('site'),
       schema.idField ?? none('id'),
+      BACKFILL_FIELD,
       ...this.fields.map((f, i) => (f.length > 0 ? f : none(`derived${i}`))),
     ]);
     this.reading = {
@@ -67,6 +69,7 @@ export class ReadingDecoder {
       values: new Float64Array(this.metricCount),
       id: undefined,
       offset: 0,
+      backfill: false,
     };
   }
 
@@ -97,6 +100,11 @@ export class ReadingDecoder {
     else if (kinds[1] === STRING) time = parseTime(sc.stringOf(text, 1), schema.timeFormat);
     else return false;
     if (time !== time) return false;
+    // The backfill marker: true or false here; any other value is for the general path to explain.
+    const mark = kinds[ReadingDecoder.BACKFILL_SLOT];
+    let backfill = false;
+    if (mark === OTHER) backfill = markerIsTrue(text);
+    else if (mark !== ABSENT && mark !== NULL) return false;
     const values = r.values;
     let present = 0;
     for (let m = 0; m < this.metricCount; m++) {
@@ -119,6 +127,7 @@ export class ReadingDecoder {
     r.offset = offset;
     r.key = key;
     r.time = time;
+    r.backfill = backfill;
     if (schema.siteField !== undefined) {
       r.site = kinds[2] === STRING && sc.ends[2]! > sc.starts[2]! ? sc.stringOf(text, 2) : kinds[2] === NUMBER ? String(sc.numbers[2]) : undefined;
     }
@@ -150,6 +159,11 @@ export class ReadingDecoder {
       return error('missing or invalid timestamp', schema.timeField, timeExpectation(schema), describeValue(rawTime), key);
     }
     r.time = time;
+
+    const mark = obj[BACKFILL_FIELD];
+    if (mark === true) r.backfill = true;
+    else if (mark === undefined || mark === null || mark === false) r.backfill = false;
+    else return error('backfill marker is not a boolean', BACKFILL_FIELD, 'true or false', describeValue(mark), key, time);
 
     if (schema.siteField !== undefined) {
       const site = obj[schema.siteField];
@@ -192,6 +206,26 @@ export class ReadingDecoder {
     }
     return null;
   }
+}
+
+const QUOTED_MARKER = `"${BACKFILL_FIELD}"`;
+
+/**
+ * Whether the backfill marker's value is `true`, in a record the scanner accepted as a flat object
+ * (no escapes): the quoted name followed by a colon is the key (the same text as a string value is
+ * followed by a comma or a brace instead).
+ */
+function markerIsTrue(text: string): boolean {
+  let value = false; // the last occurrence wins, as in JSON.parse
+  for (let at = text.indexOf(QUOTED_MARKER); at >= 0; at = text.indexOf(QUOTED_MARKER, at + 1)) {
+    let i = at + QUOTED_MARKER.length;
+    while (i < text.length && text.charCodeAt(i) <= 32) i++;
+    if (text.charCodeAt(i) !== 58 /* : */) continue;
+    i++;
+    while (i < text.length && text.charCodeAt(i) <= 32) i++;
+    value = text.startsWith('true', i);
+  }
+  return value;
 }
 
 function timeExpectation(schema: StreamSchema): string {

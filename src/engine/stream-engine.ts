@@ -71,6 +71,13 @@ export interface EngineStats {
   alertEvents: number;
   keys: number;
   evicted: number;
+  /**
+   * Backfill readings accepted (`Reading.backfill`: forwarded after an outage), ON_TIME or LATE —
+   * each also reported on ops as `late`. Counted since the engine was created (not checkpointed).
+   */
+  backfill: number;
+  /** Findings raised while processing backfill readings (recorded, but given to no alert manager unless they clear a condition). Not checkpointed. */
+  backfillFindings: number;
   watermark: number;
   maxEventTime: number;
 }
@@ -194,6 +201,8 @@ export class StreamEngine {
   private keySeq = 0;
   private timerSeq = 0;
   private finished = false;
+  /** True while a backfill reading is processed: findings raised meanwhile are backfill (they open no alerts). */
+  private inBackfill = false;
   readonly stats: EngineStats = {
     readings: 0,
     accepted: 0,
@@ -210,6 +219,8 @@ export class StreamEngine {
     alertEvents: 0,
     keys: 0,
     evicted: 0,
+    backfill: 0,
+    backfillFindings: 0,
     watermark: -Infinity,
     maxEventTime: -Infinity,
   };
@@ -321,12 +332,13 @@ export class StreamEngine {
     let klass: Lateness = 'ON_TIME';
     if (time < wm) klass = time < wm - lateness.allowedLatenessMs ? 'TOO_LATE' : 'LATE';
     partition.readings++;
+    const backfill = reading.backfill === true;
 
     if (klass === 'TOO_LATE') {
       stats.tooLate++;
       partition.tooLate++;
       this.outputs.ops?.(
-        opsEvent('too_late', schema.name, `reading for ${isoOf(time)} arrived ${lag} ms behind the newest event; the watermark ${isoOf(wm)} minus allowed lateness ${lateness.allowedLatenessMs} ms had passed it, so its windows are closed`, {
+        opsEvent('too_late', schema.name, `${backfill ? 'backfill ' : ''}reading for ${isoOf(time)} arrived ${lag} ms behind the newest event; the watermark ${isoOf(wm)} minus allowed lateness ${lateness.allowedLatenessMs} ms had passed it, so its windows are closed`, {
           key: reading.key,
           time,
           watermark: wm,
@@ -336,7 +348,25 @@ export class StreamEngine {
       );
       return klass;
     }
-    if (klass === 'LATE') {
+    if (backfill) {
+      // Late data by how it travelled, whatever the watermark says: one `late` ops record per
+      // reading (as for LATE readings), its reason saying backfill.
+      stats.backfill++;
+      if (klass === 'LATE') {
+        stats.late++;
+        partition.late++;
+      } else stats.onTime++;
+      this.outputs.ops?.(
+        opsEvent(
+          'late',
+          schema.name,
+          `backfill: reading for ${isoOf(time)} was forwarded after an outage (${lag > 0 ? `${lag} ms behind the newest event` : 'newest event'}); ` +
+            (klass === 'LATE' ? `it arrived behind the watermark ${isoOf(wm)} and closed windows were amended` : `on time for the watermark ${isoOf(wm)}, aggregated into its windows`) +
+            '; findings from it open no alerts',
+          { key: reading.key, time, watermark: wm, offset: reading.offset, lagMs: lag },
+        ),
+      );
+    } else if (klass === 'LATE') {
       stats.late++;
       partition.late++;
       this.outputs.ops?.(
@@ -373,30 +403,37 @@ export class StreamEngine {
     this.deriveValues(state, reading);
     this.outputs.reading?.(reading, klass);
 
-    if (this.windows.length > 0) this.addToPanes(state, reading, klass === 'LATE');
+    // Everything this reading sets off — its detectors, the windows it amends or closes, the
+    // timers its watermark fires — is evidence from the past when it is backfill.
+    this.inBackfill = backfill;
+    try {
+      if (this.windows.length > 0) this.addToPanes(state, reading, klass === 'LATE');
 
-    // Detectors see each device's readings in event-time order only.
-    if (inOrder && this.detectors.length > 0) {
-      const ctx = this.ctx;
-      ctx.bind(state, wm);
-      let score = 0;
-      const detectors = this.detectors;
-      for (let d = 0; d < detectors.length; d++) {
-        ctx.detector = d;
-        const s = detectors[d]!.onReading(state.detectorStates[d], reading, ctx);
-        if (s > score) score = s;
+      // Detectors see each device's readings in event-time order only.
+      if (inOrder && this.detectors.length > 0) {
+        const ctx = this.ctx;
+        ctx.bind(state, wm);
+        let score = 0;
+        const detectors = this.detectors;
+        for (let d = 0; d < detectors.length; d++) {
+          ctx.detector = d;
+          const s = detectors[d]!.onReading(state.detectorStates[d], reading, ctx);
+          if (s > score) score = s;
+        }
+        this.outputs.score?.(reading, score);
       }
-      this.outputs.score?.(reading, score);
-    }
 
-    // Only a new newest time of a partition can move the watermark (or change which partitions are idle).
-    if (time > partition.maxTime) {
-      partition.maxTime = time;
-      if (time > this.frontier) {
-        this.frontier = time;
-        stats.maxEventTime = time;
+      // Only a new newest time of a partition can move the watermark (or change which partitions are idle).
+      if (time > partition.maxTime) {
+        partition.maxTime = time;
+        if (time > this.frontier) {
+          this.frontier = time;
+          stats.maxEventTime = time;
+        }
+        this.advanceWatermark();
       }
-      this.advanceWatermark();
+    } finally {
+      this.inBackfill = false;
     }
     return klass;
   }
@@ -896,6 +933,15 @@ export class StreamEngine {
       ...(input.holds ? { holds: true } : {}),
     };
     this.stats.findings++;
+    if (this.inBackfill) {
+      // Evidence from the past opens no alert: the finding is recorded, and only a cleared
+      // condition (e.g. a device silent during the outage has reported) reaches the alert manager.
+      finding.backfill = true;
+      this.stats.backfillFindings++;
+      this.outputs.finding?.(finding);
+      if (!finding.active) state.partition.handler?.onFinding(finding);
+      return;
+    }
     this.outputs.finding?.(finding);
     state.partition.handler?.onFinding(finding);
   }
