@@ -4,6 +4,7 @@ import { SimulationRandom } from '../../ingest/index.js';
 import { createPipeline } from '../pipeline.js';
 import { formatRate, parseCount } from '../format.js';
 import { formatHttpBench, parseHttpBenchOptions, runHttpBench } from './bench-http.js';
+import { formatModelBench, runModelBench } from './bench-model.js';
 import { formatStoreBench, runStoreBench } from './bench-stores.js';
 
 export interface BenchOptions {
@@ -166,7 +167,25 @@ export function register(program: Command): void {
       'instead: bulk write rates of stores (comma-separated URLs of scratch locations; rows are left there) beside an embedded DuckDB baseline',
     )
     .option('--store-rows <n>', 'with --stores: raw readings to write (and a quarter as many 1-minute aggregates)', '200000')
-    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string; stores?: string | boolean; storeRows: string }) => {
+    .option('--model <file>', "instead: the cost of a trained model (a file from `gridpulse train`): machines-stream readings/s with the stream's default detectors and with the model detector added, beside the bare-parse baseline")
+    .option('--machines <n>', 'with --model: machines the readings come from', '1000')
+    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string; stores?: string | boolean; storeRows: string; model?: string; machines: string }) => {
+      if (opts.model !== undefined) {
+        const result = await runModelBench(
+          {
+            modelPath: opts.model,
+            readings: parseCount(opts.readings, '--readings'),
+            machines: parseCount(opts.machines, '--machines'),
+            intervalMs: parseDuration(opts.interval),
+            partitions: parseCount(opts.partitions, '--partitions'),
+            seed: parseCount(opts.seed, '--seed'),
+            rounds: 2,
+          },
+          opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
+        );
+        process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatModelBench(result)}\n`);
+        return;
+      }
       if (opts.stores !== undefined) {
         const rowCount = parseCount(opts.storeRows, '--store-rows');
         const result = await runStoreBench(
