@@ -144,6 +144,9 @@ const QUEUE_HIGH_WATER = 2_000;
 const QUEUE_LOW_WATER = 200;
 const OUTBOX_TABLE = 'alert_outbox';
 const DUPLICATE_OBJECT = '42710';
+// How long a streamed row may take to become visible to the relay's queries (see deliverStreamed).
+const VISIBILITY_WAIT_MS = 5_000;
+const VISIBILITY_POLL_MS = 5;
 
 /** Thrown inside the relay when `stop()` interrupts a wait; never reaches the caller. */
 class Stopped extends Error {}
@@ -572,21 +575,37 @@ class PostgresOutboxRelay implements OutboxRelay {
    */
   private async deliverStreamed(row: OutboxRow): Promise<void> {
     const client = await this.connect();
-    await client.query<QueryResultRow>('BEGIN');
-    try {
-      const held = await client.query<QueryResultRow>('SELECT delivered_at IS NOT NULL AS delivered FROM alert_outbox WHERE id = $1 FOR UPDATE', [row.id]);
-      // Gone (deleted by hand) or already delivered: nothing to do.
-      if (held.rows[0] === undefined || held.rows[0]['delivered'] === true) {
-        this.counters.skipped += 1;
-      } else {
-        const attempts = await this.deliverWithRetries(row);
-        await client.query<QueryResultRow>('UPDATE alert_outbox SET delivered_at = now(), attempts = attempts + $2 WHERE id = $1', [row.id, attempts]);
-        this.counters.delivered += 1;
+    // The server decodes a transaction once its commit record is flushed, which is a moment BEFORE the
+    // transaction becomes visible to other sessions: a row just streamed may not be visible yet. It is
+    // looked for again (a new snapshot each time) rather than taken for gone.
+    const visibleBy = Date.now() + VISIBILITY_WAIT_MS;
+    for (;;) {
+      await client.query<QueryResultRow>('BEGIN');
+      try {
+        const held = await client.query<QueryResultRow>('SELECT delivered_at IS NOT NULL AS delivered FROM alert_outbox WHERE id = $1 FOR UPDATE', [row.id]);
+        if (held.rows[0] === undefined && Date.now() < visibleBy) {
+          await client.query<QueryResultRow>('ROLLBACK');
+          await sleep(VISIBILITY_POLL_MS, this.abort.signal);
+          continue;
+        }
+        if (held.rows[0] === undefined) {
+          // Still not there (deleted by hand, or a commit that stays invisible that long): the stream
+          // says it was committed, so it is delivered all the same (at least once), just not marked.
+          await this.deliverWithRetries(row);
+          this.counters.delivered += 1;
+        } else if (held.rows[0]['delivered'] === true) {
+          this.counters.skipped += 1;
+        } else {
+          const attempts = await this.deliverWithRetries(row);
+          await client.query<QueryResultRow>('UPDATE alert_outbox SET delivered_at = now(), attempts = attempts + $2 WHERE id = $1', [row.id, attempts]);
+          this.counters.delivered += 1;
+        }
+        await client.query<QueryResultRow>('COMMIT');
+        return;
+      } catch (cause) {
+        await client.query<QueryResultRow>('ROLLBACK').catch(() => undefined);
+        throw cause;
       }
-      await client.query<QueryResultRow>('COMMIT');
-    } catch (cause) {
-      await client.query<QueryResultRow>('ROLLBACK').catch(() => undefined);
-      throw cause;
     }
   }
 

@@ -10,6 +10,12 @@ import type { OutboxNotification, Store } from '../../src/stores/index.js';
 export const LOGICAL = { server: 'postgres://postgres@127.0.0.1:5433', name: 'postgres-logical', port: 5433 } as const;
 /** The machine's own server (wal_level replica). */
 export const MACHINE = { server: 'postgres://postgres@127.0.0.1:5432', name: 'postgres', port: 5432 } as const;
+/** A PostgreSQL server: its URL without a database, the scripts/servers.sh name that starts it, its port. */
+export interface PostgresTarget {
+  readonly server: string;
+  readonly name: string;
+  readonly port: number;
+}
 
 export interface TestDatabase {
   readonly name: string;
@@ -25,7 +31,7 @@ export interface TestDatabase {
  * Creates a database of its own on `target`. Fails, saying how to start the server, when the server
  * does not answer (or, with `logical`, when it is not running with wal_level=logical).
  */
-export async function createTestDatabase(target: typeof LOGICAL | typeof MACHINE, options: { logical?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(target: PostgresTarget, options: { logical?: boolean } = {}): Promise<TestDatabase> {
   const start = `scripts/servers.sh start ${target.name}`;
   const admin = async <T>(body: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> => {
     const client = new pg.Client({ connectionString: `${target.server}/${database}` });
