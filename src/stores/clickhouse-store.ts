@@ -33,6 +33,7 @@ import {
   type Store,
   type SchemaReport,
 } from './store.js';
+import { LazyConnection } from './lazy-connection.js';
 import { finite, ms, nullableNumber, nullableText, rowToAlert, text } from './row-values.js';
 import {
   CLICKHOUSE_MIGRATIONS,
@@ -172,7 +173,7 @@ class ClickHouseStore implements Store {
   private readonly retention: RetentionPolicy;
   private readonly useTtl: boolean;
   private readonly mutationTimeoutMs: number;
-  private opening: Promise<ClickHouseClient> | undefined;
+  private readonly client = new LazyConnection(() => this.connect());
   private closing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -640,15 +641,7 @@ class ClickHouseStore implements Store {
   // ---- plumbing --------------------------------------------------------------------------
 
   private open(): Promise<ClickHouseClient> {
-    if (this.opening === undefined) {
-      const opening = this.connect();
-      this.opening = opening;
-      // A failed open may be retried by the next call (for example once the server is up).
-      opening.catch(() => {
-        if (this.opening === opening) this.opening = undefined;
-      });
-    }
-    return this.opening;
+    return this.client.get();
   }
 
   private async connect(): Promise<ClickHouseClient> {
@@ -778,7 +771,7 @@ class ClickHouseStore implements Store {
 
   private async shutdown(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
-    const opening = this.opening;
+    const opening = this.client.current;
     if (opening === undefined) return;
     const client = await opening.catch(() => undefined);
     if (client === undefined) return;

@@ -33,6 +33,7 @@ import {
   type StatusQuery,
   type Store,
 } from './store.js';
+import { LazyConnection } from './lazy-connection.js';
 import {
   DAY_MS,
   DEFAULT_KEY_FIELDS,
@@ -173,7 +174,7 @@ class ElasticsearchStore implements Store {
   private readonly maxDelayMs: number;
   private readonly requestTimeoutMs: number;
   private readonly shards: number;
-  private opening: Promise<Client> | undefined;
+  private readonly client = new LazyConnection(() => this.connect());
   private closing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   // Templates installed by this store (by name), so each is sent once per process.
@@ -1115,15 +1116,7 @@ class ElasticsearchStore implements Store {
   }
 
   private open(): Promise<Client> {
-    if (this.opening === undefined) {
-      const opening = this.connect();
-      this.opening = opening;
-      // A failed open may be retried by the next call (for example once the cluster is up).
-      opening.catch(() => {
-        if (this.opening === opening) this.opening = undefined;
-      });
-    }
-    return this.opening;
+    return this.client.get();
   }
 
   private async connect(): Promise<Client> {
@@ -1159,7 +1152,7 @@ class ElasticsearchStore implements Store {
 
   private async shutdown(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
-    const opening = this.opening;
+    const opening = this.client.current;
     if (opening === undefined) return;
     const client = await opening.catch(() => undefined);
     if (client === undefined) return;

@@ -33,6 +33,7 @@ import {
   type StatusQuery,
   type Store,
 } from './store.js';
+import { LazyConnection } from './lazy-connection.js';
 import { finite, ms, nullableNumber, nullableText, rowToAlert, text } from './row-values.js';
 import {
   MIGRATIONS_TABLE,
@@ -193,7 +194,7 @@ class PostgresStore implements Store {
   private readonly schema: string;
   private readonly maxConnections: number;
   private readonly retention: RetentionPolicy;
-  private opening: Promise<Pool> | undefined;
+  private readonly client = new LazyConnection(() => this.connect());
   private closing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   // Day partitions known to exist, by name; forgotten when retention drops them or a write misses one.
@@ -669,15 +670,7 @@ class PostgresStore implements Store {
   // ---- plumbing --------------------------------------------------------------------------
 
   private open(): Promise<Pool> {
-    if (this.opening === undefined) {
-      const opening = this.connect();
-      this.opening = opening;
-      // A failed open may be retried by the next call (for example once the server is up).
-      opening.catch(() => {
-        if (this.opening === opening) this.opening = undefined;
-      });
-    }
-    return this.opening;
+    return this.client.get();
   }
 
   private async connect(): Promise<Pool> {
@@ -830,7 +823,7 @@ class PostgresStore implements Store {
 
   private async shutdown(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
-    const opening = this.opening;
+    const opening = this.client.current;
     if (opening === undefined) return;
     const pool = await opening.catch(() => undefined);
     if (pool === undefined) return;
