@@ -305,6 +305,18 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
 
   // ---- consuming -------------------------------------------------------------------------------
 
+  /** The oldest offset the broker still holds for a partition (its log start, after retention). */
+  const oldestOffset = async (topic: string, partition: number): Promise<number> => {
+    const admin = kafka!.admin();
+    await admin.connect();
+    try {
+      const found = (await admin.fetchTopicOffsets(topic)).find((entry) => entry.partition === partition);
+      return found === undefined ? 0 : Number(found.low);
+    } finally {
+      await admin.disconnect();
+    }
+  };
+
   const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
     const { batch } = payload;
     const heartbeat = (): Promise<void> => payload.heartbeat();
@@ -316,7 +328,19 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     if (first === undefined) return;
     if (Number(first.offset) > slot.next) {
       // Kafka's committed offset is ahead of the checkpoint (it was committed, the checkpoint not
-      // written): read from the checkpoint's offset.
+      // written): read from the checkpoint's offset — unless the topic's retention already deleted
+      // the records from there, which no seek brings back.
+      const low = await oldestOffset(batch.topic, batch.partition).catch((error: unknown) => {
+        report(error, `oldest offset of ${batch.topic}/${batch.partition}`);
+        return 0;
+      });
+      if (low > slot.next) {
+        report(
+          new GpError('GP_LOG_GAP', `${batch.topic}/${batch.partition}: records ${slot.next}…${low - 1} were deleted by the topic's retention before they were processed (the checkpoint is older than the oldest record); continuing at offset ${low}`, { topic: batch.topic, partition: batch.partition, from: slot.next, to: low - 1 }),
+          'consume',
+        );
+        slot.next = low;
+      }
       consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: String(slot.next) });
       return;
     }
@@ -376,6 +400,62 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     checkEnded();
   };
 
+  // ---- group membership --------------------------------------------------------------------------
+
+  let rejoinTimer: NodeJS.Timeout | undefined;
+  let rejoins = 0;
+
+  /** Creates a consumer, joins the group and starts consuming; kafkajs restarts it after retriable errors. */
+  const join = async (): Promise<void> => {
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    const joining = kafka!.consumer({ groupId: group, sessionTimeout, rebalanceTimeout: Math.max(sessionTimeout, 10_000), heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)) });
+    consumer = joining;
+    joining.on(joining.events.GROUP_JOIN, (event) => {
+      onAssignment(event.payload.memberAssignment).catch((error: unknown) => report(error, 'assignment'));
+    });
+    // A rebalance is starting: checkpoint now, so whoever gets a partition next starts close to here.
+    joining.on(joining.events.REBALANCING, () => void checkpointAll('rebalance'));
+    joining.on(joining.events.CRASH, (event) => {
+      report(event.payload.error, `Kafka consumer (restarting: ${String(event.payload.restart)})`);
+      if (!event.payload.restart && consumer === joining) scheduleRejoin();
+    });
+    try {
+      await joining.connect();
+      await joining.subscribe({ topics: [...topicOf.keys()], fromBeginning: true });
+      await joining.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
+    } catch (cause) {
+      await joining.disconnect().catch(() => undefined);
+      throw new GpError('GP_LOG_FAILED', `Kafka at ${brokers.join(',')}: cannot join consumer group ${group}: ${(cause as Error).message}`, { brokers }, { cause });
+    }
+  };
+
+  /**
+   * kafkajs gave up on its consumer after an error it does not retry (e.g. a broker answering a
+   * group request with INVALID_REQUEST): the process would sit outside the group for ever. Hand
+   * back every partition (each with a last checkpoint, so its next owner — this process again or
+   * another — restores exactly where it stopped) and join again, with backoff.
+   */
+  const scheduleRejoin = (): void => {
+    if (closing !== undefined || rejoinTimer !== undefined) return;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(rejoins, 6));
+    rejoins++;
+    rejoinTimer = setTimeout(() => {
+      rejoinTimer = undefined;
+      void (async () => {
+        for (const pending of opening.values()) await pending.catch(() => undefined);
+        for (const slot of [...slots.values()]) await dropSlot(slot, 'consumer restart');
+        assignment = undefined;
+        if (closing !== undefined) return;
+        info(`rejoining consumer group ${group} (attempt ${rejoins})`);
+        await join();
+        rejoins = 0;
+      })().catch((error: unknown) => {
+        report(error, 'Kafka consumer rejoin');
+        scheduleRejoin();
+      });
+    }, delay);
+  };
+
   return {
     ended,
     stats: () => ({ owned: [...slots.keys()].sort(), ...counters }),
@@ -399,21 +479,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
           await admin.disconnect();
         }
       }
-      const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
-      consumer = kafka.consumer({ groupId: group, sessionTimeout, rebalanceTimeout: Math.max(sessionTimeout, 10_000), heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)) });
-      consumer.on(consumer.events.GROUP_JOIN, (event) => {
-        onAssignment(event.payload.memberAssignment).catch((error: unknown) => report(error, 'assignment'));
-      });
-      // A rebalance is starting: checkpoint now, so whoever gets a partition next starts close to here.
-      consumer.on(consumer.events.REBALANCING, () => void checkpointAll('rebalance'));
-      consumer.on(consumer.events.CRASH, (event) => report(event.payload.error, `Kafka consumer (restarting: ${String(event.payload.restart)})`));
-      try {
-        await consumer.connect();
-        await consumer.subscribe({ topics, fromBeginning: true });
-        await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
-      } catch (cause) {
-        throw new GpError('GP_LOG_FAILED', `Kafka at ${brokers.join(',')}: cannot join consumer group ${group}: ${(cause as Error).message}`, { brokers }, { cause });
-      }
+      await join();
       timer = setInterval(() => {
         void checkpointAll('periodic');
         checkEnded();
@@ -424,6 +490,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     close() {
       closing ??= (async () => {
         if (timer !== undefined) clearInterval(timer);
+        if (rejoinTimer !== undefined) clearTimeout(rejoinTimer);
         // Stops fetching and waits for the batch in hand; the slots stay as they are.
         await consumer?.stop().catch((error: unknown) => report(error, 'Kafka consumer'));
         for (const pending of opening.values()) await pending.catch(() => undefined);

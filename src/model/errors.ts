@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GP_UNAVAILABLE: 'external',
   GP_LOG_FAILED: 'external',
   GP_LOG_CORRUPT: 'external',
+  GP_LOG_GAP: 'external',
   GP_CHECKPOINT_INVALID: 'external',
   GP_MQTT_FAILED: 'external',
   GP_INTERNAL: 'internal',

@@ -1,7 +1,8 @@
 // `gridpulse process` against the Kafka-protocol test broker (scripts/servers.sh start kafka) and
 // PostgreSQL: the results in the store equal those of `gridpulse replay` of the same readings with
 // one process, with two processes in one group, and across a SIGKILL and restart (with the newest
-// checkpoint of a partition corrupted meanwhile).
+// checkpoint of a partition corrupted meanwhile), and through rebalances (a member joins, one is
+// SIGKILLed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -30,6 +31,7 @@ const databases: string[] = [];
 let kafkaUrl = '';
 let topic = '';
 let readingsFile = '';
+let lines: string[] = [];
 let readingCount = 0;
 let reference: Contents;
 
@@ -95,7 +97,7 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-function startProcess(storeUrl: string, group: string, name: string): Running {
+function startProcess(storeUrl: string, group: string, name: string, options: { topic?: string; untilEnd?: boolean } = {}): Running {
   const child = spawn(
     process.execPath,
     [
@@ -112,14 +114,14 @@ function startProcess(storeUrl: string, group: string, name: string): Running {
       '--streams',
       'power',
       '--topic',
-      `power=${topic}`,
+      `power=${options.topic ?? topic}`,
       '--data-dir',
       join(dir, name),
       '--checkpoint-interval',
       '300',
       '--session-timeout',
       '6000',
-      '--until-end',
+      ...(options.untilEnd === false ? [] : ['--until-end']),
     ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -128,6 +130,47 @@ function startProcess(storeUrl: string, group: string, name: string): Running {
   child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const exit = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
   return { child, output: () => text, exit };
+}
+
+/** Appends readings to a topic, keyed by meter (so each meter's readings stay in order in one partition). */
+async function produce(to: string, values: readonly string[]): Promise<void> {
+  const log = createKafkaLog({ brokers: kafkaUrl, topic: to });
+  try {
+    await log.ready();
+  } catch (cause) {
+    throw new Error(`the Kafka test broker at ${kafkaUrl} does not answer — start it with scripts/servers.sh start kafka`, { cause });
+  }
+  try {
+    assert.equal(log.partitions, 4, 'the test broker creates topics with 4 partitions');
+    for (let i = 0; i < values.length; i += 5000) {
+      await log.append(values.slice(i, i + 5000).map((value) => ({ key: (JSON.parse(value) as { meterId: string }).meterId, value })));
+    }
+  } finally {
+    await log.close();
+  }
+}
+
+/** Polls until the group's newest checkpoints cover `records` records in all (next offsets summed over partitions). */
+async function checkpointedUpTo(url: string, group: string, records: number, running: readonly Running[], timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let covered = 0;
+  while (Date.now() < deadline) {
+    const rows = await query<{ max: string }>(url, `SELECT max("offset") AS max FROM engine_checkpoints WHERE "group" = $1 GROUP BY "partition"`, [group]).catch(() => []);
+    covered = rows.reduce((sum, row) => sum + Number(row.max), 0);
+    if (covered >= records) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`the group's checkpoints cover ${covered} of ${records} records after ${timeoutMs / 1000} s:\n${running.map((r) => r.output()).join('\n----\n')}`);
+}
+
+/** Polls a process's output until it logs an assignment with at least one partition. */
+async function assignedSome(running: Running, label: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (assignments(running.output()).some((set) => set.length > 0)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`${label} got no partitions within ${timeoutMs / 1000} s:\n${running.output()}`);
 }
 
 async function finished(running: Running, label: string, timeoutMs = 120_000): Promise<string> {
@@ -148,7 +191,7 @@ before(async () => {
   kafkaUrl = `kafka://${readFileSync(BOOTSTRAP_FILE, 'utf8').trim()}`;
   topic = `kproc-power-${run}`;
   // Meters every 30 s; m-7 jumps from about 2 kW to 9 kW for 40 minutes in the middle (a spike alert that opens and resolves).
-  const lines: string[] = [];
+  lines = [];
   const steps = (HOURS * 3_600_000) / INTERVAL_MS;
   for (let step = 0; step < steps; step++) {
     for (let meter = 0; meter < METERS; meter++) {
@@ -163,20 +206,7 @@ before(async () => {
   readingsFile = join(dir, 'readings.ndjson');
   writeFileSync(readingsFile, `${lines.join('\n')}\n`);
 
-  const log = createKafkaLog({ brokers: kafkaUrl, topic });
-  try {
-    await log.ready();
-  } catch (cause) {
-    throw new Error(`the Kafka test broker at ${kafkaUrl} does not answer — start it with scripts/servers.sh start kafka`, { cause });
-  }
-  try {
-    assert.equal(log.partitions, 4, 'the test broker creates topics with 4 partitions');
-    for (let i = 0; i < lines.length; i += 5000) {
-      await log.append(lines.slice(i, i + 5000).map((value) => ({ key: (JSON.parse(value) as { meterId: string }).meterId, value })));
-    }
-  } finally {
-    await log.close();
-  }
+  await produce(topic, lines);
 
   const referenceUrl = await newDatabase('replay');
   const replayed = spawnSync(process.execPath, ['--import', TSX, MAIN, 'replay', readingsFile, '--store', referenceUrl], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
@@ -259,4 +289,35 @@ test('a process killed with SIGKILL mid-way and restarted (its newest checkpoint
   assert.match(restarted, new RegExp(`${topic}/${newest.partition}: restored checkpoint version ${Number(newest.version) - 1} `), restarted);
   assert.match(restarted, /[1-9]\d* restored, 1 unusable/, restarted);
   assertSameContents(await contents(url), reference, 'killed and restarted');
+});
+
+test('rebalancing: two processes, a third joins, one is SIGKILLed; the partitions move with their state and the results equal replay', { timeout: 420_000 }, async () => {
+  const url = await newDatabase('rebalance');
+  const group = `rebalance-${run}`;
+  const phased = `kproc-rebalance-${run}`;
+  const third = Math.ceil(lines.length / 3);
+  const live = { untilEnd: false, topic: phased };
+  // Phase 1: two members share the topic and work through the first third.
+  await produce(phased, lines.slice(0, third));
+  const a = startProcess(url, group, 'rebalance-a', live);
+  const b = startProcess(url, group, 'rebalance-b', live);
+  await checkpointedUpTo(url, group, third, [a, b]);
+  // Phase 2: the second third arrives and a third member joins.
+  await produce(phased, lines.slice(third, 2 * third));
+  const c = startProcess(url, group, 'rebalance-c', live);
+  await assignedSome(c, 'the third process');
+  // Phase 3: the rest arrives and A is killed while the group works on it.
+  await produce(phased, lines.slice(2 * third));
+  a.child.kill('SIGKILL');
+  assert.equal(await a.exit, null, 'process A was killed, it did not exit by itself');
+  await checkpointedUpTo(url, group, lines.length, [b, c]);
+  assert.ok(assignments(c.output()).some((set) => set.length > 0), 'the third process owned partitions');
+  // Stop the survivors (each checkpoints what it owns), then one bounded run of the same group
+  // restores every partition's state as the last owner left it and finishes the open windows.
+  b.child.kill('SIGTERM');
+  c.child.kill('SIGTERM');
+  await Promise.all([finished(b, 'process B'), finished(c, 'process C')]);
+  const last = await finished(startProcess(url, group, 'rebalance-end', { topic: phased }), 'the finishing process');
+  assert.match(last, /stopped: 0 records processed/, `every record was processed by the members before; the finishing run only restores and closes windows:\n${last}`);
+  assertSameContents(await contents(url), reference, 'rebalanced');
 });
