@@ -8,8 +8,8 @@ import { AlertSchema, errors } from './schemas.js';
 const DeadLetterSchema = Type.Object({
   id: Type.String({ description: '`<channel>:<transition id>`' }),
   channel: Type.String(),
-  transitionId: Type.String({ description: 'the webhook-id receivers saw' }),
-  alertId: Type.String(),
+  transitionId: Type.String({ description: 'the webhook-id receivers saw (an incident notice id like `in_…:opened` for a site incident)' }),
+  alertId: Type.String({ description: 'the alert id; the incident id for a site incident notice' }),
   reason: Type.String({ description: 'why delivery was given up' }),
   status: Type.Union([Type.Integer(), Type.Null()], { description: 'HTTP status of the last attempt' }),
   attempts: Type.Integer(),
@@ -17,6 +17,12 @@ const DeadLetterSchema = Type.Object({
   deadLetteredAt: Type.Number(),
   alert: AlertSchema,
   transition: Type.Object({ id: Type.String(), kind: Type.String(), seq: Type.Integer(), time: Type.Number() }, { additionalProperties: true }),
+  incident: Type.Optional(
+    Type.Object(
+      { id: Type.String(), kind: Type.String({ description: 'incident.opened, incident.updated or incident.resolved' }), time: Type.Number(), incident: Type.Object({}, { additionalProperties: true }) },
+      { description: 'set for a site incident notice: `alert` and `transition` are then those of one linked alert', additionalProperties: true },
+    ),
+  ),
 });
 const DeadLettersResponse = Type.Object({ deadLetters: Type.Array(DeadLetterSchema) });
 const DeadLettersQuery = Type.Object(
@@ -70,6 +76,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, context: ApiContext
           deadLetteredAt: d.deadLetteredAt,
           alert: d.event.alert,
           transition: d.event.transition,
+          ...(d.incident === undefined ? {} : { incident: d.incident }),
         })),
       };
     },

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LiveEvent } from '../api/index.js';
 import { createAlertDelivery, type DeliveryReport, type DeliveryWorker } from '../alerts/index.js';
+import { alertKafkaConnector } from './alert-kafka.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
 import { createOutboxRelay, createRetentionSchedule, createStore, type OutboxRelay, type Store } from '../stores/index.js';
@@ -69,7 +70,7 @@ function runEngineWorker(): void {
   const delivery: DeliveryWorker | undefined =
     config.alerts.delivery.channels.length === 0
       ? undefined
-      : createAlertDelivery(config.alerts.delivery, { dataDir: config.dataDir, onReport: (report) => reportDelivery(report) });
+      : createAlertDelivery(config.alerts.delivery, { dataDir: config.dataDir, onReport: (report) => reportDelivery(report), kafka: alertKafkaConnector });
   // Transitions a full channel queue refused: submitted again, in order, before the next batch.
   const deliveryBacklog: AlertEvent[] = [];
   const reportDelivery = (report: DeliveryReport): void => {

@@ -116,7 +116,7 @@ export const FeaturesInputSchema = Type.Object(
   strict,
 );
 
-// alerts.delivery: where alert transitions are sent (webhook and MQTT channels), which
+// alerts.delivery: where alert transitions are sent (webhook, MQTT and Kafka channels), which
 // transitions go where (routes), and which webhook targets are allowed.
 const DeliveryTemplate = Type.Union([Type.Literal('generic'), Type.Literal('slack')], { expected: 'generic or slack' });
 const SeverityName = Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')], { expected: 'info, warning or critical' });
@@ -148,14 +148,14 @@ export const DeliveryRetryInputSchema = Type.Object(
 /** One channel; which keys apply depends on `type` (checked after the schema, so each problem has its own path). */
 export const DeliveryChannelInputSchema = Type.Object(
   {
-    type: Type.Union([Type.Literal('webhook'), Type.Literal('mqtt')], { expected: 'webhook or mqtt' }),
-    url: Type.String({ minLength: 1, expected: 'a URL like "https://hooks.example.com/gridpulse" (webhook) or "mqtt://127.0.0.1:1883" (mqtt)' }),
+    type: Type.Union([Type.Literal('webhook'), Type.Literal('mqtt'), Type.Literal('kafka')], { expected: 'webhook, mqtt or kafka' }),
+    url: Type.String({ minLength: 1, expected: 'a URL like "https://hooks.example.com/gridpulse" (webhook), "mqtt://127.0.0.1:1883" (mqtt) or "kafka://127.0.0.1:9092" (kafka)' }),
     secret: Type.Optional(Type.String({ expected: 'a Standard Webhooks secret like "whsec_" followed by base64' })),
     previousSecrets: Type.Optional(Type.Array(Type.String({ expected: 'a Standard Webhooks secret like "whsec_" followed by base64' }))),
     timeout: Type.Optional(Duration),
     retry: Type.Optional(DeliveryRetryInputSchema),
     template: Type.Optional(DeliveryTemplate),
-    topic: Type.Optional(Type.String({ minLength: 1, expected: 'an MQTT topic like "gridpulse/alerts/{site}/{type}"' })),
+    topic: Type.Optional(Type.String({ minLength: 1, expected: 'an MQTT topic like "gridpulse/alerts/{site}/{type}" or a Kafka topic like "gridpulse-alert-notifications"' })),
     qos: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2)], { expected: '1 or 2' })),
     clientId: Type.Optional(Type.String({ minLength: 1, expected: 'a non-empty MQTT client id' })),
   },
@@ -199,6 +199,16 @@ export const AlertDeliveryInputSchema = Type.Object(
     ),
     channels: Type.Optional(Type.Record(Type.String(), DeliveryChannelInputSchema)),
     routes: Type.Optional(Type.Array(DeliveryRouteInputSchema)),
+    grouping: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ expected: 'true or false' })),
+          groupWait: Type.Optional(Duration),
+          groupInterval: Type.Optional(Duration),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );
@@ -356,7 +366,20 @@ export interface MqttChannelConfig {
   readonly template: DeliveryTemplateName;
 }
 
-export type DeliveryChannelConfig = WebhookChannelConfig | MqttChannelConfig;
+/** A Kafka topic: each notification is one record keyed by its id, from an idempotent producer with acks=all. */
+export interface KafkaChannelConfig {
+  readonly type: 'kafka';
+  readonly name: string;
+  /** `kafka://host:port[,host:port…]`. */
+  readonly url: string;
+  readonly topic: string;
+  readonly clientId: string | undefined;
+  readonly timeoutMs: number;
+  readonly retry: DeliveryRetryConfig;
+  readonly template: DeliveryTemplateName;
+}
+
+export type DeliveryChannelConfig = WebhookChannelConfig | MqttChannelConfig | KafkaChannelConfig;
 
 /** Which transitions go to which channels. A field left out matches everything; a list matches any of its values. */
 export interface DeliveryRouteConfig {
@@ -382,6 +405,19 @@ export interface AlertDeliveryConfig {
   readonly allow: { readonly hosts: readonly string[]; readonly cidrs: readonly string[] };
   readonly channels: readonly DeliveryChannelConfig[];
   readonly routes: readonly DeliveryRouteConfig[];
+  /**
+   * Site incidents in delivery (`alerts.delivery.grouping`): alerts of `policy.types` are held for
+   * `groupWaitMs` (wall time) and a site outage is sent as one incident notification, updated at
+   * most every `groupIntervalMs`. `policy` is `alerts.incidents`, the policy of `GET /api/incidents`.
+   */
+  readonly grouping: DeliveryGroupingConfig;
+}
+
+export interface DeliveryGroupingConfig {
+  readonly enabled: boolean;
+  readonly groupWaitMs: number;
+  readonly groupIntervalMs: number;
+  readonly policy: IncidentsConfig;
 }
 
 /** One maintenance window (`alerts.maintenance[]`), times in epoch ms; `streams` undefined: every stream. */
@@ -419,7 +455,15 @@ export const PLATFORM_DEFAULTS = {
   features: { redis: { ttl: '10m', interval: '1s' } },
   alerts: {
     incidents: { minDevices: 5, minShare: 0.5, window: '2m', types: ['silence', 'outage'] },
-    delivery: { queueCapacity: 10_000, deadLetters: 'file', webhookTimeout: '15s', mqttTimeout: '10s', retry: { attempts: 8, baseDelay: '1s', maxDelay: '5m' } },
+    delivery: {
+      queueCapacity: 10_000,
+      deadLetters: 'file',
+      webhookTimeout: '15s',
+      mqttTimeout: '10s',
+      kafkaTimeout: '10s',
+      retry: { attempts: 8, baseDelay: '1s', maxDelay: '5m' },
+      grouping: { enabled: true, groupWait: '30s', groupInterval: '5m' },
+    },
   },
 } as const;
 
@@ -488,12 +532,13 @@ export function buildPlatformConfig(input: PlatformInput, issues: ConfigIssue[])
       seed: sim.seed ?? d.simulator.seed,
     },
     features,
-    alerts: {
-      delivery: buildAlertDelivery(input.alerts?.delivery, duration, issues),
-      maintenance: buildMaintenance(input.alerts?.maintenance, issues),
-      incidents: buildIncidents(input.alerts?.incidents, duration),
-    },
+    alerts: buildAlerts(input.alerts, duration, issues),
   };
+}
+
+function buildAlerts(input: AlertsPlatformInput | undefined, duration: (path: string, value: string | number) => number, issues: ConfigIssue[]): PlatformConfig['alerts'] {
+  const incidents = buildIncidents(input?.incidents, duration);
+  return { delivery: buildAlertDelivery(input?.delivery, incidents, duration, issues), maintenance: buildMaintenance(input?.maintenance, issues), incidents };
 }
 
 function buildIncidents(input: Static<typeof IncidentsInputSchema> | undefined, duration: (path: string, value: string | number) => number): IncidentsConfig {
@@ -559,12 +604,15 @@ function buildFeatures(input: FeaturesInput | undefined, duration: (path: string
 const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const WEBHOOK_ONLY = ['secret', 'previousSecrets'] as const;
 const MQTT_ONLY = ['topic', 'qos', 'clientId'] as const;
+const KAFKA_FOREIGN = ['secret', 'previousSecrets', 'qos'] as const;
+const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 /** Standard Webhooks: a symmetric secret is 24 to 64 random bytes, base64 behind `whsec_`. */
 const SECRET_MIN_BYTES = 24;
 const SECRET_MAX_BYTES = 64;
 
 function buildAlertDelivery(
   input: Static<typeof AlertDeliveryInputSchema> | undefined,
+  incidents: IncidentsConfig,
   duration: (path: string, value: string | number) => number,
   issues: ConfigIssue[],
 ): AlertDeliveryConfig {
@@ -587,7 +635,13 @@ function buildAlertDelivery(
   }
   const known = new Set(Object.keys(input?.channels ?? {}));
   const routes = (input?.routes ?? []).map((route, index) => buildRoute(route, index, known, pointer(at, 'routes', index), issues));
-  return { queueCapacity: input?.queueCapacity ?? d.queueCapacity, deadLetters: input?.deadLetters ?? d.deadLetters, allow: { hosts: [...hosts], cidrs: [...cidrs] }, channels, routes };
+  const grouping = {
+    enabled: input?.grouping?.enabled ?? d.grouping.enabled,
+    groupWaitMs: duration(pointer(at, 'grouping', 'groupWait'), input?.grouping?.groupWait ?? d.grouping.groupWait),
+    groupIntervalMs: duration(pointer(at, 'grouping', 'groupInterval'), input?.grouping?.groupInterval ?? d.grouping.groupInterval),
+    policy: incidents,
+  };
+  return { queueCapacity: input?.queueCapacity ?? d.queueCapacity, deadLetters: input?.deadLetters ?? d.deadLetters, allow: { hosts: [...hosts], cidrs: [...cidrs] }, channels, routes, grouping };
 }
 
 function buildChannel(
@@ -599,20 +653,22 @@ function buildChannel(
 ): DeliveryChannelConfig | undefined {
   const d = PLATFORM_DEFAULTS.alerts.delivery;
   // A type that failed the schema was removed: which keys belong is unknown, so nothing more is said.
-  if ((input.type as string | undefined) !== 'webhook' && (input.type as string | undefined) !== 'mqtt') return undefined;
+  if (!['webhook', 'mqtt', 'kafka'].includes(input.type)) return undefined;
   const before = issues.length;
   if (!CHANNEL_NAME.test(name)) {
     issues.push({ path: at, message: `expected a channel name of letters, digits, "_", "." and "-" (starting with a letter or digit), got ${describeValue(name)}` });
   }
-  const foreign = input.type === 'webhook' ? MQTT_ONLY : WEBHOOK_ONLY;
+  const foreign = input.type === 'webhook' ? MQTT_ONLY : input.type === 'mqtt' ? WEBHOOK_ONLY : KAFKA_FOREIGN;
+  const article = { webhook: 'a webhook', mqtt: 'an mqtt', kafka: 'a kafka' }[input.type];
   for (const key of foreign) {
     const value = input[key];
     if (value === undefined) continue;
     // Secrets are never echoed, even when misplaced.
     const got = key === 'secret' || key === 'previousSecrets' ? 'a value' : describeValue(value);
-    issues.push({ path: pointer(at, key), message: `expected no ${key} for ${input.type === 'webhook' ? 'a webhook' : 'an mqtt'} channel (${key} belongs to ${input.type === 'webhook' ? 'mqtt' : 'webhook'} channels), got ${got}` });
+    const owner = key === 'qos' ? 'mqtt' : key === 'secret' || key === 'previousSecrets' ? 'webhook' : 'mqtt and kafka';
+    issues.push({ path: pointer(at, key), message: `expected no ${key} for ${article} channel (${key} belongs to ${owner} channels), got ${got}` });
   }
-  const timeoutMs = duration(pointer(at, 'timeout'), input.timeout ?? (input.type === 'webhook' ? d.webhookTimeout : d.mqttTimeout));
+  const timeoutMs = duration(pointer(at, 'timeout'), input.timeout ?? { webhook: d.webhookTimeout, mqtt: d.mqttTimeout, kafka: d.kafkaTimeout }[input.type]);
   const retry = {
     attempts: input.retry?.attempts ?? d.retry.attempts,
     baseDelayMs: duration(pointer(at, 'retry', 'baseDelay'), input.retry?.baseDelay ?? d.retry.baseDelay),
@@ -632,6 +688,18 @@ function buildChannel(
     for (const [index, secret] of (input.previousSecrets ?? []).entries()) checkSecret(secret, pointer(at, 'previousSecrets', index), issues);
     if (issues.length > before) return undefined;
     return { type: 'webhook', name, url: input.url, secrets: [input.secret ?? '', ...(input.previousSecrets ?? [])], timeoutMs, retry, template };
+  }
+  if (input.type === 'kafka') {
+    if (!/^kafka:\/\/[^/@?#]+$/i.test(input.url.trim())) {
+      issues.push({ path: pointer(at, 'url'), message: `expected a Kafka URL like "kafka://127.0.0.1:9092,127.0.0.1:9093", got ${describeValue(input.url)}` });
+    }
+    if (input.topic === undefined) {
+      issues.push({ path: pointer(at, 'topic'), message: 'expected a Kafka topic like "gridpulse-alert-notifications", got nothing (this key is required for kafka channels)' });
+    } else if (!KAFKA_TOPIC.test(input.topic) || input.topic === '.' || input.topic === '..') {
+      issues.push({ path: pointer(at, 'topic'), message: `expected a Kafka topic name (1 to 249 letters, digits and ._-), got ${describeValue(input.topic)}` });
+    }
+    if (issues.length > before) return undefined;
+    return { type: 'kafka', name, url: input.url.trim(), topic: input.topic ?? '', clientId: input.clientId, timeoutMs, retry, template };
   }
   if (!/^(mqtts?|wss?|tcp):\/\/[^/]/.test(input.url)) {
     issues.push({ path: pointer(at, 'url'), message: `expected a broker URL like "mqtt://127.0.0.1:1883", got ${describeValue(redactedUrl(input.url))}` });

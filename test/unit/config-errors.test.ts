@@ -218,7 +218,14 @@ test('features.redis: a bad URL, duration, prefix or a TTL not above the interva
 const WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
 
 test('alerts.delivery is empty by default and, when set, takes the documented timeout, retry policy, queue and dead-letter defaults', () => {
-  assert.deepEqual(parseConfig({}).config?.alerts.delivery, { queueCapacity: 10_000, deadLetters: 'file', allow: { hosts: [], cidrs: [] }, channels: [], routes: [] });
+  assert.deepEqual(parseConfig({}).config?.alerts.delivery, {
+    queueCapacity: 10_000,
+    deadLetters: 'file',
+    allow: { hosts: [], cidrs: [] },
+    channels: [],
+    routes: [],
+    grouping: { enabled: true, groupWaitMs: 30_000, groupIntervalMs: 300_000, policy: { minDevices: 5, minShare: 0.5, windowMs: 120_000, types: ['silence', 'outage'] } },
+  });
   const { config, issues } = parseConfig(
     [
       'alerts:',
@@ -285,13 +292,13 @@ test('alerts.delivery: bad channels, secrets, durations and allow-list entries a
   assert.equal(at('/channels/nosecret/url'), 'expected an http or https URL like "https://hooks.example.com/gridpulse", got a URL with the scheme ftp');
   assert.match(at('/channels/creds/url'), /^expected a URL without a user name or password .*, got credentials in the URL for hooks.example.com$/);
   assert.match(at('/channels/creds/timeout'), /^expected a duration like "10m".*, got "soon"$/);
-  assert.equal(at('/channels/creds/topic'), 'expected no topic for a webhook channel (topic belongs to mqtt channels), got "x"');
+  assert.equal(at('/channels/creds/topic'), 'expected no topic for a webhook channel (topic belongs to mqtt and kafka channels), got "x"');
   assert.equal(at('/channels/slow/retry/attempts'), 'expected a whole number of attempts, at least 1, got 0');
   assert.equal(at('/channels/broker/url'), 'expected a broker URL like "mqtt://127.0.0.1:1883", got "http://broker"');
   assert.equal(at('/channels/broker/secret'), 'expected no secret for an mqtt channel (secret belongs to webhook channels), got a value');
   assert.match(at('/channels/broker/topic'), /got nothing \(this key is required for mqtt channels\)$/);
   assert.equal(at('/channels/wild/qos'), 'expected 1 or 2, got 0');
-  assert.equal(at('/channels/pager/type'), 'expected webhook or mqtt, got "sms"');
+  assert.equal(at('/channels/pager/type'), 'expected webhook, mqtt or kafka, got "sms"');
   assert.ok(!issues.some((issue) => issue.path.startsWith('/alerts/delivery/channels/pager/') && issue.path !== '/alerts/delivery/channels/pager/type'), 'a channel of unknown type gets one issue, not guesses');
   const text = formatIssues(issues);
   assert.ok(!text.includes('hunter2') && !text.includes(WEBHOOK_SECRET) && !text.includes(':pw@'), 'no secret or password appears in any message');

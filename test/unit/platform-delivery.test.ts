@@ -25,6 +25,8 @@ test('alert transitions reach a signed webhook; refused ones are dead letters th
         allow: { cidrs: ['127.0.0.0/8'] },
         channels: { hook: { type: 'webhook', url: hook.url, secret: SECRET, timeout: '2s', retry: { attempts: 2, baseDelay: '10ms', maxDelay: '50ms' } } },
         routes: [{ name: 'all', channels: ['hook'] }],
+        // The spike readings also close a gap (a silence alert): held for the group wait before it is sent.
+        grouping: { groupWait: '200ms' },
       },
     },
   };

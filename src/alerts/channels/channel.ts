@@ -1,16 +1,20 @@
 import type { AlertEvent } from '../../model/index.js';
+import type { IncidentNotice } from './incident-grouper.js';
 
 /** The body formats a route may pick: `generic` JSON (Standard Webhooks payload shape) or Slack-compatible `{ text, blocks }`. */
 export type TemplateName = 'generic' | 'slack';
 
 /**
- * One notification: one alert transition, for one channel, rendered with one template. `id` is
- * the transition id — the idempotency key a receiver deduplicates on; it is the same on every
- * attempt and on a manual redelivery.
+ * One notification: one alert transition (or one incident notice), for one channel, rendered with
+ * one template. `id` is the transition id (the notice id for an incident) — the idempotency key a
+ * receiver deduplicates on; it is the same on every attempt and on a manual redelivery.
  */
 export interface Notification {
   readonly id: string;
+  /** The transition; for an incident notice, the first event that routed it (one of its linked alerts). */
   readonly event: AlertEvent;
+  /** Set for a site incident notification (`incident.opened`, `incident.updated`, `incident.resolved`). */
+  readonly incident?: IncidentNotice | undefined;
   readonly template: TemplateName;
   /** The rendered body (JSON text), the same on every attempt. */
   readonly body: string;

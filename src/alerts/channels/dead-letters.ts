@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { GpError } from '../../model/index.js';
 import type { AlertEvent } from '../../model/index.js';
 import { errorMessage, type TemplateName } from './channel.js';
+import type { IncidentNotice } from './incident-grouper.js';
 
 /**
  * A notification that was not delivered and will not be retried by itself: its attempts ran
@@ -14,10 +15,15 @@ export interface DeadLetter {
   /** `${channel}:${transitionId}` — one entry per channel and transition. */
   readonly id: string;
   readonly channel: string;
+  /** The notification id (the webhook-id): a transition id, or an incident notice id like `in_…:opened`. */
   readonly transitionId: string;
+  /** The alert id; the incident id (`in_…`) for an incident notice. */
   readonly alertId: string;
   readonly template: TemplateName;
+  /** The transition; for an incident notice, the event that routed it. */
   readonly event: AlertEvent;
+  /** Set for a site incident notification: redelivered with the same incident body. */
+  readonly incident?: IncidentNotice | undefined;
   /** Why it was given up, e.g. `gave up after 8 attempts: HTTP 503 from https://hooks.example.com`. */
   readonly reason: string;
   /** HTTP status of the last attempt, when there was one. */

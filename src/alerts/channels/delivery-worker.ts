@@ -1,10 +1,13 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { GpError } from '../../model/index.js';
 import type { AlertEvent } from '../../model/index.js';
 import { DEFAULT_RETRY_POLICY, errorMessage, type Channel, type DeliveryResult, type Notification, type TemplateName } from './channel.js';
 import { createMemoryDeadLetterStore, deadLetterId, type DeadLetter, type DeadLetterFilter, type DeadLetterStore } from './dead-letters.js';
+import { createIncidentGrouper, type GroupedOutput, type GroupingStats, type IncidentGrouperOptions } from './incident-grouper.js';
 import { retryDelay } from './retry.js';
-import type { AlertRouter } from './router.js';
-import { renderNotification } from './templates.js';
+import type { AlertRouter, RouteTarget } from './router.js';
+import { renderIncidentNotice, renderNotification } from './templates.js';
 
 /** Counters of one channel since the worker started (`queued` and `disabled` are the state now). */
 export interface ChannelMetrics {
@@ -33,7 +36,19 @@ export type DeliveryReport =
   | { readonly kind: 'dead-lettered'; readonly channel: string; readonly transitionId: string; readonly reason: string }
   | { readonly kind: 'channel-disabled'; readonly channel: string; readonly reason: string }
   | { readonly kind: 'channel-enabled'; readonly channel: string }
-  | { readonly kind: 'dead-letter-store-failed'; readonly channel: string; readonly transitionId: string; readonly reason: string };
+  | { readonly kind: 'dead-letter-store-failed'; readonly channel: string; readonly transitionId: string; readonly reason: string }
+  | { readonly kind: 'grouping-state-failed'; readonly reason: string };
+
+/**
+ * Grouping of device alerts into site incidents before delivery (see `createIncidentGrouper`).
+ * With `statePath` the grouping state (held alerts, open incidents) is written there — atomically,
+ * whenever `idle()` is awaited and at `close()` — and read back by `ready()`, so a restart neither
+ * loses a held alert nor pages an incident twice. Without it the state is in memory, and `idle()`
+ * also waits until every held alert was sent (a whole group wait).
+ */
+export interface DeliveryGroupingOptions extends IncidentGrouperOptions {
+  readonly statePath?: string | undefined;
+}
 
 /**
  * The answer to `submit`. When `accepted` is false nothing was queued anywhere (all or nothing),
@@ -41,6 +56,7 @@ export type DeliveryReport =
  * it again — the same transition id, so receivers see no difference.
  */
 export type SubmitResult =
+  /** `channels`: where it was queued; none while it is held for grouping. */
   | { readonly accepted: true; readonly channels: readonly string[] }
   | { readonly accepted: false; readonly reason: 'full' | 'closed'; readonly channels: readonly string[]; readonly message: string };
 
@@ -65,6 +81,8 @@ export interface DeliveryWorkerOptions {
   /** Uniform in [0, 1), for the backoff jitter. */
   readonly random?: () => number;
   readonly onReport?: (report: DeliveryReport) => void;
+  /** Off when absent: every transition goes out on its own, at once. */
+  readonly grouping?: DeliveryGroupingOptions | undefined;
 }
 
 /**
@@ -87,8 +105,17 @@ export interface DeliveryWorkerOptions {
  *   success. `close()` stops accepting, ends the waits, dead-letters what was not delivered yet
  *   (so nothing is lost), then closes the channels and the dead-letter store.
  *
- * Not durable by itself: notifications queued in memory when the process dies are lost — the
- * transactional outbox (issue 5 part 2) is what makes delivery survive a crash.
+ * - With `grouping`, transitions of alerts of the incident types are held for the group wait and
+ *   then sent either on their own (a device fault) or as one incident notification
+ *   (`incident.opened`, later `incident.updated` and `incident.resolved`) instead of one page per
+ *   device; other transitions are not delayed. Incident notifications are routed as the linked
+ *   alerts' `open`, `update` and `resolve` would be, and bypass the queue capacity (their alerts
+ *   were accepted already).
+ *
+ * Not durable by itself: notifications queued in memory when the process dies are lost — callers
+ * make delivery survive a crash by awaiting `idle()` before they count a transition as sent
+ * (checkpoints, the transactional outbox); with a grouping `statePath`, `idle()` counts a held
+ * alert as safe once the grouping state holding it is on disk.
  *
  * @example
  * const worker = createDeliveryWorker({ channels: [hook], router: createAlertRouter([{ channels: ['ops'] }]) });
@@ -102,9 +129,14 @@ export interface DeliveryWorker {
   submit(event: AlertEvent): SubmitResult;
   /** Resolves when every channel `event` routes to (every channel, without an event) has room again. */
   waitForCapacity(event?: AlertEvent): Promise<void>;
-  /** Resolves when no notification is queued or in progress. */
+  /**
+   * Resolves when no notification is queued or in progress, and every alert held for grouping is
+   * safe: written to the grouping state file (with `statePath`), else sent.
+   */
   idle(): Promise<void>;
   metrics(): Record<string, ChannelMetrics>;
+  /** Grouping counters; undefined without grouping. */
+  grouping(): GroupingStats | undefined;
   listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
   /** One attempt now; throws GP_NOT_FOUND for an unknown id, GP_CONFLICT while its channel is disabled. */
   redeliver(id: string): Promise<RedeliveryResult>;
@@ -160,6 +192,14 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
       // nothing to do: the counters still say what happened
     }
   };
+  const grouper = options.grouping === undefined ? undefined : createIncidentGrouper(options.grouping);
+  const statePath = options.grouping?.statePath;
+  let groupTimer: NodeJS.Timeout | undefined;
+  // The grouping state changes with every offer and decision; `savedVersion` is what the file holds.
+  let stateVersion = 0;
+  let savedVersion = 0;
+  let saving: Promise<void> | undefined;
+  let groupWaiters: Array<() => void> = [];
   const closing = new AbortController();
   let closed = false;
   let closedDone: Promise<void> | undefined;
@@ -184,14 +224,15 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
   }
 
   async function deadLetter(target: Lane, notification: Notification, attempts: number, firstAttemptAt: number, reason: string, status: number | undefined): Promise<void> {
-    const { event } = notification;
+    const { event, incident } = notification;
     const entry: DeadLetter = {
       id: deadLetterId(target.channel.name, notification.id),
       channel: target.channel.name,
       transitionId: notification.id,
-      alertId: event.alert.id,
+      alertId: incident === undefined ? event.alert.id : incident.incident.id,
       template: notification.template,
       event,
+      ...(incident === undefined ? {} : { incident }),
       reason,
       status,
       attempts,
@@ -297,14 +338,120 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
     return names.every((name) => lane(name).queue.length < capacity);
   }
 
-  function idle(): Promise<void> {
+  function lanesIdle(): Promise<void> {
     if ([...lanes.values()].every((target) => target.queue.length === 0 && !target.running)) return Promise.resolve();
     return new Promise<void>((resolve) => idleWaiters.push(resolve));
+  }
+
+  function enqueue(event: AlertEvent, targets: readonly RouteTarget[]): void {
+    const bodies = new Map<TemplateName, string>();
+    for (const target of targets) {
+      const destination = lane(target.channel);
+      const template = target.template ?? destination.channel.defaultTemplate;
+      destination.queue.push({ notification: { id: event.transition.id, event, template, body: render(event, template, bodies) } });
+      void pump(destination);
+    }
+  }
+
+  /** Sends what the grouper released: a device transition as it is, an incident notice to the union of its routes. */
+  function send(outputs: readonly GroupedOutput[]): void {
+    for (const output of outputs) {
+      if (output.kind === 'alert') {
+        enqueue(output.event, router.targets(output.event));
+        continue;
+      }
+      const chosen = new Map<string, RouteTarget>();
+      for (const event of output.routeEvents) for (const target of router.targets(event)) if (!chosen.has(target.channel)) chosen.set(target.channel, target);
+      const event = output.routeEvents[0];
+      if (event === undefined) continue;
+      for (const target of chosen.values()) {
+        const destination = lane(target.channel);
+        const template = target.template ?? destination.channel.defaultTemplate;
+        const body = renderIncidentNotice(output.notice, template);
+        destination.queue.push({ notification: { id: output.notice.id, event, incident: output.notice, template, body } });
+        void pump(destination);
+      }
+    }
+  }
+
+  function scheduleGroups(): void {
+    clearTimeout(groupTimer);
+    groupTimer = undefined;
+    const next = grouper?.nextDueAt();
+    if (next === undefined || closed) return;
+    groupTimer = setTimeout(runGroups, Math.min(Math.max(0, next - clock()), 2 ** 31 - 1));
+    groupTimer.unref();
+  }
+
+  function runGroups(): void {
+    groupTimer = undefined;
+    if (grouper === undefined || closed) return;
+    send(grouper.due(clock()));
+    stateVersion += 1;
+    scheduleGroups();
+    const waiters = groupWaiters;
+    groupWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  /** Writes the grouping state, taken at a moment no notification is queued: what it says was decided was also delivered or dead-lettered. */
+  async function saveState(path: string): Promise<void> {
+    if (saving !== undefined) {
+      await saving;
+      return;
+    }
+    if (grouper === undefined || ![...lanes.values()].every((target) => target.queue.length === 0 && !target.running)) return;
+    const version = stateVersion;
+    const text = JSON.stringify(grouper.snapshot());
+    saving = writeAtomically(path, text).then(() => {
+      savedVersion = Math.max(savedVersion, version);
+    });
+    try {
+      await saving;
+    } finally {
+      saving = undefined;
+    }
+  }
+
+  async function idle(): Promise<void> {
+    for (;;) {
+      await lanesIdle();
+      if (grouper === undefined) return;
+      if (statePath === undefined) {
+        if (closed || !grouper.holding()) return;
+        await new Promise<void>((resolve) => groupWaiters.push(resolve));
+        continue;
+      }
+      if (savedVersion === stateVersion) return;
+      await saveState(statePath);
+    }
+  }
+
+  async function loadState(path: string): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new GpError('GP_STORE_FAILED', `incident grouping state ${path}: cannot be read (${errorMessage(error)})`, { path }, { cause: error });
+    }
+    try {
+      grouper?.restore(JSON.parse(text) as unknown, clock());
+    } catch (error) {
+      throw new GpError(
+        'GP_CHECKPOINT_INVALID',
+        `incident grouping state ${path}: expected the JSON gridpulse wrote, got unreadable content (${errorMessage(error)}); move the file away to start without it (alerts it held are then not sent)`,
+        { path },
+        { cause: error },
+      );
+    }
   }
 
   return {
     async ready() {
       await store.ready();
+      if (statePath !== undefined) await loadState(statePath);
+      scheduleGroups();
       // A broker or receiver that is down now is not a reason to refuse starting: attempts retry.
       await Promise.all([...lanes.values()].map((target) => target.channel.ready().catch(() => undefined)));
     },
@@ -313,19 +460,19 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
       const targets = router.targets(event);
       const names = targets.map((target) => target.channel);
       if (closed) return { accepted: false, reason: 'closed', channels: names, message: 'the delivery worker is closed' };
+      if (grouper?.handles(event) === true) {
+        send(grouper.offer(event, clock()));
+        stateVersion += 1;
+        scheduleGroups();
+        return { accepted: true, channels: [] };
+      }
       const full = names.filter((name) => lane(name).queue.length >= capacity);
       if (full.length > 0) {
         for (const name of full) lane(name).counters.rejected += 1;
         report({ kind: 'overflow', transitionId: event.transition.id, channels: full, capacity });
         return { accepted: false, reason: 'full', channels: full, message: `delivery queue full (${capacity} notifications) for ${full.join(', ')}: submit ${event.transition.id} again after waitForCapacity()` };
       }
-      const bodies = new Map<TemplateName, string>();
-      for (const target of targets) {
-        const destination = lane(target.channel);
-        const template = target.template ?? destination.channel.defaultTemplate;
-        destination.queue.push({ notification: { id: event.transition.id, event, template, body: render(event, template, bodies) } });
-        void pump(destination);
-      }
+      enqueue(event, targets);
       return { accepted: true, channels: names };
     },
 
@@ -349,6 +496,8 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
       return result;
     },
 
+    grouping: () => grouper?.stats(),
+
     async listDeadLetters(filter) {
       const byChannel = filter?.channel === undefined ? undefined : { channel: filter.channel };
       const saved = await store.list(byChannel);
@@ -367,7 +516,8 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
       if (target.disabled !== undefined) {
         throw new GpError('GP_CONFLICT', `dead letter ${id}: channel "${entry.channel}" is disabled (${target.disabled}); enable it first`, { id, channel: entry.channel });
       }
-      const notification: Notification = { id: entry.transitionId, event: entry.event, template: entry.template, body: renderNotification(entry.event, entry.template) };
+      const body = entry.incident === undefined ? renderNotification(entry.event, entry.template) : renderIncidentNotice(entry.incident, entry.template);
+      const notification: Notification = { id: entry.transitionId, event: entry.event, incident: entry.incident, template: entry.template, body };
       const result = await attempt(target, notification, entry.attempts + 1);
       if (result.outcome === 'delivered') {
         target.counters.delivered += 1;
@@ -405,16 +555,38 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions): DeliveryWo
     close() {
       closedDone ??= (async () => {
         closed = true;
+        clearTimeout(groupTimer);
+        // Without a state file nothing may stay held in memory: decide now; the lanes dead-letter it below.
+        if (grouper !== undefined && statePath === undefined) send(grouper.flushAll(clock()));
         closing.abort();
         wake();
         // Each lane dead-letters what it still holds (see `deliverItem`), then stops.
-        await idle();
+        await lanesIdle();
+        // Held alerts and open incidents stay in the state file for the next start.
+        if (statePath !== undefined) {
+          stateVersion += 1;
+          await saveState(statePath).catch((error: unknown) => report({ kind: 'grouping-state-failed', reason: `incident grouping state ${statePath}: ${errorMessage(error)}` }));
+        }
         await Promise.all([...lanes.values()].map((target) => target.channel.close().catch(() => undefined)));
         await store.close();
       })();
       return closedDone;
     },
   };
+}
+
+/** Replaces `path` with `text` so that a crash leaves the old or the new content, never a mix. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  const file = await open(temporary, 'w');
+  try {
+    await file.writeFile(text);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
 }
 
 /** Waits `ms`, or less when `signal` aborts (the worker is closing). */

@@ -3,6 +3,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { GpError } from '../../model/index.js';
 import type { AlertEvent } from '../../model/index.js';
 import { DEFAULT_RETRY_POLICY, errorMessage, type AttemptContext, type Channel, type DeliveryResult, type Notification, type RetryPolicy, type TemplateName } from './channel.js';
+import type { IncidentNotice } from './incident-grouper.js';
 
 export interface MqttChannelOptions {
   readonly name: string;
@@ -102,7 +103,7 @@ export function createMqttChannel(options: MqttChannelOptions): Channel {
       return { outcome: 'retry', reason: `MQTT ${safeUrl}: ${errorMessage(error)}` };
     }
     if (!current.connected) return { outcome: 'retry', reason: `MQTT broker ${safeUrl} is not connected` };
-    const topic = topicFor(options.topic, notification.event);
+    const topic = topicFor(options.topic, notification.event, notification.incident);
     const published = current.publishAsync(topic, notification.body, {
       qos,
       retain: false,
@@ -147,20 +148,22 @@ export function createMqttChannel(options: MqttChannelOptions): Channel {
 }
 
 /**
- * The topic of one notification: the channel's topic with the alert's fields filled in.
+ * The topic of one notification: the channel's topic with the alert's fields filled in. For an
+ * incident notice `{kind}` is `incident.opened` (…updated, …resolved), `{alertId}` the incident id
+ * and `{key}` the number of devices; the other fields are those of its first linked alert.
  *
  * @example
  * topicFor('gridpulse/alerts/{site}/{type}', event); // 'gridpulse/alerts/s-1/spike'
  */
-export function topicFor(template: string, event: AlertEvent): string {
+export function topicFor(template: string, event: AlertEvent, incident?: IncidentNotice): string {
   const values: Record<string, string | undefined> = {
     stream: event.alert.stream,
-    key: event.alert.key,
-    site: event.alert.site,
+    key: incident === undefined ? event.alert.key : `${incident.incident.deviceCount}-devices`,
+    site: incident === undefined ? event.alert.site : (incident.incident.site ?? undefined),
     type: event.alert.type,
-    severity: event.transition.severity,
-    kind: event.transition.kind,
-    alertId: event.alert.id,
+    severity: incident === undefined ? event.transition.severity : incident.incident.severity,
+    kind: incident === undefined ? event.transition.kind : incident.kind,
+    alertId: incident === undefined ? event.alert.id : incident.incident.id,
   };
   return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
     if (!Object.hasOwn(values, name)) return whole;

@@ -1,5 +1,6 @@
 import type { AlertEvent, Severity, TransitionKind } from '../../model/index.js';
 import type { TemplateName } from './channel.js';
+import type { IncidentNotice, IncidentNoticeKind, IncidentSummary } from './incident-grouper.js';
 
 /**
  * The generic body: the payload shape Standard Webhooks recommends (`type`, `timestamp`, `data`),
@@ -121,6 +122,61 @@ function slackEscape(text: string): string {
 
 function clip(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+
+/**
+ * The generic body of an incident notification: `id` (also the webhook-id), `type`
+ * (`incident.opened`, `incident.updated`, `incident.resolved`), `timestamp` and the incident.
+ *
+ * @example
+ * { "id": "in_0123456789abcdef:opened", "type": "incident.opened", "timestamp": "2026-01-05T09:05:00.000Z",
+ *   "data": { "incident": { "id": "in_0123456789abcdef", "hint": "site outage", "site": "s-1", "deviceCount": 50, "alertIds": [...], ... } } }
+ */
+export interface GenericIncidentBody {
+  id: string;
+  type: IncidentNoticeKind;
+  timestamp: string;
+  data: { incident: IncidentSummary };
+}
+
+/**
+ * Renders an incident notification; deterministic like `renderNotification`.
+ *
+ * @example
+ * renderIncidentNotice(notice, 'slack'); // '{"text":"[CRITICAL] site outage at s-1: 50 devices, incident opened ...","blocks":[...]}'
+ */
+export function renderIncidentNotice(notice: IncidentNotice, template: TemplateName): string {
+  return JSON.stringify(template === 'slack' ? slackIncidentBody(notice) : genericIncidentBody(notice));
+}
+
+export function genericIncidentBody(notice: IncidentNotice): GenericIncidentBody {
+  return { id: notice.id, type: notice.kind, timestamp: isoTime(notice.time), data: { incident: notice.incident } };
+}
+
+const INCIDENT_VERB: Record<IncidentNoticeKind, string> = { 'incident.opened': 'incident opened', 'incident.updated': 'incident updated', 'incident.resolved': 'incident resolved' };
+
+export function slackIncidentBody(notice: IncidentNotice): SlackAlertBody {
+  const { incident } = notice;
+  const where = incident.site === null ? `${incident.sites.length} sites` : `site ${incident.site}`;
+  const headline = `[${incident.severity.toUpperCase()}] ${incident.hint} at ${where}: ${incident.deviceCount} device${incident.deviceCount === 1 ? '' : 's'}, ${INCIDENT_VERB[notice.kind]}`;
+  const shown = incident.devices.slice(0, 20).join(', ') + (incident.devices.length > 20 ? `, … (${incident.devices.length - 20} more)` : '');
+  const fields = [
+    ['Site', incident.site ?? incident.sites.join(', ')],
+    ['Hint', incident.hint],
+    ['Devices', String(incident.deviceCount)],
+    ['Alerts', String(incident.alertCount)],
+    ['Types', incident.types.join(', ')],
+    ['Status', incident.status],
+  ].map(([name, value]) => ({ type: 'mrkdwn', text: `*${name}*\n${slackEscape(value ?? '')}` }));
+  return {
+    text: clip(`${headline}: ${incident.explain}`, SLACK_TEXT_LIMIT),
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: `${SEVERITY_ICON[incident.severity]} *${slackEscape(headline)}*\n${slackEscape(clip(incident.explain, SLACK_TEXT_LIMIT))}` } },
+      { type: 'section', fields },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: slackEscape(clip(`devices: ${shown}`, SLACK_TEXT_LIMIT)) }] },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `incident ${incident.id} · notification ${notice.id} · ${isoTime(notice.time)}` }] },
+    ],
+  };
 }
 
 function isoTime(ms: number): string {
