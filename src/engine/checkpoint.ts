@@ -11,6 +11,7 @@
 import { GpError, type Detector, type StreamSchema, type WindowSpec } from '../model/index.js';
 import { ACC_SLOT, ACC_STRIDE } from './accumulator.js';
 import { describeJson, decodeNumber, encodeNumber, PackedReader, PackedWriter, plainStateFromJson, plainStateToJson, type JsonNumber } from './checkpoint-codec.js';
+import { DELTAS_AT, INTERVAL, INTERVAL_SAMPLES, LAST_TIME, RECENT, RECENT_AT, type KeyLayout } from './key-layout.js';
 import { PANE_ACC, PaneRing } from './pane-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import type { EngineStats, KeyState, Partition, TimerRef } from './stream-engine.js';
@@ -88,8 +89,8 @@ export interface EngineView {
   keys: ReadonlyMap<string, KeyState>;
   clock: EngineClock;
   stats: EngineStats;
-  recent: number;
-  intervalSamples: number;
+  /** Offsets in each device's `numbers`. */
+  layout: KeyLayout;
   partitionOf(key: string): Partition;
 }
 
@@ -317,16 +318,14 @@ export function encodeEngine(view: EngineView): EngineSnapshot {
   for (const state of view.keys.values()) {
     keyIndex.set(state, keys.length);
     out.reset();
+    const numbers = state.numbers;
     out.push(state.seq);
-    out.push(state.lastTime);
+    out.push(numbers[LAST_TIME]!);
     out.push(state.recentCursor);
     out.push(state.deltaCount);
-    out.push(state.intervalMs);
-    out.pushAll(state.recentTimes);
-    out.pushAll(state.deltas);
-    out.pushAll(state.firedUpTo);
-    out.pushAll(state.timerDeadlines);
-    out.pushAll(state.timerQueued);
+    out.push(numbers[INTERVAL]!);
+    // Recent times, interval deltas, firedUpTo per window, timer deadline and queued flag per detector.
+    out.pushAll(numbers, RECENT_AT, view.layout.length);
     packPanes(state.panes, view.metricCount, out);
     let loose: Record<string, unknown> | undefined;
     for (let d = 0; d < templates.length; d++) {
@@ -567,8 +566,7 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
 
   const detectorCount = view.detectors.length;
   const windowCount = view.windows.length;
-  const recent = view.recent;
-  const samples = view.intervalSamples;
+  const keyNumbers = view.layout;
   const keyRows = array(root.keys, stream, '/keys');
   const keyList: KeyState[] = [];
   const keys = new Map<string, KeyState>();
@@ -584,33 +582,29 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
     if (typeof packed !== 'string') throw invalid(stream, `${path}/2`, 'packed numbers (base64)', packed);
     const fail = (reason: string): GpError => invalid(stream, `${path}/2`, 'the packed numbers of a device', reason);
     const reader = new PackedReader(packed, fail);
-    const recentTimes = new Float64Array(recent);
-    const deltas = new Float64Array(samples);
-    const firedUpTo = new Float64Array(windowCount);
-    const timerDeadlines = new Float64Array(detectorCount);
-    const timerQueued = new Uint8Array(detectorCount);
-    let seq: number, lastTime: number, recentCursor: number, deltaCount: number, intervalMs: number, panes: PaneRing;
+    const numbers = new Float64Array(keyNumbers.length);
+    let seq: number, recentCursor: number, deltaCount: number, panes: PaneRing;
     try {
       seq = reader.nextInteger(0, Number.MAX_SAFE_INTEGER, 'seq');
-      lastTime = reader.next();
-      recentCursor = reader.nextInteger(0, recent - 1, 'recentCursor');
+      numbers[LAST_TIME] = reader.next();
+      recentCursor = reader.nextInteger(0, RECENT - 1, 'recentCursor');
       deltaCount = reader.nextInteger(0, Number.MAX_SAFE_INTEGER, 'deltaCount');
-      intervalMs = reader.next();
-      reader.into(recentTimes, 0, recent);
-      reader.into(deltas, 0, samples);
-      reader.into(firedUpTo, 0, windowCount);
-      reader.into(timerDeadlines, 0, detectorCount);
-      for (let d = 0; d < detectorCount; d++) timerQueued[d] = reader.nextInteger(0, 1, 'timerQueued');
+      numbers[INTERVAL] = reader.next();
+      reader.into(numbers, RECENT_AT, RECENT);
+      reader.into(numbers, DELTAS_AT, INTERVAL_SAMPLES);
+      reader.into(numbers, keyNumbers.firedAt, windowCount);
+      reader.into(numbers, keyNumbers.deadlinesAt, detectorCount);
+      for (let d = 0; d < detectorCount; d++) numbers[keyNumbers.queuedAt + d] = reader.nextInteger(0, 1, 'timerQueued');
       panes = unpackPanes(reader, view.metricCount);
     } catch (error) {
       if (error instanceof GpError) throw error;
       throw fail((error as Error).message);
     }
-    const recentIds = layout.ids ? new Array<string | undefined>(recent) : [];
+    const recentIds = layout.ids ? new Array<string | undefined>(RECENT) : [];
     const ids = row[3];
     if (layout.ids) {
       const list = array(ids, stream, `${path}/3`);
-      if (list.length !== recent) throw invalid(stream, `${path}/3`, `${recent} recent reading ids`, list.length);
+      if (list.length !== RECENT) throw invalid(stream, `${path}/3`, `${RECENT} recent reading ids`, list.length);
       list.forEach((id, i) => {
         if (id !== null && typeof id !== 'string') throw invalid(stream, `${path}/3/${i}`, 'a reading id or null', id);
         recentIds[i] = id ?? undefined;
@@ -635,19 +629,14 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
       key,
       site: site ?? undefined,
       seq,
+      keyId: -1,
       partition: view.partitionOf(key),
-      lastTime,
-      recentTimes,
+      numbers,
       recentIds,
       recentCursor,
-      deltas,
       deltaCount,
-      intervalMs,
       panes,
-      firedUpTo,
       detectorStates,
-      timerDeadlines,
-      timerQueued,
       dirty: false,
     };
     keys.set(key, state);
@@ -656,7 +645,7 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
 
   const partitionsJson = array(root.partitions, stream, '/partitions');
   if (partitionsJson.length !== view.partitions.length) throw mismatch(stream, 'partitions', [partitionsJson.length], [view.partitions.length]);
-  const orphan = evictedDevice(detectorCount);
+  const orphan = evictedDevice(keyNumbers);
   const partitions = partitionsJson.map((entry, p): DecodedPartition => {
     const path = `/partitions/${p}`;
     const saved = record(entry, stream, path);
@@ -702,24 +691,21 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
  * Stands for evicted devices whose timers are still queued: every deadline is cancelled, so
  * their entries pop without effect, as the evicted device's own would have.
  */
-function evictedDevice(detectors: number): KeyState {
+function evictedDevice(layout: KeyLayout): KeyState {
+  const numbers = new Float64Array(layout.length).fill(Number.NaN);
+  numbers.fill(1, layout.queuedAt);
   return {
     key: '',
     site: undefined,
     seq: -1,
+    keyId: -1,
     partition: undefined as unknown as Partition,
-    lastTime: -Infinity,
-    recentTimes: new Float64Array(0),
+    numbers,
     recentIds: [],
     recentCursor: 0,
-    deltas: new Float64Array(0),
     deltaCount: 0,
-    intervalMs: Number.NaN,
     panes: new PaneRing(0, 1),
-    firedUpTo: new Float64Array(0),
     detectorStates: [],
-    timerDeadlines: new Float64Array(detectors).fill(Number.NaN),
-    timerQueued: new Uint8Array(detectors).fill(1),
     dirty: false,
   };
 }

@@ -1,5 +1,5 @@
 import { BACKFILL_FIELD, type Reading, type StreamSchema } from '../model/index.js';
-import { ABSENT, FlatJsonScanner, NULL, NUMBER, OTHER, STRING } from './flat-json.js';
+import { ABSENT, FlatJsonScanner, NULL, NUMBER, OTHER, STRING, StringInterner } from './flat-json.js';
 import { parseTime } from './time.js';
 
 /** Why a record could not become a reading: the field, what was expected and what was got. */
@@ -44,6 +44,14 @@ export class ReadingDecoder {
   private readonly fields: string[];
   private readonly metricCount: number;
   private readonly scanner: FlatJsonScanner;
+  /** Device and site ids, one string object per id (no allocation per reading). */
+  private readonly ids = new StringInterner();
+  /**
+   * A small integer standing for the decoded reading's device id (the same for the same id from
+   * this decoder), or -1 when there is none: the engine finds the device's state by it without
+   * a hash lookup (`StreamEngine.process(reading, keyId)`).
+   */
+  keyId = -1;
   // Scanner slots: 0 key, 1 time, 2 site, 3 id, 4 the backfill marker, then one per metric (derived metrics have no field).
   private static readonly BACKFILL_SLOT = 4;
   private static readonly FIRST_METRIC_SLOT = 5;
@@ -74,6 +82,7 @@ export class ReadingDecoder {
   }
 
   decodeText(text: string, offset: number): DecodeError | null {
+    this.keyId = -1;
     if (this.scanner.scan(text) && this.fromScan(text, offset)) return null;
     // Not a simple flat record, or something about it is wrong: the general path decides and explains.
     let parsed: unknown;
@@ -92,8 +101,11 @@ export class ReadingDecoder {
     const schema = this.schema;
     const r = this.reading;
     let key: string;
-    if (kinds[0] === STRING && sc.ends[0]! > sc.starts[0]!) key = sc.stringOf(text, 0);
-    else if (kinds[0] === NUMBER) key = String(sc.numbers[0]);
+    let keyId = -1;
+    if (kinds[0] === STRING && sc.ends[0]! > sc.starts[0]!) {
+      key = sc.internedOf(text, 0, this.ids);
+      keyId = this.ids.lastSlot;
+    } else if (kinds[0] === NUMBER) key = String(sc.numbers[0]);
     else return false;
     let time: number;
     if (kinds[1] === NUMBER) time = parseTime(sc.numbers[1], schema.timeFormat);
@@ -128,8 +140,9 @@ export class ReadingDecoder {
     r.key = key;
     r.time = time;
     r.backfill = backfill;
+    this.keyId = keyId;
     if (schema.siteField !== undefined) {
-      r.site = kinds[2] === STRING && sc.ends[2]! > sc.starts[2]! ? sc.stringOf(text, 2) : kinds[2] === NUMBER ? String(sc.numbers[2]) : undefined;
+      r.site = kinds[2] === STRING && sc.ends[2]! > sc.starts[2]! ? sc.internedOf(text, 2, this.ids) : kinds[2] === NUMBER ? String(sc.numbers[2]) : undefined;
     }
     if (schema.idField !== undefined) {
       r.id = kinds[3] === STRING ? sc.stringOf(text, 3) : kinds[3] === NUMBER ? String(sc.numbers[3]) : undefined;
@@ -138,6 +151,7 @@ export class ReadingDecoder {
   }
 
   decodeObject(record: unknown, offset: number): DecodeError | null {
+    this.keyId = -1;
     const schema = this.schema;
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
       return error('not a JSON object', undefined, 'a JSON object', describeValue(record));

@@ -20,12 +20,62 @@ export const OTHER = 4; // true / false
 // 10^0 .. 10^22 are exact doubles; m × 10^e or m / 10^e with m < 2^53 is then correctly rounded (Clinger's fast path).
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const MAX_EXACT_MANTISSA = 2 ** 53;
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/**
+ * Strings seen before, found again by the text they came from without allocating: device and
+ * site ids repeat on every reading, so handing out the same string object saves an allocation
+ * per reading and lets the engine's keyed state find the device by identity (a string whose hash
+ * is already known). Open addressing on the scanner's FNV-1a hash; bounded (when full, strings
+ * are simply not interned any more).
+ */
+export class StringInterner {
+  private readonly hashes: Int32Array;
+  private readonly strings: Array<string | undefined>;
+  private readonly mask: number;
+  private size = 0;
+  /** Table slot of the string the last `intern` returned, or -1 when it was not interned: a small integer id for it. */
+  lastSlot = -1;
+
+  constructor(bits = 16) {
+    this.hashes = new Int32Array(1 << bits);
+    this.strings = new Array<string | undefined>(1 << bits).fill(undefined);
+    this.mask = (1 << bits) - 1;
+  }
+
+  /** The string equal to `text.slice(start, end)` (whose FNV-1a hash is `hash`), the same object every time. */
+  intern(text: string, start: number, end: number, hash: number): string {
+    const length = end - start;
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const candidate = this.strings[i];
+      if (candidate === undefined) {
+        const value = text.slice(start, end);
+        // Keep a quarter of the table free so probes stay short.
+        if (this.size * 4 < mask * 3) {
+          this.strings[i] = value;
+          this.hashes[i] = hash;
+          this.size++;
+          this.lastSlot = i;
+        } else this.lastSlot = -1;
+        return value;
+      }
+      if (this.hashes[i] === hash && candidate.length === length && text.startsWith(candidate, start)) {
+        this.lastSlot = i;
+        return candidate;
+      }
+    }
+  }
+}
 
 export class FlatJsonScanner {
   readonly kinds: Uint8Array;
   readonly numbers: Float64Array;
   readonly starts: Int32Array;
   readonly ends: Int32Array;
+  /** FNV-1a hash of each STRING slot's text (computed while the string is checked anyway). */
+  readonly hashes: Int32Array;
   private readonly fields: readonly string[];
   private readonly fieldCount: number;
   /** Records of one source have their keys in the same order: remember which field the k-th key was. */
@@ -39,6 +89,12 @@ export class FlatJsonScanner {
     this.numbers = new Float64Array(fields.length);
     this.starts = new Int32Array(fields.length);
     this.ends = new Int32Array(fields.length);
+    this.hashes = new Int32Array(fields.length);
+  }
+
+  /** Text of a STRING slot, the same string object for the same text (see StringInterner). */
+  internedOf(text: string, slot: number, interner: StringInterner): string {
+    return interner.intern(text, this.starts[slot]!, this.ends[slot]!, this.hashes[slot]!);
   }
 
   /** Text of a STRING slot (allocates; call only for the fields that need it). */
@@ -75,7 +131,13 @@ export class FlatJsonScanner {
         if (k < 0) return false;
         if (slot >= 0) {
           // JSON forbids raw control characters in strings: check the strings that are used.
-          for (let q = valueStart; q < k; q++) if (text.charCodeAt(q) < 32) return false;
+          let hash = FNV_OFFSET;
+          for (let q = valueStart; q < k; q++) {
+            const code = text.charCodeAt(q);
+            if (code < 32) return false;
+            hash = Math.imul(hash ^ code, FNV_PRIME);
+          }
+          this.hashes[slot] = hash;
           kinds[slot] = STRING;
           this.starts[slot] = valueStart;
           this.ends[slot] = k;

@@ -15,12 +15,13 @@ export const PANE_ACC = 2;
  */
 export class PaneRing {
   data: Float64Array;
-  private capacity: number;
+  /** Panes the ring holds before it must grow. */
+  capacity: number;
   private head = 0;
   count = 0;
   readonly stride: number;
 
-  constructor(private readonly metrics: number, initialCapacity = 16) {
+  constructor(private readonly metrics: number, initialCapacity = 4) {
     this.stride = PANE_ACC + metrics * ACC_STRIDE;
     this.capacity = initialCapacity;
     this.data = new Float64Array(initialCapacity * this.stride);
@@ -97,8 +98,18 @@ export class PaneRing {
     resetAccumulator(this.data, offset + PANE_ACC, this.metrics);
   }
 
-  private grow(): void {
-    const capacity = this.capacity * 2;
+  /**
+   * Grows the ring to hold at least `capacity` panes (at least twice the current capacity). The
+   * engine calls it when the ring is full with the number of panes the device will keep, so a
+   * device reaches its steady size in one step instead of several doublings, each allocating and
+   * touching fresh memory.
+   */
+  reserve(capacity: number): void {
+    if (capacity > this.capacity) this.grow(capacity);
+  }
+
+  private grow(atLeast = 0): void {
+    const capacity = Math.max(this.capacity * 2, atLeast);
     const data = new Float64Array(capacity * this.stride);
     for (let i = 0; i < this.count; i++) {
       const from = this.offsetAt(i);

@@ -42,7 +42,7 @@ export class StreamRouter {
       const decoder = this.decoders[this.forced]!;
       const problem = decoder.decodeText(text, offset);
       if (problem) this.reject(this.forced, problem, offset);
-      else this.engines[this.forced]!.process(decoder.reading);
+      else this.engines[this.forced]!.process(decoder.reading, decoder.keyId);
       return;
     }
     let parsed: unknown;

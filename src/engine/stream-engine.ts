@@ -19,6 +19,7 @@ import {
 } from '../model/index.js';
 import { addValues, countOf, sumOf, createAccumulator, mergeInto, resetAccumulator, writeStats } from './accumulator.js';
 import { decodeEngine, encodeEngine, type DecodedEngine, type EngineSnapshot, type EngineView } from './checkpoint.js';
+import { createKeyNumbers, DELTAS_AT, INTERVAL, INTERVAL_SAMPLES, keyLayout, LAST_TIME, RECENT, RECENT_AT, type KeyLayout } from './key-layout.js';
 import { PANE_ACC, PaneRing } from './pane-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import { alignDown, isoOf } from './time.js';
@@ -82,30 +83,29 @@ export interface EngineStats {
   maxEventTime: number;
 }
 
-const RECENT = 16;
-const INTERVAL_SAMPLES = 8;
 const HOUR = 3_600_000;
+/** Key ids above this are looked up by string (the table would grow too large). */
+const MAX_KEY_ID = 1 << 20;
 
 export interface KeyState {
   key: string;
   site: string | undefined;
   seq: number;
+  /** Its index in the engine's by-id table (see `process`), or -1. */
+  keyId: number;
   partition: Partition;
-  /** Newest event time seen for the device (detectors see readings newer than this). */
-  lastTime: number;
-  recentTimes: Float64Array;
+  /**
+   * The device's numbers in one array (see key-layout.ts): newest event time (detectors see
+   * readings newer than it), learned interval, recent times for deduplication, interval samples,
+   * per window spec the end up to which every window was emitted, per detector its timer.
+   */
+  numbers: Float64Array;
   recentIds: Array<string | undefined>;
   recentCursor: number;
-  deltas: Float64Array;
   deltaCount: number;
-  intervalMs: number;
   /** Base panes shared by every window spec (slicing): one update per reading whatever the number of windows. */
   panes: PaneRing;
-  /** Per window spec: every window ending at or before this has been emitted. */
-  firedUpTo: Float64Array;
   detectorStates: unknown[];
-  timerDeadlines: Float64Array;
-  timerQueued: Uint8Array;
   dirty: boolean;
 }
 
@@ -175,6 +175,8 @@ export class StreamEngine {
   private readonly outputs: EngineOutputs;
   private readonly partitions: Partition[];
   private readonly keys = new Map<string, KeyState>();
+  /** Devices by the decoder's key id (an array index instead of a hash lookup by string; created on first use). */
+  private byKeyId: Array<KeyState | undefined> = [];
   private readonly windows: readonly WindowSpec[];
   private readonly fireStep: number;
   /** Base pane length: the greatest common divisor of every window size and slide. */
@@ -189,6 +191,11 @@ export class StreamEngine {
   /** Indexes of the detectors that look at window results. */
   private readonly windowDetectors: number[];
   private readonly medianScratch = new Float64Array(INTERVAL_SAMPLES);
+  /** Offsets in `KeyState.numbers`. */
+  private readonly layout: KeyLayout;
+  private readonly firedAt: number;
+  private readonly deadlinesAt: number;
+  private readonly queuedAt: number;
   /** The wall clock, read every few hundred readings (a reading needs to be a day ahead to be refused). */
   private wallNow = -Infinity;
   private wallReads = 0;
@@ -240,6 +247,10 @@ export class StreamEngine {
     this.mergeScratch = createAccumulator(this.metricCount);
     this.statsTemplate = new Array<number>(this.metricCount * 8).fill(0.5);
     this.windowDetectors = this.detectors.flatMap((d, i) => (d.onWindow ? [i] : []));
+    this.layout = keyLayout(this.windows.length, this.detectors.length);
+    this.firedAt = this.layout.firedAt;
+    this.deadlinesAt = this.layout.deadlinesAt;
+    this.queuedAt = this.layout.queuedAt;
     const count = Math.max(1, Math.floor(options.partitions ?? 4));
     const emitAlert: AlertEmitter = (event) => {
       this.stats.alertEvents++;
@@ -279,8 +290,10 @@ export class StreamEngine {
   /**
    * Processes one decoded reading. The reading object may be reused by the caller afterwards.
    * Returns how the reading was classified, or 'REJECTED' for duplicates and clock skew.
+   * `keyId`: the decoder's `keyId` for the reading (optional): a small integer for the device id
+   * that finds its state without hashing the id. Any value is safe (the device's id is checked).
    */
-  process(reading: Reading): Lateness | 'REJECTED' {
+  process(reading: Reading, keyId = -1): Lateness | 'REJECTED' {
     const stats = this.stats;
     stats.readings++;
     const schema = this.schema;
@@ -308,12 +321,20 @@ export class StreamEngine {
       return 'REJECTED';
     }
 
-    let state = this.keys.get(reading.key);
-    if (state === undefined) state = this.createKey(reading.key, reading.site);
-    else if (reading.site !== undefined) state.site = reading.site;
+    let state = keyId >= 0 ? this.byKeyId[keyId] : undefined;
+    if (state === undefined || state.key !== reading.key) {
+      state = this.keys.get(reading.key);
+      if (state === undefined) state = this.createKey(reading.key, reading.site);
+      if (keyId >= 0 && keyId < MAX_KEY_ID) this.rememberKeyId(state, keyId);
+    }
+    // Only a changed site is stored: the decoder gives a new string every time, and keeping each
+    // one in long-lived state would make it survive (and be copied by) the young-generation GC.
+    if (reading.site !== undefined && reading.site !== state.site) state.site = reading.site;
     const partition = state.partition;
 
-    if (time <= state.lastTime && this.isDuplicate(state, time, reading.id)) {
+    const numbers = state.numbers;
+    const lastTime = numbers[LAST_TIME]!;
+    if (time <= lastTime && this.isDuplicate(state, time, reading.id)) {
       stats.duplicates++;
       this.outputs.ops?.(
         opsEvent('duplicate', schema.name, reading.id !== undefined ? `reading id ${reading.id} was already received` : `a reading for ${isoOf(time)} was already received from this device`, {
@@ -395,10 +416,10 @@ export class StreamEngine {
     }
     stats.accepted++;
 
-    const inOrder = time > state.lastTime;
+    const inOrder = time > lastTime;
     if (inOrder) {
-      if (state.lastTime > -Infinity) this.learnInterval(state, time - state.lastTime);
-      state.lastTime = time;
+      if (lastTime > -Infinity) this.learnInterval(state, time - lastTime);
+      numbers[LAST_TIME] = time;
     }
     this.deriveValues(state, reading);
     this.outputs.reading?.(reading, klass);
@@ -561,8 +582,7 @@ export class StreamEngine {
         finished: this.finished,
       },
       stats: this.stats,
-      recent: RECENT,
-      intervalSamples: INTERVAL_SAMPLES,
+      layout: this.layout,
       partitionOf: (key) => partitions[partitionOf(key, partitions.length)]!,
     };
   }
@@ -596,6 +616,16 @@ export class StreamEngine {
 
   // ---------------------------------------------------------------------------------------
 
+  private rememberKeyId(state: KeyState, keyId: number): void {
+    const byKeyId = this.byKeyId;
+    while (byKeyId.length <= keyId) byKeyId.push(undefined);
+    const previous = byKeyId[keyId];
+    if (previous !== undefined && previous.keyId === keyId) previous.keyId = -1;
+    if (state.keyId >= 0 && byKeyId[state.keyId] === state) byKeyId[state.keyId] = undefined;
+    byKeyId[keyId] = state;
+    state.keyId = keyId;
+  }
+
   private createKey(key: string, site: string | undefined): KeyState {
     const partition = this.partitions[partitionOf(key, this.partitions.length)]!;
     if (partition.keyCount >= this.schema.state.maxKeysPerPartition) this.evictOldest(partition);
@@ -604,19 +634,14 @@ export class StreamEngine {
       key,
       site,
       seq: this.keySeq++,
+      keyId: -1,
       partition,
-      lastTime: -Infinity,
-      recentTimes: new Float64Array(RECENT).fill(Number.NaN),
+      numbers: createKeyNumbers(this.layout, this.schema.expectedIntervalMs ?? Number.NaN),
       recentIds: this.schema.idField !== undefined ? new Array<string | undefined>(RECENT) : [],
       recentCursor: 0,
-      deltas: new Float64Array(INTERVAL_SAMPLES),
       deltaCount: 0,
-      intervalMs: this.schema.expectedIntervalMs ?? Number.NaN,
       panes: new PaneRing(this.metricCount),
-      firedUpTo: new Float64Array(this.windows.length).fill(-Infinity),
       detectorStates: detectors.map((d) => d.createState()),
-      timerDeadlines: new Float64Array(detectors.length).fill(Number.NaN),
-      timerQueued: new Uint8Array(detectors.length),
       dirty: false,
     };
     this.keys.set(key, state);
@@ -626,18 +651,18 @@ export class StreamEngine {
   }
 
   private isDuplicate(state: KeyState, time: number, id: string | undefined): boolean {
-    const times = state.recentTimes;
+    const numbers = state.numbers;
     if (id !== undefined && state.recentIds.length > 0) {
       for (let i = 0; i < RECENT; i++) if (state.recentIds[i] === id) return true;
       return false;
     }
-    for (let i = 0; i < RECENT; i++) if (times[i] === time) return true;
+    for (let i = RECENT_AT; i < RECENT_AT + RECENT; i++) if (numbers[i] === time) return true;
     return false;
   }
 
   private remember(state: KeyState, time: number, id: string | undefined): void {
     const i = state.recentCursor;
-    state.recentTimes[i] = time;
+    state.numbers[RECENT_AT + i] = time;
     if (state.recentIds.length > 0) state.recentIds[i] = id;
     state.recentCursor = (i + 1) % RECENT;
   }
@@ -645,18 +670,19 @@ export class StreamEngine {
   /** The device's interval: declared, or the median of its last deltas (robust to gaps, which are multiples of it). */
   private learnInterval(state: KeyState, delta: number): void {
     if (this.schema.expectedIntervalMs !== undefined) return;
-    state.deltas[state.deltaCount % INTERVAL_SAMPLES] = delta;
+    const numbers = state.numbers;
+    numbers[DELTAS_AT + (state.deltaCount % INTERVAL_SAMPLES)] = delta;
     state.deltaCount++;
     const n = Math.min(state.deltaCount, INTERVAL_SAMPLES);
     if (n < 3) {
-      state.intervalMs = n === 1 ? delta : Math.min(state.deltas[0]!, state.deltas[1]!);
+      numbers[INTERVAL] = n === 1 ? delta : Math.min(numbers[DELTAS_AT]!, numbers[DELTAS_AT + 1]!);
       return;
     }
     if (state.deltaCount > INTERVAL_SAMPLES && state.deltaCount % 4 !== 0) return;
     // Median by insertion sort into a scratch array: no allocation on the hot path.
     const sorted = this.medianScratch;
     for (let i = 0; i < n; i++) {
-      const v = state.deltas[i]!;
+      const v = numbers[DELTAS_AT + i]!;
       let j = i - 1;
       while (j >= 0 && sorted[j]! > v) {
         sorted[j + 1] = sorted[j]!;
@@ -664,7 +690,7 @@ export class StreamEngine {
       }
       sorted[j + 1] = v;
     }
-    state.intervalMs = sorted[(n - 1) >> 1]!;
+    numbers[INTERVAL] = sorted[(n - 1) >> 1]!;
   }
 
   /** kW from interval energy: kWh × 3.6e6 / interval ms. */
@@ -673,13 +699,14 @@ export class StreamEngine {
     if (schema.energyMetricIndex < 0 || schema.powerMetricIndex < 0) return;
     if (schema.metrics[schema.powerMetricIndex]!.kind !== 'derived-power') return;
     const kwh = reading.values[schema.energyMetricIndex]!;
-    const interval = state.intervalMs;
+    const interval = state.numbers[INTERVAL]!;
     reading.values[schema.powerMetricIndex] = interval > 0 ? (kwh * 3_600_000) / interval : Number.NaN;
   }
 
   private addToPanes(state: KeyState, reading: Reading, late: boolean): void {
     const ring = state.panes;
     const paneStart = alignDown(reading.time, this.paneMs);
+    if (ring.count === ring.capacity) ring.reserve(this.panesKept(state));
     const offset = ring.paneFor(paneStart);
     addValues(ring.data, offset + PANE_ACC, reading.values, reading.time);
     if (!state.dirty) {
@@ -692,7 +719,7 @@ export class StreamEngine {
     const windows = this.windows;
     for (let w = 0; w < windows.length; w++) {
       const spec = windows[w]!;
-      const firedUpTo = state.firedUpTo[w]!;
+      const firedUpTo = state.numbers[this.firedAt + w]!;
       const firstEnd = alignDown(paneStart, spec.slideMs) + spec.slideMs;
       if (firstEnd > firedUpTo) continue;
       if (!amended) {
@@ -702,6 +729,17 @@ export class StreamEngine {
       const lastEnd = Math.min(firedUpTo, firstEnd - spec.slideMs + spec.sizeMs);
       for (let end = firstEnd; end <= lastEnd; end += spec.slideMs) this.emitWindow(state, w, spec, end, true);
     }
+  }
+
+  /**
+   * About how many panes a device keeps at steady state: those of the retained span (largest
+   * window + allowed lateness, plus the out-of-orderness the watermark lags by), one per pane or
+   * one per reading, whichever is fewer.
+   */
+  private panesKept(state: KeyState): number {
+    const interval = state.numbers[INTERVAL]!;
+    const step = interval > this.paneMs ? interval : this.paneMs;
+    return Math.ceil((this.retainMs + this.schema.lateness.outOfOrderMs) / step) + 3;
   }
 
   private emitWindow(state: KeyState, w: number, spec: WindowSpec, end: number, amendment: boolean): void {
@@ -770,7 +808,8 @@ export class StreamEngine {
     const m = schema.powerMetricIndex;
     const n = countOf(acc, m);
     if (n === 0) return null;
-    const covered = state.intervalMs > 0 ? Math.min(spec.sizeMs, n * state.intervalMs) : spec.sizeMs;
+    const interval = state.numbers[INTERVAL]!;
+    const covered = interval > 0 ? Math.min(spec.sizeMs, n * interval) : spec.sizeMs;
     return ((sumOf(acc, m) / n) * covered) / HOUR;
   }
 
@@ -810,19 +849,22 @@ export class StreamEngine {
   private fireTimers(p: Partition, wm: number): void {
     const heap = p.timers;
     while (heap.size > 0 && heap.peekTime() <= wm) {
-      const { time, item } = heap.pop();
+      const time = heap.peekTime();
+      const item = heap.peekItem();
+      heap.drop();
       const { state, detector } = item;
-      const deadline = state.timerDeadlines[detector]!;
+      const numbers = state.numbers;
+      const deadline = numbers[this.deadlinesAt + detector]!;
       if (deadline !== deadline) {
-        state.timerQueued[detector] = 0; // cancelled
+        numbers[this.queuedAt + detector] = 0; // cancelled
         continue;
       }
       if (deadline > time) {
         heap.push(deadline, this.timerSeq++, item); // re-armed later: keep waiting
         continue;
       }
-      state.timerQueued[detector] = 0;
-      state.timerDeadlines[detector] = Number.NaN;
+      numbers[this.queuedAt + detector] = 0;
+      numbers[this.deadlinesAt + detector] = Number.NaN;
       const d = this.detectors[detector]!;
       if (d.onTimer === undefined) continue;
       const ctx = this.ctx;
@@ -834,28 +876,31 @@ export class StreamEngine {
 
   /** Called by the detector context. */
   setTimer(state: KeyState, detector: number, time: number): void {
-    state.timerDeadlines[detector] = time;
-    if (time !== time || state.timerQueued[detector] === 1) return;
-    state.timerQueued[detector] = 1;
+    const numbers = state.numbers;
+    numbers[this.deadlinesAt + detector] = time;
+    if (time !== time || numbers[this.queuedAt + detector] === 1) return;
+    numbers[this.queuedAt + detector] = 1;
     state.partition.timers.push(time, this.timerSeq++, { state, detector });
   }
 
   private fireWindows(p: Partition, wm: number, final: boolean): void {
     const windows = this.windows;
     const limit = final ? Infinity : wm;
+    const firedAt = this.firedAt;
     for (const state of p.dirty) {
       const ring = state.panes;
+      const numbers = state.numbers;
       let stillDirty = false;
       if (ring.count > 0) {
         const oldest = ring.startAt(0);
         const newest = ring.startAt(ring.count - 1);
         for (let w = 0; w < windows.length; w++) {
           const spec = windows[w]!;
-          const firedUpTo = state.firedUpTo[w]!;
+          const firedUpTo = numbers[firedAt + w]!;
           let end = Math.max(firedUpTo + spec.slideMs, alignDown(oldest, spec.slideMs) + spec.slideMs);
           for (; end <= limit && end - spec.sizeMs <= newest; end += spec.slideMs) this.emitWindow(state, w, spec, end, false);
           const done = Math.max(firedUpTo, final ? end - spec.slideMs : alignDown(wm, spec.slideMs));
-          state.firedUpTo[w] = done;
+          numbers[firedAt + w] = done;
           // The newest pane's last window ends at its slide-aligned start + size.
           if (alignDown(newest, spec.slideMs) + spec.sizeMs > done) stillDirty = true;
         }
@@ -873,24 +918,26 @@ export class StreamEngine {
   private sweepIdleKeys(wm: number): void {
     const ttl = this.schema.state.ttlMs;
     for (const state of this.keys.values()) {
-      if (state.lastTime < wm - ttl && !state.dirty) this.evict(state, `no reading for more than ${ttl} ms (state TTL)`);
+      if (state.numbers[LAST_TIME]! < wm - ttl && !state.dirty) this.evict(state, `no reading for more than ${ttl} ms (state TTL)`);
     }
   }
 
   private evictOldest(p: Partition): void {
     let oldest: KeyState | undefined;
-    for (const state of this.keys.values()) if (state.partition === p && (!oldest || state.lastTime < oldest.lastTime)) oldest = state;
+    for (const state of this.keys.values()) if (state.partition === p && (!oldest || state.numbers[LAST_TIME]! < oldest.numbers[LAST_TIME]!)) oldest = state;
     if (oldest) this.evict(oldest, `partition holds its maximum of ${this.schema.state.maxKeysPerPartition} devices; the least recently seen was evicted`);
   }
 
   private evict(state: KeyState, reason: string): void {
     this.keys.delete(state.key);
+    if (state.keyId >= 0 && this.byKeyId[state.keyId] === state) this.byKeyId[state.keyId] = undefined;
+    state.keyId = -1;
     state.partition.keyCount--;
     state.partition.dirty.delete(state);
-    state.timerDeadlines.fill(Number.NaN);
+    state.numbers.fill(Number.NaN, this.deadlinesAt, this.queuedAt);
     this.stats.evicted++;
     this.stats.keys = this.keys.size;
-    this.outputs.ops?.(opsEvent('evicted', this.schema.name, reason, { key: state.key, time: state.lastTime, watermark: this.watermarkValue }));
+    this.outputs.ops?.(opsEvent('evicted', this.schema.name, reason, { key: state.key, time: state.numbers[LAST_TIME]!, watermark: this.watermarkValue }));
   }
 
   private auditOf(p: Partition): AuditSnapshot {
@@ -969,7 +1016,7 @@ class EngineDetectorContext implements DetectorContext {
     return this.state.site;
   }
   get intervalMs(): number {
-    return this.state.intervalMs;
+    return this.state.numbers[INTERVAL]!;
   }
   bind(state: KeyState, watermark: number): void {
     this.state = state;

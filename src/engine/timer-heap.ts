@@ -29,10 +29,13 @@ export class TimerHeap<T> {
     for (let i = 0; i < this.times.length; i++) visit(this.times[i]!, this.seqs[i]!, this.items[i]!);
   }
 
-  /** Removes the earliest entry; call only when size > 0. */
-  pop(): { time: number; item: T } {
-    const time = this.times[0]!;
-    const item = this.items[0]!;
+  /** The earliest entry's item; call only when size > 0. */
+  peekItem(): T {
+    return this.items[0]!;
+  }
+
+  /** Removes the earliest entry (without allocating); call only when size > 0. */
+  drop(): void {
     const lastTime = this.times.pop()!;
     const lastSeq = this.seqs.pop()!;
     const lastItem = this.items.pop()!;
@@ -42,6 +45,13 @@ export class TimerHeap<T> {
       this.items[0] = lastItem;
       this.down(0);
     }
+  }
+
+  /** Removes the earliest entry; call only when size > 0. */
+  pop(): { time: number; item: T } {
+    const time = this.times[0]!;
+    const item = this.items[0]!;
+    this.drop();
     return { time, item };
   }
 
