@@ -1,17 +1,26 @@
-// `gridpulse bench --kafka` at a small size against the Kafka test broker (scripts/servers.sh start
-// kafka) and PostgreSQL (scripts/servers.sh start postgres): the output's structure, every store
+// `gridpulse bench --kafka` at a small size against a Kafka test broker of its own (scripts/servers.sh
+// start kafka) and PostgreSQL (scripts/servers.sh start postgres): the output's structure, every store
 // holding every reading afterwards, the scratch databases gone, and clear errors for bad flags.
 // No timing is asserted: the figures themselves are the bench's business (README, Performance).
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPrivateKafka, type PrivateKafka } from '../helpers/kafka-processes.js';
 import { runNode } from '../helpers/run-node.js';
 import { pgAdmin, PG_SERVER } from '../helpers/servers.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const BOOTSTRAP_FILE = '/tmp/gridpulse-kafka/bootstrap';
+const brokerDir = mkdtempSync(join(tmpdir(), 'gp-bench-kafka-test-'));
+let broker: PrivateKafka | undefined;
 let kafkaUrl = '';
+
+after(() => {
+  broker?.stop();
+  rmSync(brokerDir, { recursive: true, force: true });
+});
 
 const bench = (args: readonly string[]): ReturnType<typeof runNode> => runNode([MAIN, 'bench', ...args]);
 
@@ -31,9 +40,8 @@ interface Row {
 }
 
 before(async () => {
-  if (process.env.GP_KAFKA_BOOTSTRAP !== undefined) kafkaUrl = `kafka://${process.env.GP_KAFKA_BOOTSTRAP}`;
-  else if (existsSync(BOOTSTRAP_FILE)) kafkaUrl = `kafka://${readFileSync(BOOTSTRAP_FILE, 'utf8').trim()}`;
-  else throw new Error(`the Kafka test broker is not running — start it with scripts/servers.sh start kafka (no ${BOOTSTRAP_FILE})`);
+  broker = startPrivateKafka(brokerDir);
+  kafkaUrl = broker.url;
   await pgAdmin('SELECT 1');
 });
 

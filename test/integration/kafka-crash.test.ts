@@ -4,12 +4,23 @@
 // store must then hold exactly what `gridpulse replay` of the same readings stores. The full size
 // (1,000,000 readings, 20 kills) is run by hand: see the harness's header and the README.
 //
-// Needs `scripts/servers.sh start kafka` and `scripts/servers.sh start postgres`; the harness fails
-// saying so when either does not answer.
-import { test } from 'node:test';
+// Needs `scripts/servers.sh start postgres` (the harness fails saying so when it does not answer);
+// the Kafka test broker is one of the file's own, started with `scripts/servers.sh start kafka`.
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPrivateKafka } from '../helpers/kafka-processes.js';
 import { runNode } from '../helpers/run-node.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gp-kafka-crash-test-'));
+const broker = startPrivateKafka(dir);
+after(() => {
+  broker.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const HARNESS = fileURLToPath(new URL('../../scripts/kafka-crash.ts', import.meta.url));
 const runHarness = (args: readonly string[]): ReturnType<typeof runNode> => runNode([HARNESS, ...args]);
@@ -21,7 +32,7 @@ function figure(stdout: string, name: string): number {
 }
 
 test('30,000 readings, gridpulse process SIGKILLed 5 times (2 during a checkpoint write) and restarted: 0 lost, 0 duplicated, 0 different against replay', { timeout: 420_000 }, async () => {
-  const { code, stdout, stderr } = await runHarness(['--readings', '30000', '--meters', '100', '--kills', '5', '--checkpoint-kills', '2', '--gap-min-ms', '500', '--gap-max-ms', '3000']);
+  const { code, stdout, stderr } = await runHarness(['--kafka', broker.url, '--readings', '30000', '--meters', '100', '--kills', '5', '--checkpoint-kills', '2', '--gap-min-ms', '500', '--gap-max-ms', '3000']);
   const context = `\n--- stdout\n${stdout}\n--- stderr (last 3000 characters)\n${stderr.slice(-3000)}`;
   assert.equal(code, 0, `the harness exits 0 on success${context}`);
   assert.match(stdout, /^result: PASS$/m, context);

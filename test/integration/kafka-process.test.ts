@@ -1,4 +1,4 @@
-// `gridpulse process` against the Kafka-protocol test broker (scripts/servers.sh start kafka) and
+// `gridpulse process` against a Kafka-protocol test broker of its own (scripts/servers.sh start kafka) and
 // PostgreSQL: the results in the store equal those of `gridpulse replay` of the same readings with
 // one process, with two processes in one group, and across a SIGKILL and restart (with the newest
 // checkpoint of a partition corrupted meanwhile), and through rebalances (a member joins, one is
@@ -19,9 +19,10 @@ import {
   query,
   replayContents,
   startProcess as startMember,
-  testKafkaUrl,
+  startPrivateKafka,
   TestDatabases,
   type Contents,
+  type PrivateKafka,
   type Running,
 } from '../helpers/kafka-processes.js';
 
@@ -35,6 +36,7 @@ const run = `${process.pid}-${Date.now()}`;
 const dir = mkdtempSync(join(tmpdir(), 'gp-kafka-process-'));
 const databases = new TestDatabases(`gp_kproc_${run}`);
 let kafkaUrl = '';
+let broker: PrivateKafka | undefined;
 let topic = '';
 let lines: string[] = [];
 let readingCount = 0;
@@ -45,7 +47,8 @@ function startProcess(storeUrl: string, group: string, name: string, options: { 
 }
 
 before(async () => {
-  kafkaUrl = testKafkaUrl();
+  broker = startPrivateKafka(dir);
+  kafkaUrl = broker.url;
   topic = `kproc-power-${run}`;
   // Meters every 30 s; m-7 jumps from about 2 kW to 9 kW for 40 minutes in the middle (a spike alert that opens and resolves).
   lines = [];
@@ -67,6 +70,7 @@ before(async () => {
 });
 
 after(async () => {
+  broker?.stop();
   await databases.dropAll();
   rmSync(dir, { recursive: true, force: true });
 });
