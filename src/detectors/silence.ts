@@ -17,9 +17,13 @@ import { OptionalDurationParam, parseDuration, resolveParams } from './params.js
  *   silence is re-checked less often (every missed/4 intervals, at most every half of the
  *   stream's `alerts.resolveAfterMs`, so the open alert stays fresh).
  * - Reading path: a reading after a silence reports `active: false` with the total missed and
- *   an ops `gap` event with the final count (time = the first missing reading's time). When the
- *   gap was never seen by a timer (replay, a partition that was behind), the reading reports the
- *   active finding at the deadline, then `active: false` at its own time, and one ops `gap`.
+ *   an ops `gap` event with the final count (time = the first missing reading's time). Before
+ *   that, it reports every check of the schedule above that falls before the reading and that no
+ *   timer reported yet (all of them when the gap was never seen by a timer: replay, or a
+ *   partition that was behind), then one ops `gap`.
+ * Every finding's time is a point of that schedule (deadline, then deadline + steps), never the
+ * watermark at the moment a timer fired: the findings, and the alert's id (from its opening
+ * time), are the same however fast the watermark moved — one process or a partitioned group.
  * Missed: round(gap ÷ interval) − 1 when a reading closes the gap; floor(elapsed ÷ interval −
  * grace) while it is open. Score: `scoreForRatio(missed)`: 0.5 for one, 0.75 for two, ...
  *
@@ -41,6 +45,8 @@ export interface SilenceState {
   open: number;
   /** Intervals missed, as last reported. */
   missed: number;
+  /** While open: event time of the next scheduled check (checks before a resuming reading are reported by it). */
+  next?: number;
 }
 
 export class SilenceDetector implements Detector<SilenceState> {
@@ -86,24 +92,15 @@ export class SilenceDetector implements Detector<SilenceState> {
     }
     const limit = interval * (1 + this.grace);
     const gap = t - previous;
-    if (state.open === 1) {
-      const missed = Math.max(0, Math.round(gap / interval) - 1);
+    if (state.open === 1 || gap > limit) {
+      // The checks a timer would have made before this reading, had the watermark got there first.
+      let due = state.open === 1 ? (state.next ?? Number.NaN) : previous + limit;
+      while (due < t) due = this.check(state, previous, due, interval, limit, ctx, state.open === 1);
+      const missed = Math.max(state.open === 1 ? 0 : 1, Math.round(gap / interval) - 1);
       state.open = 0;
+      // Absent, not undefined: a state shaped like createState() packs compactly into checkpoints.
+      delete state.next;
       state.missed = missed;
-      this.close(t, previous, gap, missed, interval, ctx);
-    } else if (gap > limit) {
-      const missed = Math.max(1, Math.round(gap / interval) - 1);
-      state.missed = missed;
-      const deadline = previous + limit;
-      ctx.report({
-        time: deadline,
-        score: scoreForRatio(missed),
-        value: missed,
-        baseline: interval,
-        threshold: limit,
-        explain: `no reading for ${formatDuration(gap)} between ${formatTime(previous)} and ${formatTime(t)}: ${missed} expected reading${missed === 1 ? '' : 's'} missed (${this.terms(interval)})`,
-        active: true,
-      });
       this.close(t, previous, gap, missed, interval, ctx);
     }
     ctx.setTimer(t + limit);
@@ -115,32 +112,41 @@ export class SilenceDetector implements Detector<SilenceState> {
     const interval = this.interval(ctx);
     if (!(interval > 0 && Number.isFinite(interval))) return;
     const limit = interval * (1 + this.grace);
-    const now = Number.isFinite(ctx.watermark) && ctx.watermark > time ? ctx.watermark : time;
-    const elapsed = now - state.previous;
-    if (elapsed < limit) {
+    if (time - state.previous < limit) {
       // The interval grew since the timer was set: wait for the new deadline.
       ctx.setTimer(state.previous + limit);
       return;
     }
+    ctx.setTimer(this.check(state, state.previous, time, interval, limit, ctx, true));
+  }
+
+  /**
+   * One check of an open silence at event time `at` (a point of the schedule): an active finding
+   * with the readings missed by then; with `announce`, the silence is marked open and, when first
+   * seen, an ops event says so (a reading that ends a gap no timer saw reports only its end).
+   * Returns the time of the next check.
+   */
+  private check(state: SilenceState, previous: number, at: number, interval: number, limit: number, ctx: DetectorContext, announce: boolean): number {
+    const elapsed = at - previous;
     const missed = Math.max(1, Math.floor(elapsed / interval - this.grace + 1e-9));
     state.missed = missed;
     ctx.report({
-      time: now,
+      time: at,
       score: scoreForRatio(missed),
       value: missed,
       baseline: interval,
       threshold: limit,
-      explain: `no reading for ${formatDuration(elapsed)} since ${formatTime(state.previous)}: ${missed} expected reading${missed === 1 ? '' : 's'} missed so far (${this.terms(interval)})`,
+      explain: `no reading for ${formatDuration(elapsed)} since ${formatTime(previous)}: ${missed} expected reading${missed === 1 ? '' : 's'} missed so far (${this.terms(interval)})`,
       active: true,
       // Silence lasts until the device reports again, however far apart these re-reports are.
       holds: true,
     });
-    if (state.open === 0) {
+    if (announce && state.open === 0) {
       state.open = 1;
       ctx.ops(
-        opsEvent('gap', this.stream, `device silent: no reading since ${formatTime(state.previous)}, ${missed} missed so far`, {
+        opsEvent('gap', this.stream, `device silent: no reading since ${formatTime(previous)}, ${missed} missed so far`, {
           key: ctx.key,
-          time: state.previous + interval,
+          time: previous + interval,
           watermark: ctx.watermark,
           missed,
         }),
@@ -149,7 +155,8 @@ export class SilenceDetector implements Detector<SilenceState> {
     let step = interval * Math.max(1, Math.floor(missed / 4));
     const refresh = Math.max(interval, this.refreshMs);
     if (step > refresh) step = refresh;
-    ctx.setTimer(now + step);
+    state.next = at + step;
+    return state.next;
   }
 
   private close(t: number, previous: number, gap: number, missed: number, interval: number, ctx: DetectorContext): void {

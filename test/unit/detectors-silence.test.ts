@@ -27,21 +27,24 @@ function setup(interval = MINUTE) {
 
 const at = (minute: number) => MONDAY + minute * MINUTE;
 
-test('a gap seen by the next reading: active at the deadline, then cleared, one ops gap', () => {
+test('a gap seen by the next reading: each scheduled check before it is reported, then cleared, one ops gap', () => {
   const { ctx, feed } = setup();
   for (let m = 0; m <= 10; m++) feed(m);
   assert.equal(ctx.timer, at(11.5), 'armed at interval × (1 + grace)');
   feed(20);
-  assert.equal(ctx.findings.length, 2);
-  const [open, close] = ctx.findings as [(typeof ctx.findings)[0], (typeof ctx.findings)[0]];
-  assert.equal(open.active, true);
-  assert.equal(open.time, at(11.5));
-  assert.equal(open.value, 9);
-  assert.ok(Math.abs(open.score - (1 - 0.5 / 9)) < 1e-9);
-  assert.match(open.explain, /^no reading for 10m between 2025-01-06T00:10:00\.000Z and 2025-01-06T00:20:00\.000Z: 9 expected readings missed \(interval 1m, grace 50%\)$/);
-  assert.equal(close.active, false);
-  assert.equal(close.time, at(20));
-  assert.equal(close.value, 9);
+  // The checks a timer would have made had the watermark passed them first: at the deadline, then
+  // every interval (every 2 from 8 missed on), all before the reading at minute 20.
+  const active = ctx.active();
+  assert.deepEqual(
+    active.map((f) => [(f.time - MONDAY) / MINUTE, f.value]),
+    [[11.5, 1], [12.5, 2], [13.5, 3], [14.5, 4], [15.5, 5], [16.5, 6], [17.5, 7], [18.5, 8]],
+  );
+  assert.ok(Math.abs(active[7]!.score - (1 - 0.5 / 8)) < 1e-9);
+  assert.match(active[7]!.explain, /^no reading for 8m30s since 2025-01-06T00:10:00\.000Z: 8 expected readings missed so far \(interval 1m, grace 50%\)$/);
+  const [close] = ctx.cleared();
+  assert.equal(ctx.cleared().length, 1);
+  assert.equal(close!.time, at(20));
+  assert.equal(close!.value, 9);
   assert.equal(ctx.opsEvents.length, 1);
   const gap = ctx.opsEvents[0]!;
   assert.equal(gap.kind, 'gap');
@@ -71,16 +74,23 @@ test('the timer reports a silence as it happens and counts cascading gaps', () =
   assert.match(cleared[0]!.explain, /readings resumed at 2025-01-06T00:16:00\.000Z after 6m of silence: 5 expected readings missed in total/);
   assert.equal(ctx.opsEvents.length, 2);
   assert.equal(ctx.opsEvents[1]!.missed, 5, 'the closing ops gap has the final count');
-  assert.equal(ctx.active().length, 3, 'the reading itself does not report a second silence');
+  // The checks at 14.5 and 15.5 that no timer made (the watermark had not got there) come from the
+  // reading, so the findings are the same whichever came first.
+  assert.deepEqual(ctx.active().map((f) => [f.time, f.value]), [[at(11.5), 1], [at(12.5), 2], [at(13.5), 3], [at(14.5), 4], [at(15.5), 5]]);
 });
 
-test('a watermark far past the deadline counts what was missed by then, and long silences are re-checked less often', () => {
+test('a silence is checked at points of its schedule, whatever the watermark; long silences are re-checked less often', () => {
   const { ctx, feed, fireTimer } = setup();
   feed(0);
-  fireTimer(30);
-  assert.equal(ctx.active()[0]!.value, 29);
-  assert.equal(ctx.active()[0]!.time, at(30));
-  assert.equal(ctx.timer, at(32.5), 'every 29/4 = 7 intervals, capped at half of resolveAfter (2.5m)');
+  // The watermark jumps to minute 30: the engine fires every check due by then, one after the other.
+  while (ctx.timer <= at(30)) fireTimer(30);
+  const active = ctx.active();
+  assert.equal(active[0]!.time, at(1.5), 'the first check at the deadline, not at the watermark');
+  const last = active.at(-1)!;
+  assert.ok(last.time <= at(30));
+  assert.equal(last.value, Math.floor((last.time - at(0)) / MINUTE - 0.5));
+  assert.equal(ctx.timer - last.time, 2.5 * MINUTE, 'every missed/4 intervals, capped at half of resolveAfter (2.5m)');
+  assert.equal(ctx.opsEvents.length, 1);
 });
 
 test('nothing is reported while the interval is unknown', () => {
@@ -103,5 +113,7 @@ test('a declared interval in params wins over the engine interval', () => {
   detector.onReading(state, reading(schema, at(4), { usageKw: 1 }), ctx);
   assert.deepEqual(ctx.findings, []);
   detector.onReading(state, reading(schema, at(20), { usageKw: 1 }), ctx);
-  assert.equal(ctx.active()[0]!.value, 2);
+  // Checks every 5 minutes from the deadline at minute 9 (4 + 5, grace 0); 2 readings missed in all.
+  assert.deepEqual(ctx.active().map((f) => [f.time, f.value]), [[at(9), 1], [at(14), 2], [at(19), 3]]);
+  assert.equal(ctx.cleared()[0]!.value, 2);
 });
