@@ -259,7 +259,11 @@ export type LiveEvent =
  * block (the SSE layer buffers per client with a bound and drops slow clients).
  */
 export interface LiveFeed {
-  subscribe(listener: (event: LiveEvent) => void): () => void;
+  /**
+   * `types`: the event types the listener wants (default every type). The feed may leave out
+   * events of other types, so the engine does not gather events nobody reads.
+   */
+  subscribe(listener: (event: LiveEvent) => void, types?: ReadonlySet<LiveEvent['type']>): () => void;
   readonly subscribers: number;
 }
 

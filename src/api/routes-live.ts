@@ -186,7 +186,7 @@ export function registerLiveRoutes(app: FastifyInstance, context: ApiContext): v
       const unsubscribe = platform.live.subscribe((event) => {
         if (event.type === 'status') lastFeedStatusAt = Date.now();
         if (matches(event, client.filter)) client.offer(frame(event));
-      });
+      }, filter.types);
       if (filter.types.has('status')) client.offer(statusFrame());
 
       let cleaned = false;

@@ -11,6 +11,7 @@ import { alertKafkaConnector } from './alert-kafka.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
 import { createOutboxRelay, createRetentionSchedule, createStore, type OutboxRelay, type Store } from '../stores/index.js';
+import { writeJsonInSlices } from './json-slices.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { serializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
@@ -18,6 +19,8 @@ const CHECKPOINT_VERSION = 1;
 const RECENT_READINGS = 50;
 const MAX_PENDING_WRITES = 50_000;
 const FEATURES_EVERY_MS = 250;
+/** Records the engine processes before it lets the event loop run (see runTasks). */
+const SLICE_RECORDS = 1000;
 
 interface Checkpoint {
   version: number;
@@ -111,7 +114,10 @@ function runEngineWorker(): void {
   // ---- live state ----
   const devices = new Map<string, DeviceMemory>();
   const dirty: DeviceMemory[] = [];
-  let liveOn = false;
+  // Which event types the main thread's live subscribers want: only those are collected.
+  let liveAggregates = false;
+  let liveAlerts = false;
+  let liveOps = false;
   let events: LiveEvent[] = [];
   const totals: EngineStats['totals'] = { processed: 0, late: 0, tooLate: 0, aggregates: 0, alertEvents: 0, findingsByType: {}, opsByKind: {} };
   let storeWrites = 0;
@@ -163,7 +169,7 @@ function runEngineWorker(): void {
           memory.avg1m = avg;
           memory.avgChanged = true;
         }
-        if (liveOn) events.push({ type: 'aggregate', data: a });
+        if (liveAggregates) events.push({ type: 'aggregate', data: a });
       },
       alert(event: AlertEvent) {
         totals.alertEvents++;
@@ -174,12 +180,18 @@ function runEngineWorker(): void {
         if (event.alert.status === 'resolved') memory.open.delete(event.alert.id);
         else memory.open.add(event.alert.id);
         submitAlert(event);
-        if (liveOn) events.push({ type: 'alert', data: event });
+        if (liveAlerts) {
+          // Out at once, with the events before it (their order kept), not at the end of the batch:
+          // under load a batch takes a large part of a second. The store write follows in its queue.
+          events.push({ type: 'alert', data: event });
+          send({ t: 'events', events });
+          events = [];
+        }
       },
       ops(e: OpsEvent) {
         totals.opsByKind[e.kind] = (totals.opsByKind[e.kind] ?? 0) + 1;
         if (e.kind === 'too_late') totals.tooLate++;
-        if (liveOn) events.push({ type: 'ops', data: e });
+        if (liveOps) events.push({ type: 'ops', data: e });
       },
     },
   });
@@ -238,10 +250,11 @@ function runEngineWorker(): void {
   };
 
   // ---- records ----
-  const processBatch = (batch: RecordBatch): void => {
+  /** Records `from` up to `to` (exclusive) of a batch; `consumed` moves once the last is done. */
+  const processRecords = (batch: RecordBatch, from: number, to: number): void => {
     const text = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
-    let start = 0;
-    for (let i = 0; i < batch.offsets.length; i++) {
+    let start = from === 0 ? 0 : batch.ends[from - 1]!;
+    for (let i = from; i < to; i++) {
       const end = batch.ends[i]!;
       const offset = batch.offsets[i]!;
       const index = batch.streams[i]!;
@@ -255,8 +268,11 @@ function runEngineWorker(): void {
         engine.process(decoder.reading);
       }
     }
-    consumed = batch.next;
+    if (to === batch.offsets.length) consumed = batch.next;
   };
+
+  /** Lets the event loop run: the store's writes (their steps are callbacks) go on beside the engine. */
+  const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
   // ---- checkpoints ----
   let checkpointSeq = 0;
@@ -273,7 +289,8 @@ function runEngineWorker(): void {
   // engine goes on meanwhile: waiting for the store would hold up every alert behind the backlog.
   let checkpointInFlight: Promise<void> = Promise.resolve();
   let checkpointsPending = 0;
-  let lastSnapshotMs = 0;
+  /** Engine time the last checkpoint took from the engine: the snapshot and its serialization. */
+  let lastCheckpointCostMs = 0;
   let lastCheckpointStart = Number.NEGATIVE_INFINITY;
 
   const persistCheckpoint = async (checkpoint: Checkpoint): Promise<void> => {
@@ -283,7 +300,10 @@ function runEngineWorker(): void {
     const tmp = join(checkpointDir, `${name}.tmp`);
     const file = await open(tmp, 'w');
     try {
-      await file.writeFile(JSON.stringify(checkpoint));
+      // In slices with the engine going on between them (tens of MB for 10,000 devices: in one
+      // piece, a stall of a few hundred ms that every alert behind it waits out). The time it
+      // takes from the engine counts in the checkpoint's cost, like the snapshot's.
+      lastCheckpointCostMs += await writeJsonInSlices(file, checkpoint);
       await file.sync();
     } finally {
       await file.close();
@@ -299,7 +319,7 @@ function runEngineWorker(): void {
     const begin = performance.now();
     lastCheckpointStart = begin;
     const checkpoint: Checkpoint = { version: CHECKPOINT_VERSION, createdAt: clock(), offsets: [consumed], state: pipeline.router.snapshot() };
-    lastSnapshotMs = performance.now() - begin;
+    lastCheckpointCostMs = performance.now() - begin;
     // The store has every record before the checkpoint, and the channels every transition.
     const delivered = waitForDelivery && delivery !== undefined ? drainDeliveryBacklog().then(() => delivery.idle()) : Promise.resolve();
     const stored = Promise.all([writer.flush(), delivered]);
@@ -324,11 +344,12 @@ function runEngineWorker(): void {
 
   /**
    * The periodic checkpoint, in the background; skipped while the previous one is still being
-   * written, and spaced so that taking snapshots stays under 5% of the engine's time.
+   * written, and spaced so that taking and serializing snapshots stays under 5% of the engine's
+   * time (with many devices a checkpoint takes the engine a large part of a second).
    */
   const periodicCheckpoint = (): void => {
     if (checkpointsPending > 0) return;
-    if (performance.now() - lastCheckpointStart < lastSnapshotMs * 20) return;
+    if (performance.now() - lastCheckpointStart < lastCheckpointCostMs * 20) return;
     startCheckpoint().catch((error: unknown) => onError(error, 'checkpoint'));
   };
 
@@ -385,24 +406,32 @@ function runEngineWorker(): void {
         continue;
       }
       if (task.kind === 'batch') {
-        try {
-          processBatch(task.batch);
-        } catch (error) {
-          // The engine cannot go on past a record it failed on (that would drop it): the thread
-          // ends, the main thread reports the engine down, and a restart replays from the checkpoint.
-          onError(error, 'engine');
-          process.exit(1);
+        // In slices, with the event loop let in between: the store writer's batches advance only
+        // in callbacks, and without a turn of the loop they would wait for the whole backlog in
+        // flight (tens of thousands of records), the engine then waiting for the store in turn.
+        const size = task.batch.offsets.length;
+        for (let from = 0; from < size; from += SLICE_RECORDS) {
+          if (from > 0) await yieldToLoop();
+          try {
+            processRecords(task.batch, from, Math.min(size, from + SLICE_RECORDS));
+          } catch (error) {
+            // The engine cannot go on past a record it failed on (that would drop it): the thread
+            // ends, the main thread reports the engine down, and a restart replays from the checkpoint.
+            onError(error, 'engine');
+            process.exit(1);
+          }
+          // A channel queue that was full: the engine waits for room rather than drop a transition.
+          if (deliveryBacklog.length > 0) await drainDeliveryBacklog();
+          // Backpressure: the store writes in the background; past the bound the engine waits until
+          // it is back to half of it (not until it is empty: that would stall alerts for the whole backlog).
+          if (writer.pending() > MAX_PENDING_WRITES) {
+            await writer.waitForRoom(MAX_PENDING_WRITES / 2).catch(async (error: unknown) => {
+              onError(error, 'store');
+              await new Promise((resolve) => setTimeout(resolve, 1000)); // the store is down: retry, slowly
+            });
+          }
         }
-        // A channel queue that was full: the engine waits for room rather than drop a transition.
-        if (deliveryBacklog.length > 0) await drainDeliveryBacklog();
-        // Backpressure: the store writes in the background; past the bound the engine waits until
-        // it is back to half of it (not until it is empty: that would stall alerts for the whole backlog).
-        if (writer.pending() > MAX_PENDING_WRITES) {
-          await writer.waitForRoom(MAX_PENDING_WRITES / 2).catch(async (error: unknown) => {
-            onError(error, 'store');
-            await new Promise((resolve) => setTimeout(resolve, 1000)); // the store is down: retry, slowly
-          });
-        }
+        if (tasks.length > 0) await yieldToLoop();
       } else {
         await task.run();
       }
@@ -507,7 +536,9 @@ function runEngineWorker(): void {
         writer.writeOps(message.events);
         return;
       case 'live':
-        liveOn = message.on;
+        liveAggregates = message.types.includes('aggregate');
+        liveAlerts = message.types.includes('alert');
+        liveOps = message.types.includes('ops');
         return;
       case 'begin':
         consumed = message.offset;

@@ -77,6 +77,8 @@ interface Slot {
   /** Checkpoints of the slot, one after the other. */
   chain: Promise<void>;
   dropped: boolean;
+  /** The offset of the last seek made because a batch began after `next` (NaN: none). */
+  soughtTo: number;
 }
 
 const DEFAULT_GROUP = 'gridpulse-engine';
@@ -196,6 +198,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
       outputs: { aggregates: [], alerts: [], ops: [] },
       chain: Promise.resolve(),
       dropped: false,
+      soughtTo: Number.NaN,
     };
     holder.slot = slot;
     if (!restored) info(`${topic}/${partition}: no checkpoint, starting at offset 0`);
@@ -330,11 +333,17 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
       // Kafka's committed offset is ahead of the checkpoint (it was committed, the checkpoint not
       // written): read from the checkpoint's offset — unless the topic's retention already deleted
       // the records from there, which no seek brings back.
-      const low = await oldestOffset(batch.topic, batch.partition).catch((error: unknown) => {
-        report(error, `oldest offset of ${batch.topic}/${batch.partition}`);
-        return 0;
-      });
-      if (low > slot.next) {
+      // Only when a seek to it was already made and the broker still answers from later on: one
+      // batch fetched before the seek took effect says nothing.
+      const sought = slot.soughtTo === slot.next;
+      slot.soughtTo = slot.next;
+      const low = !sought
+        ? 0
+        : await oldestOffset(batch.topic, batch.partition).catch((error: unknown) => {
+            report(error, `oldest offset of ${batch.topic}/${batch.partition}`);
+            return 0;
+          });
+      if (low > slot.next && Number(first.offset) >= low) {
         report(
           new GpError('GP_LOG_GAP', `${batch.topic}/${batch.partition}: records ${slot.next}…${low - 1} were deleted by the topic's retention before they were processed (the checkpoint is older than the oldest record); continuing at offset ${low}`, { topic: batch.topic, partition: batch.partition, from: slot.next, to: low - 1 }),
           'consume',
@@ -411,6 +420,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     const joining = kafka!.consumer({ groupId: group, sessionTimeout, rebalanceTimeout: Math.max(sessionTimeout, 10_000), heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)) });
     consumer = joining;
     joining.on(joining.events.GROUP_JOIN, (event) => {
+      rejoins = 0;
       onAssignment(event.payload.memberAssignment).catch((error: unknown) => report(error, 'assignment'));
     });
     // A rebalance is starting: checkpoint now, so whoever gets a partition next starts close to here.
@@ -438,7 +448,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
   const scheduleRejoin = (): void => {
     if (closing !== undefined || rejoinTimer !== undefined) return;
     const delay = Math.min(30_000, 500 * 2 ** Math.min(rejoins, 6));
-    rejoins++;
+    const attempt = ++rejoins;
     rejoinTimer = setTimeout(() => {
       rejoinTimer = undefined;
       void (async () => {
@@ -446,9 +456,8 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
         for (const slot of [...slots.values()]) await dropSlot(slot, 'consumer restart');
         assignment = undefined;
         if (closing !== undefined) return;
-        info(`rejoining consumer group ${group} (attempt ${rejoins})`);
+        info(`rejoining consumer group ${group} (attempt ${attempt})`);
         await join();
-        rejoins = 0;
       })().catch((error: unknown) => {
         report(error, 'Kafka consumer rejoin');
         scheduleRejoin();

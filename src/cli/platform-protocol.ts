@@ -43,8 +43,11 @@ export type ToWorker =
   | RecordBatch
   /** Readings refused at ingest, recorded as ops events by the store writer. */
   | { t: 'ops'; events: OpsEvent[] }
-  /** Whether the main thread has live subscribers (events are sent only while it has). */
-  | { t: 'live'; on: boolean }
+  /**
+   * The event types the main thread's live subscribers want (events of other types are not
+   * collected; none while the list is empty).
+   */
+  | { t: 'live'; types: Array<LiveEvent['type']> }
   | { t: 'call'; id: number; call: EngineCall };
 
 /** The engine side of `PlatformStatus`, sent with every processed batch. */
@@ -81,6 +84,11 @@ export type FromWorker =
   | { t: 'ready'; checkpoint: { offset: number; createdAt: number } | null; storeKind: string }
   | { t: 'fatal'; error: SerializedError }
   | { t: 'processed'; stats: EngineStats; events: LiveEvent[] | null }
+  /**
+   * Live events sent ahead of the end of a batch: as soon as the engine emits an alert event, it
+   * goes out with the events before it (in order), so an alert never waits for its batch to end.
+   */
+  | { t: 'events'; events: LiveEvent[] }
   | { t: 'features'; update: FeatureUpdate }
   /** A checkpoint up to `offset` is on disk: the main thread commits the offset in the log. */
   | { t: 'checkpointed'; offset: number }

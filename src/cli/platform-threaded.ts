@@ -29,6 +29,8 @@ const RATE_WINDOW_S = 10;
 const READ_BATCH = 5000;
 /** Records sent to the engine worker and not yet processed; the log is the buffer beyond this. */
 const MAX_IN_FLIGHT = 50_000;
+/** The engine worker's young generation (V8 semi-spaces), MB; see startEngineWorker. */
+const ENGINE_YOUNG_GENERATION_MB = 96;
 
 /** The main thread's copy of a device's live features, refreshed by the engine worker. */
 interface DeviceMirror {
@@ -47,11 +49,15 @@ interface DeviceMirror {
  */
 function startEngineWorker(data: EngineWorkerData): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./engine-worker.js', here), { workerData: data });
+  // A larger young generation: the engine allocates objects per reading that live until the store
+  // has written them (rows, events); with V8's default the worker scavenged almost twice as often
+  // and spent about a fifth more time in it (measured with --trace-gc, 10,000 meters).
+  const resourceLimits = { maxYoungGenerationSizeMb: ENGINE_YOUNG_GENERATION_MB };
+  if (!here.endsWith('.ts')) return new Worker(new URL('./engine-worker.js', here), { workerData: data, resourceLimits });
   const source = new URL('./engine-worker.ts', here).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+  return new Worker(bootstrap, { eval: true, workerData: data, resourceLimits });
 }
 
 /**
@@ -156,9 +162,11 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
   };
 
   // ---- the SSE fan-out ----
-  const listeners = new Set<(event: LiveEvent) => void>();
+  // Each listener with the event types it wants (undefined: all).
+  const listeners = new Map<(event: LiveEvent) => void, ReadonlySet<LiveEvent['type']> | undefined>();
   const publish = (event: LiveEvent): void => {
-    for (const listener of listeners) {
+    for (const [listener, types] of listeners) {
+      if (types !== undefined && !types.has(event.type)) continue;
       try {
         listener(event);
       } catch (error) {
@@ -166,7 +174,16 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       }
     }
   };
-  const liveChanged = (): void => post({ t: 'live', on: listeners.size > 0 });
+  // The worker gathers only the event types some listener wants.
+  const ENGINE_EVENT_TYPES: ReadonlyArray<LiveEvent['type']> = ['aggregate', 'alert', 'ops'];
+  let liveTypesSent = '';
+  const liveChanged = (): void => {
+    const wanted = ENGINE_EVENT_TYPES.filter((type) => [...listeners.values()].some((types) => types === undefined || types.has(type)));
+    const text = wanted.join(',');
+    if (text === liveTypesSent) return;
+    liveTypesSent = text;
+    post({ t: 'live', types: wanted });
+  };
 
   // ---- counters kept on this thread: ingest ----
   const ingestTotals = { received: 0, accepted: 0, rejected: 0, rejectedByReason: {} as Record<string, number>, invalidOps: 0 };
@@ -326,6 +343,9 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
         engineStats = message.stats;
         if (message.events !== null && listeners.size > 0) for (const event of message.events) publish(event);
         progressed();
+        return;
+      case 'events':
+        if (listeners.size > 0) for (const event of message.events) publish(event);
         return;
       case 'features':
         applyFeatures(message.update);
@@ -516,12 +536,12 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     defaultStream: streams[0]!.name,
     store: storeProxy,
     live: {
-      subscribe(listener) {
-        listeners.add(listener);
-        if (listeners.size === 1) liveChanged();
+      subscribe(listener, types) {
+        listeners.set(listener, types === undefined ? undefined : new Set(types));
+        liveChanged();
         return () => {
           listeners.delete(listener);
-          if (listeners.size === 0) liveChanged();
+          liveChanged();
         };
       },
       get subscribers() {
@@ -556,7 +576,9 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       if (checkpoint) onInfo(`resumed from checkpoint of ${new Date(checkpoint.createdAt).toISOString()} at log offset ${consumed} (${log.endOffset(0) - consumed} readings to replay)`);
       else if (committed !== undefined && committed > 0) onInfo(`no checkpoint found; replaying the log from offset ${consumed}`);
       post({ t: 'begin', offset: consumed });
-      if (listeners.size > 0) liveChanged();
+      // Listeners that came before the worker: tell it now what they want.
+      liveTypesSent = '';
+      liveChanged();
       started = true;
       forwarder = runForwarder().catch((error: unknown) => onError(error, 'engine'));
       sample();

@@ -106,9 +106,9 @@ export async function contents(url: string): Promise<Contents> {
  * `ignoreColumns` leaves columns out of the comparison (the caller says why); the returned count
  * is the rows that differed only in those columns.
  */
-export function assertSameContents(actual: Contents, expected: Contents, label: string, ignoreColumns: readonly string[] = []): number {
+export function assertSameContents(actual: Contents, expected: Contents, label: string, ignoreColumns: readonly string[] = [], outputs: readonly string[] = []): number {
   assert.ok(expected.aggregates.length > 0 && expected.alerts.length > 0, 'the reference run has aggregates and alerts');
-  assert.equal(actual.readings, expected.readings, `${label}: stored readings`);
+  assert.equal(actual.readings, expected.readings, `${label}: stored readings${outputs.map((output, i) => `\n--- process ${i + 1}:\n${output}`).join('')}`);
   let onlyIgnored = 0;
   for (const part of ['aggregates', 'alerts', 'transitions'] as const) {
     const differences = differingRows(actual[part], expected[part], ignoreColumns);
