@@ -5,6 +5,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GpError } from '../model/index.js';
+import { quotePostgresIdentifier, splitPostgresSchema } from '../stores/index.js';
 
 /** One stored checkpoint of one partition; `state` is the text as written (parsed by the caller). */
 export interface StoredCheckpoint {
@@ -184,7 +185,9 @@ class PostgresCheckpoints implements CheckpointStore {
   ready(): Promise<void> {
     this.opening ??= (async () => {
       const pg = (await import('pg')).default;
-      const pool = new pg.Pool({ connectionString: this.url, max: 2 }) as unknown as PgPool;
+      // The table goes to the store's schema (`?schema=` of the URL), beside the store's own tables.
+      const { url, schema } = splitPostgresSchema(this.url);
+      const pool = new pg.Pool({ connectionString: url, max: 2, options: `-c search_path=${quotePostgresIdentifier(schema ?? 'public')}` }) as unknown as PgPool;
       // An idle client whose server went away must not end the process; the next query reports it.
       pool.on('error', () => undefined);
       try {

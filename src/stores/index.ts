@@ -6,7 +6,7 @@ export { createElasticsearchStore, type ElasticsearchStoreOptions } from './elas
 export { createStoreWriter, type StoreWriter, type StoreWriterOptions, type StoreWriteKind } from './store-writer.js';
 export { readingRowId, OPS_KINDS } from './row-identity.js';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js';
-export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, type Migration, type Partitioning } from './postgres-schema.js';
+export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, quoteIdentifier as quotePostgresIdentifier, splitSchema as splitPostgresSchema, type Migration, type Partitioning } from './postgres-schema.js';
 export { createRedisFeatureCache, DEFAULT_FEATURE_PREFIXES, type RedisFeatureCache, type RedisFeatureCacheOptions, type LiveFeatureSnapshot, type FeatureCacheStats, type FeatureWriteResult } from './redis-features.js';
 export { createRetentionSchedule, type RetentionSchedule, type RetentionScheduleOptions } from './retention-schedule.js';
 export { createClickHouseStore, type ClickHouseStoreOptions, type ClickHouseTtlState } from './clickhouse-store.js';

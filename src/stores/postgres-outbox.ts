@@ -1,7 +1,7 @@
 import type { Client, ClientConfig, QueryResultRow } from 'pg';
 import type { LogicalReplicationService, Pgoutput } from 'pg-logical-replication';
 import { GpError, type Alert, type AlertEvent, type AlertTransition } from '../model/index.js';
-import { ENSURE_OUTBOX_PUBLICATION, outboxPublicationName, quoteIdentifier } from './postgres-schema.js';
+import { ENSURE_OUTBOX_PUBLICATION, outboxPublicationName, quoteIdentifier, splitSchema } from './postgres-schema.js';
 
 /**
  * The relay of the transactional outbox: `writeAlertEvents` of the PostgreSQL store commits each
@@ -817,16 +817,6 @@ async function loadReplication(): Promise<typeof import('pg-logical-replication'
   }
 }
 
-/** Takes a `schema` query parameter off the URL (pg would pass it to the server as a setting). */
-function splitSchema(url: string): { url: string; schema: string | undefined } {
-  const question = url.indexOf('?');
-  if (question < 0) return { url, schema: undefined };
-  const params = new URLSearchParams(url.slice(question + 1));
-  const schema = params.get('schema') ?? undefined;
-  params.delete('schema');
-  const rest = params.toString();
-  return { url: url.slice(0, question) + (rest === '' ? '' : `?${rest}`), schema };
-}
 
 /** Server URLs may carry a password; it never goes into a message or a log. */
 function redact(url: string): string {

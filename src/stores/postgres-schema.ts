@@ -263,6 +263,24 @@ export function dayStart(time: number): number {
 }
 
 /** Quotes an SQL identifier. */
+/**
+ * Takes a `schema` query parameter off a `postgres://` URL (pg would pass it to the server as a
+ * setting): the store, the outbox relay and `gridpulse process`'s checkpoints all keep their tables
+ * in that schema.
+ *
+ * @example
+ * splitSchema('postgres://db/x?schema=a&sslmode=require'); // { url: 'postgres://db/x?sslmode=require', schema: 'a' }
+ */
+export function splitSchema(url: string): { url: string; schema: string | undefined } {
+  const question = url.indexOf('?');
+  if (question < 0) return { url, schema: undefined };
+  const params = new URLSearchParams(url.slice(question + 1));
+  const schema = params.get('schema') ?? undefined;
+  params.delete('schema');
+  const rest = params.toString();
+  return { url: url.slice(0, question) + (rest === '' ? '' : `?${rest}`), schema };
+}
+
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }

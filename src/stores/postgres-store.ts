@@ -44,6 +44,7 @@ import {
   partitionDay,
   partitionName,
   quoteIdentifier,
+  splitSchema,
   type PartitionedTable,
   type Partitioning,
 } from './postgres-schema.js';
@@ -946,16 +947,6 @@ function aggregateRows(a: Aggregate, out: Cell[][]): void {
 }
 
 
-/** Takes a `schema` query parameter off the URL (pg would pass it to the server as a setting). */
-function splitSchema(url: string): { url: string; schema: string | undefined } {
-  const question = url.indexOf('?');
-  if (question < 0) return { url, schema: undefined };
-  const params = new URLSearchParams(url.slice(question + 1));
-  const schema = params.get('schema') ?? undefined;
-  params.delete('schema');
-  const rest = params.toString();
-  return { url: url.slice(0, question) + (rest === '' ? '' : `?${rest}`), schema };
-}
 
 /** Server URLs may carry a password; it never goes into a message or a log. */
 function redact(url: string): string {
