@@ -257,8 +257,9 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     };
     const done = slot.chain.then(run);
     slot.chain = done.catch((error: unknown) => {
-      // Written again at the next opportunity.
+      // Written again at the next opportunity; a bounded run is not over until it is.
       slot.checkpointed = -1;
+      if (finished) slot.checkpointedFinished = false;
       report(error, `checkpoint of ${slot.topic}/${slot.partition}`);
     });
     return done;
