@@ -216,7 +216,14 @@ test('alerts page: acknowledge and resolve change the row in place, and live eve
   await page.waitForSelector(`[data-testid="alert-row"][data-alert-id="${id}"][data-status="acknowledged"]`, { timeout: 15_000 });
   assert.equal(await row.getByTestId('alert-status').textContent(), 'acknowledged');
   assert.equal(await row.getByTestId('alert-ack').count(), 0, 'an acknowledged alert offers no second acknowledge');
-  const afterAck = await getJson<{ alert: { status: string }; transitions: Array<{ kind: string; status: string; by?: string }> }>(`/api/alerts/${encodeURIComponent(id)}`);
+  // The page shows the acknowledgement from the API's answer and the live feed; the store write of
+  // the transition follows in the engine's write queue, so read the alert until it is there (10 s).
+  type AlertDetail = { alert: { status: string }; transitions: Array<{ kind: string; status: string; by?: string }> };
+  let afterAck = await getJson<AlertDetail>(`/api/alerts/${encodeURIComponent(id)}`);
+  for (let tries = 0; tries < 50 && !afterAck.transitions.some((t) => t.kind === 'acknowledge'); tries++) {
+    await new Promise((r) => setTimeout(r, 200));
+    afterAck = await getJson<AlertDetail>(`/api/alerts/${encodeURIComponent(id)}`);
+  }
   const kinds = afterAck.transitions.map((t) => `${t.kind}→${t.status}`);
   const ackAt = afterAck.transitions.findIndex((t) => t.kind === 'acknowledge');
   assert.ok(ackAt >= 0, `the server has the acknowledgement (${kinds.join(', ')})`);
