@@ -10,23 +10,11 @@
 // the postgres user, as servers.sh does); without the binaries it fails saying so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runNode } from '../helpers/run-node.js';
 
 const HARNESS = fileURLToPath(new URL('../../scripts/outbox-crash.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-function runHarness(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', HARNESS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runHarness = (args: readonly string[]): ReturnType<typeof runNode> => runNode([HARNESS, ...args]);
 
 function figure(stdout: string, name: string): number {
   const match = new RegExp(`^${name}: (\\d+)`, 'm').exec(stdout);
