@@ -17,13 +17,22 @@ export interface StoredCheckpoint {
   offset: number;
   state: string;
   createdAt: number;
+  /** The partition was read to the end of a bounded run and its windows closed (`save(…, { finished: true })`). */
+  finished: boolean;
+}
+
+/** A partition that some checkpoint of the group marks finished. */
+export interface FinishedPartition {
+  topic: string;
+  partition: number;
 }
 
 /**
  * The checkpoints of one consumer group. `versions` lists a partition's checkpoints newest first,
  * so a caller that finds the newest corrupt (it does not parse, or the engine refuses it) falls
  * back to the one before. `save` writes atomically: a reader sees the whole checkpoint or none.
- * The store keeps the newest `keep` (default 3) checkpoints per partition.
+ * The store keeps the newest `keep` (default 3) checkpoints per partition. `shared`: every member
+ * of the group reads and writes the same checkpoints (PostgreSQL); files are one process's own.
  *
  * Lifecycle: create → `ready()` → use → `close()` (idempotent).
  *
@@ -35,12 +44,18 @@ export interface StoredCheckpoint {
  */
 export interface CheckpointStore {
   readonly kind: 'files' | 'postgres';
+  readonly shared: boolean;
   /** Where the checkpoints are, for messages (no password). */
   readonly where: string;
   ready(): Promise<void>;
-  save(topic: string, partition: number, offset: number, state: string): Promise<number>;
+  save(topic: string, partition: number, offset: number, state: string, options?: { finished?: boolean }): Promise<number>;
   /** The partition's checkpoints, newest first; each read only when the caller asks for it. */
   versions(topic: string, partition: number): AsyncGenerator<StoredCheckpoint | { version: number; unreadable: string }>;
+  /**
+   * The partitions of `topics` with a kept checkpoint marked finished (without reading the states):
+   * in a bounded run, a member is done when every partition is, whoever finished it.
+   */
+  finishedPartitions(topics: readonly string[]): Promise<FinishedPartition[]>;
   close(): Promise<void>;
 }
 
@@ -70,6 +85,7 @@ const FILE_PATTERN = /^checkpoint-(\d{12})\.json$/;
 
 class FileCheckpoints implements CheckpointStore {
   readonly kind = 'files' as const;
+  readonly shared = false;
   readonly where: string;
 
   constructor(
@@ -96,7 +112,7 @@ class FileCheckpoints implements CheckpointStore {
     }
   }
 
-  async save(topic: string, partition: number, offset: number, state: string): Promise<number> {
+  async save(topic: string, partition: number, offset: number, state: string, options: { finished?: boolean } = {}): Promise<number> {
     const dir = this.partitionDir(topic, partition);
     await mkdir(dir, { recursive: true });
     const names = await this.names(dir);
@@ -107,7 +123,7 @@ class FileCheckpoints implements CheckpointStore {
     const file = await open(tmp, 'w');
     try {
       // The header line is small and read first; the state follows as it was given.
-      await file.writeFile(`${JSON.stringify({ topic, partition, version, offset, createdAt: this.clock() })}\n${state}`);
+      await file.writeFile(`${JSON.stringify({ topic, partition, version, offset, createdAt: this.clock(), finished: options.finished === true })}\n${state}`);
       await file.sync();
     } finally {
       await file.close();
@@ -136,10 +152,51 @@ class FileCheckpoints implements CheckpointStore {
         if (header.topic !== topic || header.partition !== partition || header.version !== version || !Number.isSafeInteger(header.offset)) {
           throw new Error(`header ${text.slice(0, Math.min(newline, 200))} does not describe version ${version} of ${topic}/${partition}`);
         }
-        yield { topic, partition, version, offset: header.offset!, state: text.slice(newline + 1), createdAt: Number(header.createdAt) };
+        yield { topic, partition, version, offset: header.offset!, state: text.slice(newline + 1), createdAt: Number(header.createdAt), finished: header.finished === true };
       } catch (error) {
         yield { version, unreadable: `${join(dir, name)}: ${(error as Error).message}` };
       }
+    }
+  }
+
+  async finishedPartitions(topics: readonly string[]): Promise<FinishedPartition[]> {
+    const found: FinishedPartition[] = [];
+    let entries: string[];
+    try {
+      entries = await readdir(this.dir);
+    } catch {
+      return found;
+    }
+    for (const topic of topics) {
+      const prefix = `${safeName(topic)}-`;
+      for (const entry of entries) {
+        if (!entry.startsWith(prefix) || !/^\d+$/.test(entry.slice(prefix.length))) continue;
+        const partition = Number(entry.slice(prefix.length));
+        for (const name of await this.names(join(this.dir, entry))) {
+          if ((await this.header(join(this.dir, entry, name)))?.finished === true) {
+            found.push({ topic, partition });
+            break;
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /** The header line of a checkpoint file (its first line), or undefined when it cannot be read. */
+  private async header(path: string): Promise<Partial<StoredCheckpoint> | undefined> {
+    try {
+      const file = await open(path, 'r');
+      try {
+        const { buffer, bytesRead } = await file.read(Buffer.alloc(4096), 0, 4096, 0);
+        const text = buffer.subarray(0, bytesRead).toString('utf8');
+        const newline = text.indexOf('\n');
+        return newline < 0 ? undefined : (JSON.parse(text.slice(0, newline)) as Partial<StoredCheckpoint>);
+      } finally {
+        await file.close();
+      }
+    } catch {
+      return undefined;
     }
   }
 
@@ -164,11 +221,15 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS engine_checkpoints (
   "offset" BIGINT NOT NULL,
   state TEXT NOT NULL,
   created_at TIMESTAMPTZ NOT NULL,
+  finished BOOLEAN NOT NULL DEFAULT false,
   PRIMARY KEY ("group", topic, "partition", version)
 )`;
 
+const ADD_FINISHED = `ALTER TABLE engine_checkpoints ADD COLUMN IF NOT EXISTS finished BOOLEAN NOT NULL DEFAULT false`;
+
 class PostgresCheckpoints implements CheckpointStore {
   readonly kind = 'postgres' as const;
+  readonly shared = true;
   readonly where: string;
   private pool: PgPool | undefined;
   private opening: Promise<void> | undefined;
@@ -198,6 +259,8 @@ class PostgresCheckpoints implements CheckpointStore {
           if (code !== '23505' && code !== '42P07') throw error;
           await pool.query(CREATE_TABLE);
         });
+        // A table made by an earlier version has no finished column.
+        await pool.query(ADD_FINISHED);
       } catch (cause) {
         await pool.end().catch(() => undefined);
         throw new GpError('GP_UNAVAILABLE', `checkpoint store: cannot create engine_checkpoints in ${this.where}: ${(cause as Error).message}`, {}, { cause });
@@ -212,18 +275,18 @@ class PostgresCheckpoints implements CheckpointStore {
     return this.pool;
   }
 
-  async save(topic: string, partition: number, offset: number, state: string): Promise<number> {
+  async save(topic: string, partition: number, offset: number, state: string, options: { finished?: boolean } = {}): Promise<number> {
     const pool = this.connected();
     // The version is the partition's newest plus one, in the same statement; two writers racing on
     // one version meet the primary key, and the loser takes the next.
     for (let attempt = 0; ; attempt++) {
       try {
         const { rows } = await pool.query(
-          `INSERT INTO engine_checkpoints ("group", topic, "partition", version, "offset", state, created_at)
-           SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, to_timestamp($6::double precision / 1000)
+          `INSERT INTO engine_checkpoints ("group", topic, "partition", version, "offset", state, created_at, finished)
+           SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, to_timestamp($6::double precision / 1000), $7
            FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3
            RETURNING version`,
-          [this.group, topic, partition, offset, state, this.clock()],
+          [this.group, topic, partition, offset, state, this.clock(), options.finished === true],
         );
         const version = Number(rows[0]!.version);
         await pool.query(`DELETE FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3 AND version <= $4`, [this.group, topic, partition, version - this.keep]);
@@ -240,7 +303,7 @@ class PostgresCheckpoints implements CheckpointStore {
     const { rows } = await pool.query(`SELECT version FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3 ORDER BY version DESC`, [this.group, topic, partition]);
     for (const { version } of rows) {
       const { rows: found } = await pool.query(
-        `SELECT "offset", state, (extract(epoch from created_at) * 1000)::double precision AS created FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3 AND version = $4`,
+        `SELECT "offset", state, (extract(epoch from created_at) * 1000)::double precision AS created, finished FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3 AND version = $4`,
         [this.group, topic, partition, version],
       );
       const row = found[0];
@@ -248,8 +311,13 @@ class PostgresCheckpoints implements CheckpointStore {
         yield { version: Number(version), unreadable: `version ${String(version)} was removed meanwhile` };
         continue;
       }
-      yield { topic, partition, version: Number(version), offset: Number(row.offset), state: String(row.state), createdAt: Number(row.created) };
+      yield { topic, partition, version: Number(version), offset: Number(row.offset), state: String(row.state), createdAt: Number(row.created), finished: row.finished === true };
     }
+  }
+
+  async finishedPartitions(topics: readonly string[]): Promise<FinishedPartition[]> {
+    const { rows } = await this.connected().query(`SELECT DISTINCT topic, "partition" FROM engine_checkpoints WHERE "group" = $1 AND topic = ANY($2::text[]) AND finished`, [this.group, [...topics]]);
+    return rows.map((row) => ({ topic: String(row.topic), partition: Number(row.partition) }));
   }
 
   async close(): Promise<void> {

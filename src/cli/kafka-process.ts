@@ -84,6 +84,8 @@ interface Slot {
 const DEFAULT_GROUP = 'gridpulse-engine';
 const DEFAULT_MAX_PENDING_WRITES = 50_000;
 const BACKPRESSURE_CHECK_EVERY = 1000;
+/** How often a member done with its share of a bounded run looks whether the group is done. */
+const END_POLL_MS = 500;
 
 /**
  * The engine over a Kafka consumer group (kafkajs), for `gridpulse process`.
@@ -163,6 +165,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     let pipeline = newPipeline(() => holder.slot, schema);
     let next = 0;
     let finished = false;
+    let marked = false;
     let restored = false;
     for await (const found of checkpoints.versions(topic, partition)) {
       if ('unreadable' in found) {
@@ -175,6 +178,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
         pipeline.router.restore(saved.router);
         next = found.offset;
         finished = saved.finished === true;
+        marked = found.finished;
         counters.restored++;
         restored = true;
         info(`${topic}/${partition}: restored checkpoint version ${found.version} (offset ${found.offset}${finished ? ', finished' : ''})`);
@@ -194,7 +198,9 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
       next,
       checkpointed: next,
       finished,
-      checkpointedFinished: finished,
+      // A finished state saved by an earlier version without the store's finished mark is saved
+      // again with it, so the group's end-of-run check counts the partition.
+      checkpointedFinished: finished && marked,
       outputs: { aggregates: [], alerts: [], ops: [] },
       chain: Promise.resolve(),
       dropped: false,
@@ -248,7 +254,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     const run = async (): Promise<void> => {
       await slot.pipeline.writer!.flush();
       await writeOutputs(outputs);
-      const version = await checkpoints.save(slot.topic, slot.partition, offset, state);
+      const version = await checkpoints.save(slot.topic, slot.partition, offset, state, { finished });
       counters.checkpoints++;
       if (why !== 'periodic') info(`${slot.topic}/${slot.partition}: checkpoint version ${version} at offset ${offset}${finished ? ' (finished)' : ''} (${why})`);
       // Kafka's committed offset follows the checkpoint, so kafkajs starts a moved partition near it
@@ -291,8 +297,19 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     void checkpoint(slot, 'end of input').catch(() => undefined);
   };
 
+  /**
+   * A bounded run ends when every partition of the topics is finished — not only the ones this
+   * process owns now: a member that stopped at the end of its own share while a partition sat with
+   * a member that was still (re)joining left that partition unread (both exited 0, a share of the
+   * readings missing). With shared checkpoints (PostgreSQL) any member's finished checkpoint
+   * counts, and a member that is done with its share stays in the group, ready to take over, until
+   * the others are done too. Files are one process's own: there only its assignment counts.
+   */
+  let endCheck: Promise<void> | undefined;
+  let endTimer: NodeJS.Timeout | undefined;
+  let waitingFor = '';
   const checkEnded = (): void => {
-    if (options.untilEnd !== true || assignment === undefined || closing !== undefined) return;
+    if (options.untilEnd !== true || assignment === undefined || closing !== undefined || endCheck !== undefined) return;
     for (const name of assignment) {
       const slot = slots.get(name);
       if (slot === undefined || !slot.finished || !slot.checkpointedFinished) return;
@@ -301,10 +318,27 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
       const slot = slots.get(name);
       return slot === undefined ? [] : [slot.chain];
     });
-    void Promise.all(chains).then(() => {
+    endCheck = (async () => {
+      await Promise.all(chains);
       for (const name of assignment ?? []) if (!(slots.get(name)?.checkpointedFinished ?? false)) return;
+      if (checkpoints.shared) {
+        const done = new Set((await checkpoints.finishedPartitions([...topicOf.keys()])).map((found) => slotName(found.topic, found.partition)));
+        const open = [...stopAt].filter(([name, end]) => end > 0 && !done.has(name)).map(([name]) => name);
+        if (open.length > 0) {
+          const names = open.sort().join(', ');
+          if (names !== waitingFor) info(`this process's partitions are finished; waiting for ${names} (other members of group ${group})`);
+          waitingFor = names;
+          endTimer ??= setTimeout(() => {
+            endTimer = undefined;
+            checkEnded();
+          }, END_POLL_MS);
+          return;
+        }
+      }
       endedResolve();
-    });
+    })()
+      .catch((error: unknown) => report(error, 'end of input check'))
+      .finally(() => (endCheck = undefined));
   };
 
   // ---- consuming -------------------------------------------------------------------------------
@@ -500,6 +534,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     close() {
       closing ??= (async () => {
         if (timer !== undefined) clearInterval(timer);
+        if (endTimer !== undefined) clearTimeout(endTimer);
         if (rejoinTimer !== undefined) clearTimeout(rejoinTimer);
         // Stops fetching and waits for the batch in hand; the slots stay as they are.
         await consumer?.stop().catch((error: unknown) => report(error, 'Kafka consumer'));

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -179,4 +180,46 @@ test('rebalancing: two processes, a third joins, one is SIGKILLed; the partition
   const last = await finished(startProcess(url, group, 'rebalance-end', { topic: phased }), 'the finishing process');
   assert.match(last, /stopped: 0 records processed/, `every record was processed by the members before; the finishing run only restores and closes windows:\n${last}`);
   assertSameContents(await contents(url), reference, 'rebalanced');
+});
+
+test('a bounded run ends only when every partition is finished: a member done with its share waits for the partitions another member holds, and takes them over when it leaves', { timeout: 240_000 }, async () => {
+  const url = await databases.create('held');
+  const group = `held-${run}`;
+  // Another member of the group that holds its partitions without reading them (paused), as a
+  // member that is still (re)joining or stuck would: the old end-of-run rule let the gridpulse
+  // member exit 0 after its own share, and the held partitions' readings were never stored.
+  const { Kafka, logLevel } = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs');
+  const kafka = new Kafka({ brokers: kafkaUrl.replace(/^kafka:\/\//, '').split(','), clientId: 'held-test', logLevel: logLevel.NOTHING });
+  const holder = kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 600 });
+  let held: number[] = [];
+  holder.on(holder.events.GROUP_JOIN, (event) => {
+    held = event.payload.memberAssignment[topic] ?? [];
+    holder.pause([{ topic }]);
+  });
+  await holder.connect();
+  await holder.subscribe({ topics: [topic], fromBeginning: true });
+  await holder.run({ eachBatch: () => Promise.resolve() });
+  let member: Running | undefined;
+  try {
+    member = startProcess(url, group, 'held');
+    // What the member last said it waits for (the group may rebalance more than once meanwhile).
+    const waiting = (): string[] => [...member!.output().matchAll(/this process's partitions are finished; waiting for (.*) \(other members/g)].at(-1)?.[1]?.split(', ').sort() ?? [];
+    const heldNames = (): string[] => held.map((p) => `${topic}/${p}`).sort();
+    // (A partition the other member holds now may have been finished by this one before a rebalance.)
+    const settled = (): boolean => held.length > 0 && waiting().length > 0 && waiting().every((name) => heldNames().includes(name));
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && !settled()) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(held.length > 0 && held.length < 4, `the other member holds a share of the partitions: ${JSON.stringify(held)}\n${member.output()}`);
+    assert.ok(settled(), `it says it waits for partitions the other member holds (${heldNames().join(', ')}):\n${member.output()}`);
+    const early = await contents(url);
+    assert.ok(early.readings > 0 && early.readings < readingCount, `only its own share is stored so far (${early.readings} of ${readingCount})`);
+    assert.equal(member.child.exitCode, null, `the member has not exited:\n${member.output()}`);
+    // The other member leaves: the group gives its partitions to the waiting member, which reads them.
+    await holder.disconnect();
+    const output = await finished(member, 'the waiting member');
+    assertSameContents(await contents(url), reference, 'held partitions taken over', [], [output]);
+  } finally {
+    await holder.disconnect().catch(() => undefined);
+    member?.child.kill('SIGKILL');
+  }
 });

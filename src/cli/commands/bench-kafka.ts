@@ -106,7 +106,7 @@ export async function runKafkaBench(options: KafkaBenchOptions, log: (line: stri
     const engineRun = async (store: 'duckdb' | 'postgres', url: string, processes: number): Promise<void> => {
       const label = `${store}, ${processes} process${processes === 1 ? '' : 'es'}`;
       log(`${label}: gridpulse process --until-end …`);
-      const seconds = await processRun({ kafka: options.kafka, topic, url, processes, group: `gridpulse-bench-${store}-${processes}-${run}`, dataDir: join(dir, `${store}-${processes}`) });
+      const { seconds, outputs } = await processRun({ kafka: options.kafka, topic, url, processes, group: `gridpulse-bench-${store}-${processes}-${run}`, dataDir: join(dir, `${store}-${processes}`) });
       const target = createStore(url);
       let stored: number;
       try {
@@ -115,7 +115,10 @@ export async function runKafkaBench(options: KafkaBenchOptions, log: (line: stri
       } finally {
         await target.close();
       }
-      if (stored !== options.readings) throw new GpError('GP_STORE_FAILED', `${label}: the store holds ${stored} readings after the run, expected ${options.readings}`);
+      if (stored !== options.readings) {
+        const members = outputs.map((output, index) => `--- member ${index + 1} (last 3000 characters)\n${output.slice(-3000)}`).join('\n');
+        throw new GpError('GP_STORE_FAILED', `${label}: the store holds ${stored} readings after the run, expected ${options.readings}\n${members}`);
+      }
       const rate = options.readings / seconds;
       rows.push({ label, store, processes, seconds, readingsPerSecond: rate, vsBare: rate / rows[0]!.readingsPerSecond, stored });
     };
@@ -276,9 +279,10 @@ interface ProcessRunOptions {
 
 /**
  * `processes` × `gridpulse process --until-end` of one group, started together; seconds from the
- * first assignment of a partition to the end of the last one. A process that fails fails the bench.
+ * first assignment of a partition to the end of the last one, and what each member printed. A
+ * process that fails fails the bench.
  */
-async function processRun(options: ProcessRunOptions): Promise<number> {
+async function processRun(options: ProcessRunOptions): Promise<{ seconds: number; outputs: string[] }> {
   // From dist/ the compiled CLI; from src/ (through tsx) the TypeScript one.
   const entry = MAIN.includes('/src/') ? ['--import', 'tsx', MAIN.replace(/\.js$/, '.ts')] : [MAIN];
   let firstAssigned: bigint | undefined;
@@ -311,16 +315,16 @@ async function processRun(options: ProcessRunOptions): Promise<number> {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    return new Promise<bigint>((resolve, reject) => {
+    return new Promise<{ end: bigint; output: string }>((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (code, signal) => {
-        if (code === 0) resolve(process.hrtime.bigint());
+        if (code === 0) resolve({ end: process.hrtime.bigint(), output });
         else reject(new GpError('GP_INTERNAL', `gridpulse process (${options.group}, member ${index + 1}) exited with ${String(code ?? signal)}:\n${output.slice(-2000)}`));
       });
     });
   });
   const ends = await Promise.all(runs);
-  const last = ends.reduce((a, b) => (a > b ? a : b));
+  const last = ends.reduce((a, b) => (a > b.end ? a : b.end), 0n);
   if (firstAssigned === undefined) throw new GpError('GP_INTERNAL', `gridpulse process (${options.group}) never logged a partition assignment`);
-  return Number(last - firstAssigned) / 1e9;
+  return { seconds: Number(last - firstAssigned) / 1e9, outputs: ends.map((run) => run.output) };
 }

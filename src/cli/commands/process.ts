@@ -21,7 +21,8 @@ export interface ProcessOptions {
 /**
  * `gridpulse process --log kafka://…`: the engine only (no API, no ingest) as one member of a
  * Kafka consumer group. Stops on SIGINT/SIGTERM after checkpointing every partition it owns, or by
- * itself with `--until-end` once every partition it owns is processed to the end it had at start.
+ * itself with `--until-end` once every partition is processed to the end it had at start (with
+ * shared checkpoints in PostgreSQL, every partition of the group, whichever member processed it).
  */
 export async function runProcess(options: ProcessOptions, out: (text: string) => void): Promise<void> {
   if (!/^kafka:\/\//i.test(options.log.trim())) {
