@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replay } from '../../src/cli/commands/replay.js';
 import { createStore } from '../../src/stores/index.js';
+import { partitionOfKey } from '../../src/log/index.js';
 import type { AlertEvent, OpsEvent } from '../../src/model/index.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -144,4 +145,64 @@ test('bad input becomes ops records with field, expectation and value, and the r
   assert.equal(byLine.get(7)?.kind, 'clock_skew');
   assert.match(byLine.get(8)!.reason, /exceeds the 1 MiB limit/);
   assert.equal(summary.streams.power!.accepted, 2, 'both good readings were processed');
+});
+
+test('--topic-partitions: each partition of the topic keeps its own event time, so readings of a partition that runs 5 minutes behind the other are on time, as in gridpulse process', async () => {
+  const dir = tempDir();
+  const meters = Array.from({ length: 8 }, (_, i) => `m-${i + 1}`);
+  const behind = new Set(meters.filter((m) => partitionOfKey(m, 2) === 1));
+  assert.ok(behind.size > 0 && behind.size < meters.length, 'the meters fall into both partitions');
+  // In file order the meters of partition 1 arrive 5 minutes of event time behind those of partition 0.
+  const t0 = Date.UTC(2025, 0, 6);
+  const out: string[] = [];
+  for (let i = 0; i < 120; i++) {
+    for (const m of meters) {
+      const step = behind.has(m) ? i - 5 : i;
+      if (step < 0) continue;
+      out.push(JSON.stringify({ meterId: m, siteId: 's-1', timestamp: t0 + step * 60_000, usageKw: 2, voltage: 230, current: 9, pf: 0.95 }));
+    }
+  }
+  for (let step = 115; step < 120; step++) for (const m of behind) out.push(JSON.stringify({ meterId: m, siteId: 's-1', timestamp: t0 + step * 60_000, usageKw: 2, voltage: 230, current: 9, pf: 0.95 }));
+  const input = join(dir, 'lagging.ndjson');
+  writeFileSync(input, `${out.join('\n')}\n`);
+  const plain = await replay({ files: [input], hints: {}, store: `duckdb:${join(dir, 'plain.duckdb')}` });
+  const split = await replay({ files: [input], hints: {}, store: `duckdb:${join(dir, 'split.duckdb')}`, topicPartitions: 2 });
+  assert.ok(plain.streams.power!.late > 100, `one event time for the file: the lagging meters' readings are late (${plain.streams.power!.late})`);
+  assert.equal(split.streams.power!.late, 0, 'each partition its own event time: nothing is late');
+  assert.equal(split.streams.power!.accepted, out.length);
+  assert.equal(split.streams.power!.keys, meters.length);
+
+  // The same as replaying each partition's lines on its own (what one Kafka partition's engine sees).
+  const parts = [0, 1].map((p) => {
+    const path = join(dir, `part-${p}.ndjson`);
+    writeFileSync(path, `${out.filter((line) => partitionOfKey((JSON.parse(line) as { meterId: string }).meterId, 2) === p).join('\n')}\n`);
+    return path;
+  });
+  const alone = await Promise.all(parts.map((path, p) => replay({ files: [path], hints: {}, store: `duckdb:${join(dir, `alone-${p}.duckdb`)}` })));
+  for (const field of ['accepted', 'onTime', 'late', 'aggregates', 'amendments'] as const) {
+    assert.equal(split.streams.power![field], alone[0]!.streams.power![field] + alone[1]!.streams.power![field], field);
+  }
+  assert.equal(split.alertTransitions, alone[0]!.alertTransitions + alone[1]!.alertTransitions);
+  const counts = async (url: string): Promise<Record<string, number>> => {
+    const store = createStore(url);
+    await store.ready();
+    try {
+      return await store.counts();
+    } finally {
+      await store.close();
+    }
+  };
+  const [both, first, second] = await Promise.all([counts(`duckdb:${join(dir, 'split.duckdb')}`), counts(`duckdb:${join(dir, 'alone-0.duckdb')}`), counts(`duckdb:${join(dir, 'alone-1.duckdb')}`)]);
+  for (const table of ['readings', 'aggregates', 'alerts', 'transitions'] as const) assert.equal(both[table], first[table]! + second[table]!, table);
+});
+
+test('--topic-partitions and --partitions refuse what is not a whole number from 1 to 1024, and --topic-partitions refuses output files', async () => {
+  const dir = tempDir();
+  const input = meterFile(dir);
+  await assert.rejects(replay({ files: [input], hints: {}, noStore: true, topicPartitions: 0 }), /--topic-partitions: expected a whole number from 1 to 1024, got 0/);
+  await assert.rejects(replay({ files: [input], hints: {}, noStore: true, partitions: Number('four') }), /--partitions: expected a whole number from 1 to 1024, got NaN/);
+  await assert.rejects(
+    replay({ files: [input], hints: {}, noStore: true, topicPartitions: 4, alertsOut: join(dir, 'a.ndjson') }),
+    /--topic-partitions: writes to the store only, as gridpulse process does; got --alerts-out as well/,
+  );
 });

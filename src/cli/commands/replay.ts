@@ -5,8 +5,9 @@ import { createStreamSchema, loadConfig, parseDuration, type GridpulseConfig, ty
 import { FILE_KEY_FIELD, detectColumns, normalizeName, readRecords, sniffFile, type DetectedLayout, type LayoutHints, type SourceRecord } from '../../ingest/index.js';
 import { parseTime } from '../../engine/index.js';
 import { GpError, type StreamSchema } from '../../model/index.js';
+import { partitionOfKey } from '../../log/index.js';
 import { createStore, redactUrl } from '../../stores/index.js';
-import { createPipeline, type PipelineSummary } from '../pipeline.js';
+import { createPipeline, type Pipeline, type PipelineSummary } from '../pipeline.js';
 import { Progress, formatRate } from '../format.js';
 
 export interface ReplayOptions {
@@ -21,6 +22,13 @@ export interface ReplayOptions {
   opsOut?: string | undefined;
   scoresOut?: string | undefined;
   partitions?: number | undefined;
+  /**
+   * Process as `gridpulse process` does a Kafka topic of this many partitions keyed by device id:
+   * each partition (Kafka's default partitioner, murmur2 of the key) is an engine of its own with
+   * its own event time. Its results equal those of `gridpulse process` over such a topic, whatever
+   * the number of members. Store only (no output files).
+   */
+  topicPartitions?: number | undefined;
   hints: LayoutHints;
   progress?: boolean | undefined;
   /** `file`: process records in file order (arrival order); `time`: in event-time order; `auto` (default): `time` for a CSV file that is grouped by device rather than ordered by time. */
@@ -168,18 +176,48 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     }
   }
 
+  const partitions = wholeNumber(options.partitions, '--partitions');
+  const topicPartitions = wholeNumber(options.topicPartitions, '--topic-partitions');
+  if (topicPartitions !== undefined) {
+    const files = (['alertsOut', 'aggregatesOut', 'opsOut', 'scoresOut'] as const).filter((name) => options[name] !== undefined);
+    if (files.length > 0) {
+      const flags = files.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+      throw new GpError('GP_INPUT_INVALID', `--topic-partitions: writes to the store only, as gridpulse process does; got ${flags} as well (leave them out)`, { flag: '--topic-partitions' });
+    }
+  }
   const storeUrl = options.noStore ? undefined : (options.store ?? config.store.url);
   const store = storeUrl ? createStore(storeUrl) : undefined;
   await store?.ready();
-  const pipeline = createPipeline({
-    streams: [...streams.values()],
-    partitions: options.partitions ?? config.engine.partitions,
-    forcedStream: options.stream ?? (streams.size === 1 ? [...streams.keys()][0] : undefined),
-    store,
-    writeReadings: !options.noReadings && config.store.writeReadings,
-    files: { alerts: options.alertsOut, aggregates: options.aggregatesOut, ops: options.opsOut, scores: options.scoresOut },
-    wallClock: () => Date.now(),
-  });
+  const forcedStream = options.stream ?? (streams.size === 1 ? [...streams.keys()][0] : undefined);
+  const pipelines: Pipeline[] = Array.from({ length: topicPartitions ?? 1 }, () =>
+    createPipeline({
+      streams: [...streams.values()],
+      partitions: partitions ?? config.engine.partitions,
+      forcedStream,
+      store,
+      writeReadings: !options.noReadings && config.store.writeReadings,
+      files: { alerts: options.alertsOut, aggregates: options.aggregatesOut, ops: options.opsOut, scores: options.scoresOut },
+      wallClock: () => Date.now(),
+    }),
+  );
+  const pipeline = pipelines[0]!;
+  const keyFields = forcedStream !== undefined ? [streams.get(forcedStream)!.keyField] : [...new Set([...streams.values()].map((schema) => schema.keyField))];
+  /** The pipeline of a record's Kafka partition (its device key), or the first for a record without one. */
+  const pipelineOf = (value: unknown): Pipeline => {
+    if (pipelines.length === 1 || value === null || typeof value !== 'object') return pipeline;
+    for (const field of keyFields) {
+      const key = (value as Record<string, unknown>)[field];
+      if (typeof key === 'string' || typeof key === 'number') return pipelines[partitionOfKey(String(key), pipelines.length)]!;
+    }
+    return pipeline;
+  };
+  const parsed = (text: string): unknown => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return undefined;
+    }
+  };
 
   const started = Date.now();
   let records = 0;
@@ -188,18 +226,17 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const progress = new Progress(options.progress ?? false, totalBytes);
   try {
     for (const plan of plans) {
-      const router = pipeline.router;
       const source = plan.timeOrder && plan.layout && plan.stream ? inTimeOrder(plan.path, plan.layout, plan.stream) : readRecords(plan.path, plan.layout);
       for await (const record of source) {
         records++;
         if (record.kind === 'json') {
           bytesDone += record.text.length + 1;
-          router.processText(record.text, record.offset);
+          (pipelines.length === 1 ? pipeline : pipelineOf(parsed(record.text))).router.processText(record.text, record.offset);
         } else if (record.kind === 'object') {
           bytesDone += 64;
-          router.processObject(record.value, record.offset);
+          pipelineOf(record.value).router.processObject(record.value, record.offset);
         } else {
-          router.processError(record.offset, record.reason, {
+          pipeline.router.processError(record.offset, record.reason, {
             ...(record.field !== undefined ? { field: record.field } : {}),
             ...(record.expected !== undefined ? { expected: record.expected } : {}),
             ...(record.got !== undefined ? { got: record.got } : {}),
@@ -207,14 +244,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         }
         if ((records & 4095) === 0) {
           progress.update(bytesDone, records);
-          await pipeline.backpressure();
+          for (const each of pipelines) await each.backpressure();
         }
       }
     }
   } finally {
     progress.done();
   }
-  const summary = await pipeline.finish();
+  const summary = mergeSummaries(await Promise.all(pipelines.map((each) => each.finish())));
   await store?.close();
   const seconds = (Date.now() - started) / 1000;
   return {
@@ -235,6 +272,42 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     recordsPerSecond: records / Math.max(seconds, 1e-9),
     store: storeUrl === undefined ? null : redactUrl(storeUrl),
   };
+}
+
+/** The summary of several pipelines (one per topic partition) as one: counts added up. */
+function mergeSummaries(summaries: readonly PipelineSummary[]): PipelineSummary {
+  if (summaries.length === 1) return summaries[0]!;
+  const merged: PipelineSummary = { streams: {}, alertsOpened: {}, alertTransitions: 0, ops: {}, files: {} };
+  for (const summary of summaries) {
+    merged.alertTransitions += summary.alertTransitions;
+    for (const [type, n] of Object.entries(summary.alertsOpened)) merged.alertsOpened[type] = (merged.alertsOpened[type] ?? 0) + n;
+    for (const [kind, n] of Object.entries(summary.ops) as Array<[keyof PipelineSummary['ops'], number]>) merged.ops[kind] = (merged.ops[kind] ?? 0) + n;
+    for (const [name, stats] of Object.entries(summary.streams)) {
+      const into = merged.streams[name];
+      if (into === undefined) {
+        merged.streams[name] = { ...stats };
+        continue;
+      }
+      for (const field of Object.keys(stats) as Array<keyof typeof stats>) {
+        if (field === 'watermark' || field === 'maxEventTime') continue;
+        into[field] += stats[field];
+      }
+      // Event times only of partitions that saw readings of the stream.
+      if (stats.readings > 0) {
+        const first = into.readings === stats.readings;
+        into.watermark = first ? stats.watermark : Math.min(into.watermark, stats.watermark);
+        into.maxEventTime = first ? stats.maxEventTime : Math.max(into.maxEventTime, stats.maxEventTime);
+      }
+    }
+  }
+  return merged;
+}
+
+/** A whole number from 1 to 1024 given for `flag`, or undefined when not given. */
+function wholeNumber(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 1 || value > 1024) throw new GpError('GP_INPUT_INVALID', `${flag}: expected a whole number from 1 to 1024, got ${String(value)}`, { flag });
+  return value;
 }
 
 function parseOrder(text: string): 'auto' | 'file' | 'time' {
@@ -288,6 +361,7 @@ export function register(program: Command): void {
     .option('--interval <duration>', 'CSV with --time @row: time between rows', '1m')
     .option('--start <iso>', 'CSV with --time @row: time of the first row', '2020-01-01T00:00:00Z')
     .option('--partitions <n>', 'engine partitions (default from config)')
+    .option('--topic-partitions <n>', 'process as gridpulse process does a Kafka topic of n partitions keyed by device id: each partition keeps its own event time, so the results equal those of gridpulse process over such a topic (store only)')
     .option('--order <order>', 'auto: event-time order for CSV files grouped by device, else file order; file: arrival order as in the file; time: event-time order', 'auto')
     .option('--json', 'print the summary as JSON')
     .addHelpText(
@@ -322,6 +396,7 @@ Examples:
         opsOut: str('opsOut'),
         scoresOut: str('scoresOut'),
         partitions: str('partitions') !== undefined ? Number(str('partitions')) : undefined,
+        topicPartitions: str('topicPartitions') !== undefined ? Number(str('topicPartitions')) : undefined,
         order: parseOrder(str('order') ?? 'auto'),
         hints,
         progress: process.stderr.isTTY && !opts.json,
