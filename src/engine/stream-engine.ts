@@ -401,15 +401,18 @@ export class StreamEngine {
       );
     } else {
       stats.onTime++;
-      if (lag > lateness.reportOutOfOrderOverMs) {
+      // Out of order for its own device: behind that device's newest reading. (Behind another
+      // device's newest is how any fleet interleaves, and says nothing about this one.)
+      const behindOwn = lastTime - time;
+      if (behindOwn > 0 && behindOwn > lateness.reportOutOfOrderOverMs) {
         stats.outOfOrder++;
         this.outputs.ops?.(
-          opsEvent('out_of_order', schema.name, `reading for ${isoOf(time)} arrived ${lag} ms after a newer one (within the ${lateness.outOfOrderMs} ms out-of-orderness bound)`, {
+          opsEvent('out_of_order', schema.name, `reading for ${isoOf(time)} arrived after a reading of the same device ${behindOwn} ms newer (within the ${lateness.outOfOrderMs} ms out-of-orderness bound)`, {
             key: reading.key,
             time,
             watermark: wm,
             offset: reading.offset,
-            lagMs: lag,
+            lagMs: behindOwn,
           }),
         );
       }

@@ -11,8 +11,9 @@
  * - sustained_high: usage +30 … +80 % for 15 min – 2 h (magnitude +0.3 … +0.8).
  * - gap: the meter sends nothing for 1–12 expected readings (magnitude = readings missed;
  *   start/end = times of the first and last missing reading).
- * - late: one reading delayed by 1 s – 2 h, log-uniform, i.e. written where its event time +
- *   delay falls (magnitude = delay in seconds; end = arrival time).
+ * - late: one reading delayed by 1.5 intervals – 2 h, log-uniform, i.e. written where its event
+ *   time + delay falls, after its device's next reading (magnitude = delay in seconds; end =
+ *   arrival time).
  * - duplicate: one reading written twice, the identical copy less than half an interval later
  *   (magnitude 1; offsets = line of the copy).
  * - malformed: one extra corrupt line next to a real reading, which is still there: truncated
@@ -162,7 +163,10 @@ export function drawMeterAnomaly(type: MeterAnomalyType, random: SimulationRando
       draw.magnitude = draw.readings;
       break;
     case 'late':
-      draw.delayMs = Math.round(random.logUniform(1_000, 7_200_000));
+      // At least one and a half intervals: it arrives after its device's next reading. (A reading
+      // delayed by less arrives before anything newer of its device and within the watermark's
+      // out-of-orderness bound: it is not late for anyone, and nothing could report it.)
+      draw.delayMs = Math.round(random.logUniform(Math.min(1.5 * intervalMs, 3_600_000), 7_200_000));
       draw.magnitude = draw.delayMs / 1000;
       break;
     case 'duplicate':
@@ -323,7 +327,7 @@ export function describeAnomalyModel(): string {
     '| power | outage | usage < 2 % of the level, current ≈ 0, for 5–60 min; the meter keeps reporting | −0.98 … −0.999 |',
     '| power | sustained_high | usage +30 … +80 % for 15 min – 2 h | +0.3 … +0.8 |',
     '| power | gap | the meter sends nothing for 1–12 expected readings (start/end = first/last missing reading) | readings missed |',
-    '| power | late | one reading delayed by 1 s – 2 h (log-uniform), written where event time + delay falls (end = arrival) | delay, s |',
+    "| power | late | one reading delayed by 1.5 intervals – 2 h (log-uniform), written where event time + delay falls, after its device's next reading (end = arrival) | delay, s |",
     '| power | duplicate | one reading written twice; the identical copy arrives < ½ interval later (offsets = the copy) | 1 |',
     '| power | malformed | one extra corrupt line beside a real reading: truncated JSON, "usageKw":"abc", no meterId, no timestamp, NaN/Infinity, timestamp 2–30 years ahead (`variant`) | 1 |',
     '| machines | overstrain | torque 66–72 Nm for 3–20 min, rpm lowered so torque·ω stays 8.5–8.9 kW | target torque, Nm |',

@@ -58,7 +58,7 @@ export interface LatenessPolicy {
   readonly outOfOrderMs: number;
   /** Windows stay amendable this long after the watermark passes their end. Default 10 min. */
   readonly allowedLatenessMs: number;
-  /** A reading more than this behind the newest event time seen is reported on ops as out of order (even when ON_TIME). Default 0: any reading that arrives after a newer one. */
+  /** A reading more than this behind its own device's newest reading is reported on ops as out of order (even when ON_TIME). Default 0: any reading that arrives after a newer one of the same device. */
   readonly reportOutOfOrderOverMs: number;
   /** A reading further than this ahead of the newest event time seen (or of the wall clock, live) is rejected as clock skew. Default 1 day. */
   readonly maxFutureMs: number;

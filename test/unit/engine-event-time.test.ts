@@ -171,3 +171,24 @@ test('duplicates are reported and counted once', () => {
   const w = finalWindows(r.aggregates).get(`m-1|1m|${T0}`)!;
   assert.equal(w.count, 2);
 });
+
+test('out of order is judged per device: a fleet whose devices interleave reports nothing, a device that goes back on itself is reported with its own lag', () => {
+  const lines: Array<Record<string, unknown>> = [];
+  // m-2's readings are stamped 4 s before m-1's and arrive after them: behind the newest event of
+  // the stream, never behind m-2's own newest.
+  for (let i = 0; i < 30; i++) {
+    lines.push(reading('m-1', T0 + i * 10 * SEC, 10));
+    lines.push(reading('m-2', T0 + i * 10 * SEC - 4 * SEC, 20));
+  }
+  const fleet = run(testSchema(), lines);
+  assert.deepEqual(fleet.ops.filter((o) => o.kind === 'out_of_order'), [], 'devices interleaving with each other are not out of order');
+  // m-3 sends 12:05:00, then 12:04:30: the second is 30 s behind its own device's newest.
+  lines.push(reading('m-3', T0 + 300 * SEC, 5), reading('m-3', T0 + 270 * SEC, 5));
+  const back = run(testSchema(), lines);
+  const reported = back.ops.filter((o) => o.kind === 'out_of_order');
+  assert.equal(reported.length, 1, JSON.stringify(reported));
+  assert.equal(reported[0]!.key, 'm-3');
+  assert.equal(reported[0]!.time, T0 + 270 * SEC);
+  assert.equal(reported[0]!.lagMs, 30 * SEC);
+  assert.match(reported[0]!.reason, /after a reading of the same device 30000 ms newer/);
+});
