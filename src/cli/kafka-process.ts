@@ -418,6 +418,28 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     checkEnded();
   };
 
+  /**
+   * A partition a bounded run of this group finished (its windows closed) gets no more records
+   * processed by the group: say so when it has records after that point — a live run, or a bounded
+   * run over a topic that has grown — instead of sitting there silently.
+   */
+  const warnedFinished = new Set<string>();
+  const warnIfFinishedEarlier = (slot: Slot): void => {
+    const name = slotName(slot.topic, slot.partition);
+    if (!slot.finished || warnedFinished.has(name)) return;
+    if (options.untilEnd === true && (stopAt.get(name) ?? 0) <= slot.next) return;
+    warnedFinished.add(name);
+    const after = options.untilEnd === true ? `the ${(stopAt.get(name) ?? 0) - slot.next} records after it are` : 'records after it are';
+    report(
+      new GpError('GP_CONFLICT', `${name}: a bounded run (--until-end) of group ${group} finished this partition at offset ${slot.next} and closed its windows; ${after} not processed by this group — use a new --group to process the topic again`, {
+        topic: slot.topic,
+        partition: slot.partition,
+        offset: slot.next,
+      }),
+      'restore',
+    );
+  };
+
   const onAssignment = async (assigned: Record<string, number[]>): Promise<void> => {
     const names = Object.entries(assigned).flatMap(([topic, partitions]) => partitions.map((partition) => slotName(topic, partition)));
     assignment = names;
@@ -433,6 +455,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
         });
         if (slot === undefined) continue;
         finishIfAtEnd(slot);
+        warnIfFinishedEarlier(slot);
         // Start where the checkpoint left off, not at Kafka's committed offset.
         try {
           if (!slot.finished) consumer?.seek({ topic, partition, offset: String(slot.next) });

@@ -223,3 +223,20 @@ test('a bounded run ends only when every partition is finished: a member done wi
     member?.child.kill('SIGKILL');
   }
 });
+
+test('a bounded run of a group that already finished the topic says the new records are not processed by that group, and a new group processes them', { timeout: 240_000 }, async () => {
+  const url = await databases.create('again');
+  const grown = `kproc-again-${run}`;
+  const first = lines.slice(0, 2400);
+  const more = lines.slice(2400, 3600);
+  await produce(kafkaUrl, grown, first);
+  await finished(startProcess(url, `again-${run}`, 'again-1', { topic: grown }), 'the first bounded run');
+  assert.equal((await contents(url)).readings, first.length);
+  await produce(kafkaUrl, grown, more);
+  const output = await finished(startProcess(url, `again-${run}`, 'again-2', { topic: grown }), 'the second bounded run of the same group');
+  const said = [...output.matchAll(/a bounded run \(--until-end\) of group again-[^ ]+ finished this partition at offset \d+ and closed its windows; the (\d+) records after it are not processed by this group — use a new --group/g)];
+  assert.equal(said.reduce((sum, m) => sum + Number(m[1]), 0), more.length, `each partition with new records is named, with their count:\n${output}`);
+  assert.equal((await contents(url)).readings, first.length, 'the finished group processed nothing more');
+  await finished(startProcess(url, `again-new-${run}`, 'again-3', { topic: grown }), 'a bounded run of a new group');
+  assert.equal((await contents(url)).readings, first.length + more.length, 'a new group processes the whole topic');
+});
