@@ -89,6 +89,56 @@ export interface Platform {
   trainingJob?(id: string): TrainingJob | undefined;
   /** Optional: every training job of this process, newest first. */
   trainingJobs?(): TrainingJob[];
+  /**
+   * Optional: every model file of the platform's models directory (where `POST /train-model` and
+   * `gridpulse train --out` write), newest first, with its cross-validated evaluation, and which
+   * model serves. A file that is not a valid model is listed with its problem rather than hidden.
+   */
+  listModels?(): Promise<ModelListing>;
+}
+
+/** The models of the platform's models directory and the one that serves (`GET /api/models`). */
+export interface ModelListing {
+  /**
+   * The model `/v1/infer` scores with, or null when there is none. `source`: `config` when a
+   * `model` detector names its file (training then does not change what serves), `directory`
+   * when it is the newest valid model of the directory (or the one this process trained last).
+   * `version` is null when a configured file cannot be read.
+   */
+  serving: { version: string | null; source: 'config' | 'directory' } | null;
+  models: StoredModel[];
+}
+
+/** One model file, as `gridpulse models list` shows it, with the whole evaluation stored in it. */
+export interface StoredModel {
+  /** File name inside the models directory. */
+  file: string;
+  /** The file's model version (the file name when the file cannot be read). */
+  version: string;
+  kind: string;
+  createdAt: string;
+  target: string | null;
+  features: number;
+  threshold: number;
+  /** True for the model that `/v1/infer` scores with. */
+  serving: boolean;
+  training: { source: string; rows: number; positives: number | null; fingerprint: string } | null;
+  /** As measured at training (cross-validated unless `method` says otherwise); null when the model has no labels to be judged by. */
+  metrics: StoredModelMetrics | null;
+  /** Set when the file is not a valid model file (the other fields are then placeholders). */
+  problem: string | null;
+}
+
+export interface StoredModelMetrics {
+  method: string;
+  /** The score at which the confusion matrix counts a failure. */
+  threshold: number;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  rocAuc: number | null;
+  averagePrecision: number | null;
+  confusion: { tp: number; fp: number; tn: number; fn: number } | null;
 }
 
 /** The model `POST /v1/infer` scores with. */

@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import type { ApiContext } from './context.js';
 import { ApiError, notFound } from './errors.js';
-import type { InferenceRequest, InferenceResult, Platform, TrainingJob } from './platform.js';
+import type { InferenceRequest, InferenceResult, ModelListing, Platform, TrainingJob } from './platform.js';
 import {
   InferBatchBody,
   InferBatchResponse,
   InferBody,
   InferResult,
+  ModelsResponse,
   ServingModelResponse,
   TrainModelBody,
   TrainingJobParams,
@@ -53,6 +54,25 @@ function jobJson(job: TrainingJob): Static<typeof TrainingJobSchema> {
   };
 }
 
+function modelsJson(listing: ModelListing): Static<typeof ModelsResponse> {
+  return {
+    serving: listing.serving,
+    models: listing.models.map((m) => ({
+      file: m.file,
+      version: m.version,
+      kind: m.kind,
+      created_at: m.createdAt,
+      target: m.target,
+      features: m.features,
+      threshold: m.threshold,
+      serving: m.serving,
+      training: m.training,
+      metrics: m.metrics,
+      problem: m.problem,
+    })),
+  };
+}
+
 function infer(platform: Platform): NonNullable<Platform['infer']> {
   if (platform.infer === undefined) throw unavailable('model inference');
   return platform.infer.bind(platform);
@@ -64,8 +84,9 @@ function infer(platform: Platform): NonNullable<Platform['infer']> {
  * says whether it alerts (score ≥ the model's threshold, 0.7 by default), `POST /v1/infer/batch`
  * up to 1000 at once, `GET /v1/model` describes the serving model (its feature order),
  * `POST /train-model` starts training from the store's history in the background (202 with a job
- * id) and `GET /train-model/:id` follows its progress. A feature vector of the wrong length is a
- * 400 naming the expected count.
+ * id) and `GET /train-model/:id` follows its progress; `GET /api/models` lists every model file of the
+ * models directory with its stored evaluation and marks the serving one (the dashboard's Models
+ * page). A feature vector of the wrong length is a 400 naming the expected count.
  */
 export function registerMlRoutes(app: FastifyInstance, context: ApiContext): void {
   const { platform } = context;
@@ -78,6 +99,21 @@ export function registerMlRoutes(app: FastifyInstance, context: ApiContext): voi
       const model = await platform.servingModel();
       if (model === undefined) throw new ApiError(404, 'GP_NOT_FOUND', 'no model to serve: configure a model detector or train one with POST /train-model', { field: 'model' });
       return { version: model.version, kind: model.kind, features: model.features, threshold: model.threshold, created_at: model.createdAt, metrics: model.metrics };
+    },
+  );
+
+  app.get(
+    '/api/models',
+    {
+      schema: {
+        tags: ['ml'],
+        summary: 'Every model file of the models directory, newest first, with its cross-validated evaluation (precision, recall, F1, ROC AUC, average precision, confusion matrix), and which one serves',
+        response: { 200: ModelsResponse, ...errors(503) },
+      },
+    },
+    async () => {
+      if (platform.listModels === undefined) throw unavailable('model listing');
+      return modelsJson(await platform.listModels());
     },
   );
 

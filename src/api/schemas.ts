@@ -339,3 +339,46 @@ export const TrainingJobSchema = Type.Object({
 });
 export const TrainingJobParams = Type.Object({ id: Name('training job id') });
 export const TrainingJobsResponse = Type.Object({ jobs: Type.Array(TrainingJobSchema) });
+const StoredModelSchema = Type.Object({
+  file: Type.String({ description: 'file name in the models directory' }),
+  version: Type.String({ description: "the file's model version (its file name when it cannot be read)" }),
+  kind: Type.String({ description: 'gbdt, forest, isolation_forest or onnx ("?" when the file cannot be read)' }),
+  created_at: Type.String({ description: 'ISO-8601' }),
+  target: Nullable(Type.String()),
+  features: Type.Integer(),
+  threshold: Type.Number({ description: 'score at which a reading alerts' }),
+  serving: Type.Boolean({ description: 'true for the model /v1/infer scores with' }),
+  training: Nullable(
+    Type.Object({
+      source: Type.String(),
+      rows: Type.Integer(),
+      positives: Nullable(Type.Integer()),
+      fingerprint: Type.String({ description: 'SHA-256 of the training data' }),
+    }),
+  ),
+  metrics: Nullable(
+    Type.Object(
+      {
+        method: Type.String({ description: 'how they were measured, e.g. 5-fold stratified cross-validation' }),
+        threshold: Type.Number({ description: 'the score at which the confusion matrix counts a failure' }),
+        precision: Nullable(Type.Number()),
+        recall: Nullable(Type.Number()),
+        f1: Nullable(Type.Number()),
+        rocAuc: Nullable(Type.Number()),
+        averagePrecision: Nullable(Type.Number()),
+        confusion: Nullable(Type.Object({ tp: Type.Integer(), fp: Type.Integer(), tn: Type.Integer(), fn: Type.Integer() })),
+      },
+      { description: 'evaluation stored in the model file at training; null when the model had no labels to be judged by' },
+    ),
+  ),
+  problem: Nullable(Type.String({ description: 'why the file is not a valid model (the other fields are then placeholders)' })),
+});
+export const ModelsResponse = Type.Object({
+  serving: Nullable(
+    Type.Object({
+      version: Nullable(Type.String()),
+      source: StringEnum(['config', 'directory'], { description: 'config: a model detector names the file (training does not replace it); directory: the newest model of the models directory' }),
+    }),
+  ),
+  models: Type.Array(StoredModelSchema, { description: 'every *.json file of the models directory, newest first' }),
+});

@@ -1,6 +1,8 @@
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import type { Platform } from '../api/index.js';
 import type { GridpulseConfig } from '../config/index.js';
+import { parseModelFile, type ModelFile } from '../detectors/index.js';
 import { datasetFromStore, listModels, loadModel, trainModel, writeModelFile, type LoadedModel } from '../ml/index.js';
 import { GpError, type StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
@@ -11,12 +13,14 @@ type InferenceResult = Awaited<ReturnType<NonNullable<Platform['infer']>>>[numbe
 type ServingModel = NonNullable<Awaited<ReturnType<NonNullable<Platform['servingModel']>>>>;
 type TrainingRequest = Parameters<NonNullable<Platform['startTraining']>>[0];
 type TrainingJob = ReturnType<NonNullable<Platform['startTraining']>>;
+type ModelListing = Awaited<ReturnType<NonNullable<Platform['listModels']>>>;
+type StoredModel = ModelListing['models'][number];
 
 const DAY_MS = 86_400_000;
 /** Training yields to the event loop this often (ms), so the API keeps answering while a model trains. */
 const YIELD_EVERY_MS = 20;
 
-export type MlPlatformMethods = Required<Pick<Platform, 'servingModel' | 'infer' | 'startTraining' | 'trainingJob' | 'trainingJobs'>> & {
+export type MlPlatformMethods = Required<Pick<Platform, 'servingModel' | 'infer' | 'startTraining' | 'trainingJob' | 'trainingJobs' | 'listModels'>> & {
   /** Releases the serving model (an ONNX session) and waits for running training jobs. */
   closeModels(): Promise<void>;
 };
@@ -166,10 +170,77 @@ export function createMlPlatformMethods(options: { config: GridpulseConfig; stre
     trainingJob: (id) => jobs.get(id),
     trainingJobs: () => [...jobs.values()].sort((a, b) => b.startedAt - a.startedAt),
 
+    async listModels(): Promise<ModelListing> {
+      const summaries = await listModels(modelsDir);
+      const servingAt = await servingPath();
+      const servingResolved = servingAt === undefined ? undefined : resolve(servingAt);
+      // The summaries carry F1 and ROC AUC only: the rest of the evaluation is read from each file.
+      const models = await Promise.all(
+        summaries.map(async (summary): Promise<StoredModel> => {
+          const serving = resolve(summary.path) === servingResolved;
+          const placeholder: StoredModel = { file: basename(summary.path), version: summary.version, kind: summary.kind, createdAt: summary.createdAt, target: null, features: 0, threshold: 0, serving, training: null, metrics: null, problem: summary.problem ?? null };
+          if (summary.problem !== undefined) return placeholder;
+          try {
+            return storedModel(summary.path, await readModel(summary.path), serving);
+          } catch (error) {
+            // Replaced or removed since it was listed.
+            return { ...placeholder, problem: (error as Error).message };
+          }
+        }),
+      );
+      let serving: ModelListing['serving'] = null;
+      if (servingAt !== undefined) {
+        const listed = models.find((m) => m.serving);
+        serving = { version: listed?.version ?? (await readModel(servingAt).then((m) => m.version, () => null)), source: servingAt === configured ? 'config' : 'directory' };
+      }
+      return { serving, models };
+    },
+
     async closeModels() {
       await Promise.all([...running]);
       await loaded?.close();
       loaded = undefined;
     },
+  };
+}
+
+async function readModel(path: string): Promise<ModelFile> {
+  return parseModelFile(JSON.parse(await readFile(path, 'utf8')), path);
+}
+
+/** A number of a model file's metrics or training block, or null (hand-written files may leave any of them out). */
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function storedModel(path: string, model: ModelFile, serving: boolean): StoredModel {
+  const m = model.metrics as Partial<NonNullable<ModelFile['metrics']>> | null;
+  const t = model.training as Partial<NonNullable<ModelFile['training']>> | null;
+  const c = m?.confusion;
+  const confusion = c !== undefined && c !== null && [c.tp, c.fp, c.tn, c.fn].every((n) => typeof n === 'number') ? { tp: c.tp, fp: c.fp, tn: c.tn, fn: c.fn } : null;
+  return {
+    file: basename(path),
+    version: model.version,
+    kind: model.kind,
+    createdAt: model.createdAt,
+    target: model.target,
+    features: model.features.length,
+    threshold: model.threshold,
+    serving,
+    training: t === null || typeof t !== 'object' ? null : { source: String(t.source ?? ''), rows: numberOrNull(t.rows) ?? 0, positives: numberOrNull(t.positives), fingerprint: String(t.fingerprint ?? '') },
+    metrics:
+      m === null || typeof m !== 'object'
+        ? null
+        : {
+            method: String(m.method ?? ''),
+            threshold: numberOrNull(m.threshold) ?? model.threshold,
+            precision: numberOrNull(m.precision),
+            recall: numberOrNull(m.recall),
+            f1: numberOrNull(m.f1),
+            rocAuc: numberOrNull(m.rocAuc),
+            averagePrecision: numberOrNull(m.averagePrecision),
+            confusion,
+          },
+    problem: null,
   };
 }

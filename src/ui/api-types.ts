@@ -156,3 +156,76 @@ export interface LiveEvents {
   ops: { kind: OpsKind; stream: string; key?: string; time?: number; reason: string };
 }
 export type LiveEventType = keyof LiveEvents;
+
+/** Cross-validated metrics as `GET /v1/model` and the training jobs give them. */
+export interface ModelMetricsSummary {
+  f1: number | null;
+  precision: number | null;
+  recall: number | null;
+  rocAuc: number | null;
+  method?: string;
+}
+
+/** `GET /v1/model`: the model `/v1/infer` scores with. */
+export interface ServingModel {
+  version: string;
+  kind: string;
+  features: string[];
+  threshold: number;
+  created_at: string;
+  metrics: ModelMetricsSummary | null;
+}
+
+export interface Confusion {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
+
+/** One model file of `GET /api/models`. */
+export interface StoredModel {
+  file: string;
+  version: string;
+  kind: string;
+  created_at: string;
+  target: string | null;
+  features: number;
+  threshold: number;
+  serving: boolean;
+  training: { source: string; rows: number; positives: number | null; fingerprint: string } | null;
+  metrics: {
+    method: string;
+    threshold: number;
+    precision: number | null;
+    recall: number | null;
+    f1: number | null;
+    rocAuc: number | null;
+    averagePrecision: number | null;
+    confusion: Confusion | null;
+  } | null;
+  /** Set when the file is not a valid model file. */
+  problem: string | null;
+}
+
+export interface ModelListing {
+  serving: { version: string | null; source: 'config' | 'directory' } | null;
+  models: StoredModel[];
+}
+
+export type TrainableModel = 'gbdt' | 'forest' | 'isolation-forest';
+
+/** A training job of `POST /train-model` / `GET /train-model`. */
+export interface TrainingJob {
+  job_id: string;
+  status: 'running' | 'succeeded' | 'failed';
+  /** 0 … 1. */
+  progress: number;
+  stage: string;
+  started_at: number;
+  finished_at: number | null;
+  model_version: string | null;
+  rows: number | null;
+  metrics: ModelMetricsSummary | null;
+  error: string | null;
+}

@@ -6,12 +6,16 @@ import type {
   DeviceDetail,
   DeviceRow,
   FleetSeriesResult,
+  ModelListing,
   PlatformStatus,
   QualityRow,
   RecentReading,
   Resolution,
   SeriesResult,
+  ServingModel,
   StreamInfo,
+  TrainableModel,
+  TrainingJob,
 } from './api-types.js';
 
 export class ApiError extends Error {
@@ -111,4 +115,11 @@ export const api = {
   quality: (query: { stream?: string; from?: number; to?: number; by: 'key' | 'site' }) =>
     request<{ rows: QualityRow[] }>(withQuery('/api/quality', query)).then((r) => r.rows),
   status: () => request<PlatformStatus>('/api/status'),
+  /** The model `/v1/infer` scores with; an `ApiError` with status 404 when there is none. */
+  servingModel: () => request<ServingModel>('/v1/model'),
+  /** Every model file of the platform's models directory, newest first, with its evaluation. */
+  models: () => request<ModelListing>('/api/models'),
+  trainingJobs: () => request<{ jobs: TrainingJob[] }>('/train-model').then((r) => r.jobs),
+  /** Starts training in the background (202 with the job). */
+  startTraining: (body: { stream?: string; model?: TrainableModel }) => post<TrainingJob>('/train-model', body),
 };

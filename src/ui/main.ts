@@ -15,6 +15,7 @@ import { OpenAlerts } from './open-alerts.js';
 import { alertsPage } from './pages/alerts.js';
 import { devicePage } from './pages/device.js';
 import { devicesPage } from './pages/devices.js';
+import { modelsPage } from './pages/models.js';
 import { overviewPage } from './pages/overview.js';
 import { qualityPage } from './pages/quality.js';
 import { systemPage } from './pages/system.js';
@@ -32,6 +33,7 @@ const ROUTES: Route[] = [
   { name: 'device', pattern: /^\/devices\/([^/]+)$/, keys: ['id'], factory: devicePage },
   { name: 'alerts', pattern: /^\/alerts\/?$/, keys: [], factory: alertsPage },
   { name: 'quality', pattern: /^\/quality\/?$/, keys: [], factory: qualityPage },
+  { name: 'models', pattern: /^\/models\/?$/, keys: [], factory: modelsPage },
   { name: 'system', pattern: /^\/system\/?$/, keys: [], factory: systemPage },
 ];
 
@@ -40,6 +42,7 @@ const NAV: Array<[route: string, label: string, href: string]> = [
   ['devices', 'Devices', '#/devices'],
   ['alerts', 'Alerts', '#/alerts'],
   ['quality', 'Data quality', '#/quality'],
+  ['models', 'Models', '#/models'],
   ['system', 'System', '#/system'],
 ];
 

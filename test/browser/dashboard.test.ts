@@ -1,7 +1,7 @@
 // Browser tests of the dashboard against the real platform: `gridpulse up` (built CLI, embedded log and
 // DuckDB, built-in simulator) in a temporary data directory, driven by Debian's Chromium through
 // playwright-core. Each page is opened, its charts must hold data, an alert is acknowledged and resolved,
-// and screenshots go to docs/screenshots/.
+// a model is trained from the Models page, and screenshots go to docs/screenshots/.
 //
 // GRIDPULSE_TEST_URL=http://127.0.0.1:8080 runs them against a platform that is already up instead.
 //
@@ -218,9 +218,15 @@ test('alerts page: acknowledge and resolve change the row in place, and live eve
   assert.equal(await row.getByTestId('alert-ack').count(), 0, 'an acknowledged alert offers no second acknowledge');
   // The page shows the acknowledgement from the API's answer and the live feed; the store write of
   // the transition follows in the engine's write queue, so read the alert until it is there (10 s).
+  // (The alert row and its transitions are two reads: a write can land between them, so wait for
+  // both to agree, not for the transition alone.)
   type AlertDetail = { alert: { status: string }; transitions: Array<{ kind: string; status: string; by?: string }> };
+  const settled = (detail: AlertDetail): boolean => {
+    const at = detail.transitions.findIndex((t) => t.kind === 'acknowledge');
+    return at >= 0 && (at < detail.transitions.length - 1 || detail.alert.status === 'acknowledged');
+  };
   let afterAck = await getJson<AlertDetail>(`/api/alerts/${encodeURIComponent(id)}`);
-  for (let tries = 0; tries < 50 && !afterAck.transitions.some((t) => t.kind === 'acknowledge'); tries++) {
+  for (let tries = 0; tries < 50 && !settled(afterAck); tries++) {
     await new Promise((r) => setTimeout(r, 200));
     afterAck = await getJson<AlertDetail>(`/api/alerts/${encodeURIComponent(id)}`);
   }
@@ -290,14 +296,94 @@ test('system page shows throughput over time, partitions, state and store', { ti
   await page.close();
 });
 
+test('models page: a model trained from the form runs to done and shows its evaluation in the table', { timeout: 150_000 }, async () => {
+  type ModelsJson = { serving: { version: string | null } | null; models: Array<{ version: string; serving: boolean; metrics: Record<string, number | null> & { confusion: { tp: number; fp: number; tn: number; fn: number } | null } | null }> };
+  const before = await getJson<ModelsJson>('/api/models');
+  const page = await openPage('/models');
+  await page.getByTestId('models-table').waitFor();
+  if (before.models.length === 0) {
+    // A fresh platform: the empty states say what to do.
+    assert.match((await page.getByTestId('models-empty').textContent({ timeout: 30_000 })) ?? '', /No models yet: train one here or with gridpulse train/);
+    assert.match((await page.getByTestId('serving-none').textContent({ timeout: 30_000 })) ?? '', /No model serves yet/);
+  }
+  // The form offers the configured streams, the machines stream (the one with failure rules) first chosen.
+  await page.waitForFunction(`document.querySelector('[data-testid="train-stream"]')?.value === 'machines'`, undefined, { timeout: 30_000 });
+
+  // A 4xx shows the API's message: a stream the platform does not have (as a stale option would be).
+  await page.evaluate(`(() => { const s = document.querySelector('[data-testid="train-stream"]'); s.append(new Option('gas', 'gas')); s.value = 'gas'; })()`);
+  await page.getByTestId('train-start').click();
+  await page.waitForFunction(`/stream: expected one of .*machines.*, got "gas"/.test(document.querySelector('[data-testid="train-error"]')?.textContent ?? '')`, undefined, { timeout: 15_000 });
+
+  // Record every state the newest job row is drawn in, so that "running, then done" is seen whatever the timing.
+  await page.evaluate(`(() => {
+    window.jobStates = [];
+    const host = document.querySelector('[data-testid="training-jobs"]');
+    new MutationObserver(() => {
+      const job = host.querySelector('[data-testid="training-job"]');
+      if (!job) return;
+      const state = job.getAttribute('data-job-id') + ' ' + job.getAttribute('data-status') + ' ' + job.querySelector('[data-testid="job-progress"]')?.textContent;
+      if (window.jobStates[window.jobStates.length - 1] !== state) window.jobStates.push(state);
+    }).observe(host, { childList: true, subtree: true });
+  })()`);
+  await page.getByTestId('train-stream').selectOption('machines');
+  await page.getByTestId('train-model').selectOption('gbdt');
+  await page.getByTestId('train-start').click();
+  await page.waitForFunction(
+    `['succeeded', 'failed'].includes(document.querySelector('[data-testid="training-job"]')?.getAttribute('data-status'))`,
+    undefined,
+    { timeout: 120_000, polling: 250 },
+  );
+  const job = page.getByTestId('training-job').first();
+  if ((await job.getAttribute('data-status')) === 'failed') assert.fail(`training failed: ${await job.getByTestId('job-error').textContent()}`);
+  assert.equal(await page.getByTestId('train-error').textContent(), '', 'the earlier error is cleared');
+  const jobId = await job.getAttribute('data-job-id');
+  const states = (await page.evaluate<string[]>('window.jobStates')).filter((s) => s.startsWith(`${jobId} `)).map((s) => s.slice(`${jobId} `.length));
+  assert.ok(states.length >= 2 && /^running \d+%$/.test(states[0]!) && states[states.length - 1] === 'succeeded 100%', `job drawn as ${states.join(' → ')}`);
+  const { jobs } = await getJson<{ jobs: Array<{ job_id: string; model_version: string | null }> }>('/train-model');
+  const version = jobs.find((j) => j.job_id === jobId)?.model_version;
+  assert.ok(version, `job ${jobId} names its model`);
+  assert.match((await job.getByTestId('job-result').textContent()) ?? '', new RegExp(`model ${version} · F1 \\d\\.\\d{3}`));
+
+  // The new model is in the table, serving, with the evaluation the API has for it.
+  const row = page.locator(`[data-testid="model-row"][data-version="${version}"]`);
+  await row.waitFor({ timeout: 15_000 });
+  assert.equal(await row.getAttribute('data-serving'), 'true');
+  const listed = (await getJson<ModelsJson>('/api/models')).models.find((m) => m.version === version);
+  assert.ok(listed?.metrics, `GET /api/models lists ${version} with metrics`);
+  const shown = (value: number | null | undefined): string => (value === null || value === undefined ? '–' : value.toFixed(3));
+  for (const [testid, key] of [
+    ['model-precision', 'precision'],
+    ['model-recall', 'recall'],
+    ['model-f1', 'f1'],
+    ['model-roc-auc', 'rocAuc'],
+    ['model-ap', 'averagePrecision'],
+  ] as const) {
+    assert.equal(await row.getByTestId(testid).textContent(), shown(listed.metrics[key] as number | null), testid);
+  }
+  assert.match((await row.getByTestId('model-f1').textContent()) ?? '', /^\d\.\d{3}$/, 'the simulated overstrain and heat-dissipation minutes give an F1');
+  // The page selects the model it just trained: its confusion matrix is the stored one.
+  const confusion = listed.metrics.confusion;
+  assert.ok(confusion, 'a confusion matrix is stored');
+  for (const cell of ['tp', 'fp', 'tn', 'fn'] as const) {
+    assert.equal(Number(((await page.getByTestId(`confusion-${cell}`).textContent()) ?? '').replace(/,/g, '')), confusion[cell], `confusion ${cell}`);
+  }
+  assert.equal(await page.getByTestId('serving-version').textContent(), version);
+  // The toast about the trained model would cover part of the picture.
+  await page.waitForFunction(`document.querySelectorAll('.toast').length === 0`, undefined, { timeout: 15_000 });
+  await screenshot(page, 'models.png');
+  await page.close();
+});
+
 test('works at phone width without sideways scrolling', { timeout: 90_000 }, async () => {
   assert.ok(browser);
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
   const page = await openPage('/', phone);
   await expectChartWithData(page, 'chart-fleet-load', 2, 60_000);
-  for (const path of ['/', '/alerts', '/devices']) {
+  for (const path of ['/', '/alerts', '/devices', '/models']) {
     await page.goto(`${base}/#${path}`);
     await page.getByTestId('page').locator('h1').waitFor();
+    // The models page draws its table once the list has loaded (the model trained above).
+    if (path === '/models') await page.getByTestId('model-row').first().waitFor({ timeout: 30_000 });
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.ok(overflow <= 0, `${path} is ${overflow}px wider than the phone`);
   }
