@@ -7,7 +7,7 @@ export function register(program: Command): void {
   models
     .command('list')
     .description('List the model files of a directory, newest first: kind, version, creation time, target, features, threshold, cross-validated F1 and ROC AUC')
-    .option('--dir <dir>', 'directory of model files', 'models')
+    .option('--dir <dir>', 'directory of model files (default: the one `gridpulse train` writes to and `gridpulse up` serves from)', 'data/models')
     .option('--json', 'print the list as JSON')
     .action(async (flags: { dir: string; json?: boolean }) => {
       const list = await listModels(flags.dir);

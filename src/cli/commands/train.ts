@@ -55,7 +55,7 @@ export function register(program: Command): void {
     .option('--exclude <columns>', 'comma-separated columns never used as inputs (ids, leaking labels)')
     .option('--model <kind>', 'gbdt | forest | isolation-forest', 'gbdt')
     .option('--folds <k>', 'folds of stratified cross-validation (0: none)', '5')
-    .option('--out <dir>', 'directory of model files', 'models')
+    .option('--out <dir>', 'directory of model files (the default is where `gridpulse up` with the default data directory looks: it serves the newest)', 'data/models')
     .option('--threshold <score>', 'score at which a row is a failure (metrics, alerts); default 0.7 (isolation-forest: the top 2% of training scores)')
     .option('--key <column>', 'device id column (rolling features per device)')
     .option('--time <column>', 'event time column, epoch ms or ISO-8601 (needed by --rolling)')
