@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { GpError, type StreamSchema } from '../model/index.js';
 import { defaultConfig, loadConfig, type GridpulseConfig } from './config-file.js';
 import { parseDuration } from './duration.js';
-import { formatIssues, schemaIssues, type ConfigIssue } from './issues.js';
+import { formatIssues, pointer, schemaIssues, type ConfigIssue } from './issues.js';
 
 /*
  * The edge agent's config file (`gridpulse edge --config edge.yaml`): where the spool lives and
@@ -119,7 +119,8 @@ export const EdgeConfigSchema = Type.Object(
     ),
     forward: Type.Object(
       {
-        url: Text('the platform URL, e.g. http://127.0.0.1:8080'),
+        url: Text('the platform URL, e.g. http://127.0.0.1:8080, or Kafka brokers, e.g. kafka://127.0.0.1:9092'),
+        topics: Type.Optional(Type.Record(Type.String(), Text('a Kafka topic name'), { expected: 'a mapping of stream names to Kafka topics' })),
         token: Type.Optional(Text('a bearer token')),
         tokenEnv: Type.Optional(Text('the name of an environment variable holding the token')),
         batchReadings: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000 })),
@@ -169,8 +170,13 @@ export interface EdgeConfig {
     readonly fsyncIntervalMs: number;
   };
   readonly forward: {
+    /** `http`: the platform's HTTP ingest (`http://`, `https://`); `kafka`: the raw topics `gridpulse process` consumes (`kafka://`). */
+    readonly kind: 'http' | 'kafka';
     readonly url: string;
+    /** HTTP only (a Kafka URL takes none). */
     readonly token: string | undefined;
+    /** Kafka only: the raw topic per stream where it is not the default (`rawTopicOf`), as `gridpulse process --topic stream=topic`. */
+    readonly topics: Readonly<Record<string, string>>;
     readonly batchReadings: number;
     readonly maxPerDevice: number;
     readonly idField: string;
@@ -265,21 +271,29 @@ export function parseEdgeConfig(input: unknown, options: { env?: Readonly<Record
   // Space comes back a whole segment at a time, and the segment being written never goes.
   if (maxBytes < 4 * segmentBytes) issues.push({ path: '/spool/maxBytes', message: `expected at least 4 segments (${4 * segmentBytes} bytes with segmentBytes ${segmentBytes}), got ${maxBytes}` });
   const forward = config.forward;
-  try {
-    const url = new URL(forward.url);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') issues.push({ path: '/forward/url', message: `expected an http:// or https:// URL, got ${url.protocol}` });
-    if (url.password !== '') issues.push({ path: '/forward/url', message: 'expected no password in the URL (use forward.token or forward.tokenEnv), got one' });
-  } catch {
-    issues.push({ path: '/forward/url', message: `expected a URL like http://127.0.0.1:8080, got ${JSON.stringify(forward.url)}` });
+  const kind = /^\s*kafka:/i.test(forward.url) ? 'kafka' : 'http';
+  const streams: Record<string, { key: string; time: string }> = {};
+  for (const [name, stream] of Object.entries({ ...EDGE_DEFAULTS.streams, ...(config.streams ?? {}) })) streams[name] = { key: stream.key, time: stream.time ?? 'timestamp' };
+  if (kind === 'kafka') {
+    checkKafkaForwarding(forward, streams, issues);
+  } else {
+    try {
+      const url = new URL(forward.url);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') issues.push({ path: '/forward/url', message: `expected an http://, https:// or kafka:// URL, got ${url.protocol}` });
+      if (url.password !== '') issues.push({ path: '/forward/url', message: 'expected no password in the URL (use forward.token or forward.tokenEnv), got one' });
+    } catch {
+      issues.push({ path: '/forward/url', message: `expected a URL like http://127.0.0.1:8080 or kafka://127.0.0.1:9092, got ${JSON.stringify(forward.url)}` });
+    }
+    if (forward.topics !== undefined) {
+      issues.push({ path: '/forward/topics', message: `expected no topics when forwarding over HTTP (topics name the Kafka raw topics of a kafka:// URL), got ${Object.keys(forward.topics).length} stream(s)` });
+    }
   }
-  let token = forward.token;
-  if (forward.tokenEnv !== undefined) {
+  let token = kind === 'kafka' ? undefined : forward.token;
+  if (forward.tokenEnv !== undefined && kind === 'http') {
     const env = options.env ?? process.env;
     token = env[forward.tokenEnv];
     if (token === undefined || token === '') issues.push({ path: '/forward/tokenEnv', message: `expected the environment variable ${forward.tokenEnv} to hold the token, got nothing` });
   }
-  const streams: Record<string, { key: string; time: string }> = {};
-  for (const [name, stream] of Object.entries({ ...EDGE_DEFAULTS.streams, ...(config.streams ?? {}) })) streams[name] = { key: stream.key, time: stream.time ?? 'timestamp' };
   const counts = new Map<string, number>();
   const names = new Set<string>();
   const collectors = config.collectors.map((collector, index) => {
@@ -310,8 +324,10 @@ export function parseEdgeConfig(input: unknown, options: { env?: Readonly<Record
       fsyncIntervalMs: duration('/spool/fsyncInterval', spool.fsyncInterval, EDGE_DEFAULTS.fsyncIntervalMs),
     },
     forward: {
-      url: forward.url.replace(/\/+$/, ''),
+      kind,
+      url: kind === 'kafka' ? forward.url.trim() : forward.url.replace(/\/+$/, ''),
       token,
+      topics: { ...(forward.topics ?? {}) },
       batchReadings: forward.batchReadings ?? EDGE_DEFAULTS.batchReadings,
       maxPerDevice: forward.maxPerDevice ?? EDGE_DEFAULTS.maxPerDevice,
       idField: forward.idField ?? EDGE_DEFAULTS.idField,
@@ -326,6 +342,38 @@ export function parseEdgeConfig(input: unknown, options: { env?: Readonly<Record
   };
   if (issues.length > 0) fail();
   return Object.freeze(resolved);
+}
+
+/** Kafka URL's shape: brokers after the scheme and nothing else (the Kafka log parses the broker list itself when the agent starts). */
+const KAFKA_URL = /^\s*kafka:\/\/[^/@?#\s]+\/?\s*$/i;
+/** Kafka's rule for topic names (org.apache.kafka.common.internals.Topic). */
+const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+/**
+ * The checks of forwarding to Kafka that need nothing but the config: the URL's shape (no
+ * credentials: Kafka SASL and TLS are not supported), no token, `forward.topics` naming streams of the
+ * agent with valid topic names, and every stream named (a stream's name chooses its topic).
+ */
+function checkKafkaForwarding(forward: Input['forward'], streams: Readonly<Record<string, unknown>>, issues: ConfigIssue[]): void {
+  const url = forward.url;
+  if (/^\s*kafka:\/\/[^/?#]*@/i.test(url)) {
+    issues.push({ path: '/forward/url', message: 'expected kafka://host:port[,host:port...] without credentials (Kafka SASL and TLS are not supported yet), got a URL with credentials' });
+  } else if (!KAFKA_URL.test(url)) {
+    issues.push({ path: '/forward/url', message: `expected kafka://host:port[,host:port...] (nothing after the brokers), got ${JSON.stringify(url)}` });
+  }
+  for (const field of ['token', 'tokenEnv'] as const) {
+    if (forward[field] !== undefined) {
+      issues.push({ path: `/forward/${field}`, message: `expected no token when forwarding to Kafka (a kafka:// URL takes no authentication: Kafka SASL is not supported yet), got forward.${field}` });
+    }
+  }
+  if ('' in streams) {
+    issues.push({ path: pointer('/streams', ''), message: 'expected every stream to have a name when forwarding to Kafka (a stream\'s readings go to its raw topic, named after it), got a stream named ""' });
+  }
+  for (const [stream, topic] of Object.entries(forward.topics ?? {})) {
+    const path = pointer('/forward/topics', stream);
+    if (!(stream in streams)) issues.push({ path, message: `expected one of the agent's streams (${Object.keys(streams).join(', ')}), got ${JSON.stringify(stream)}` });
+    if (!KAFKA_TOPIC.test(topic) || topic === '.' || topic === '..') issues.push({ path, message: `expected a Kafka topic name (1 to 249 letters, digits and ._-), got ${JSON.stringify(topic)}` });
+  }
 }
 
 /**

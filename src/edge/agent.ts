@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { EdgeConfig } from '../config/index.js';
 import { createCollector, type Collector, type CollectorStats } from './collectors.js';
 import { LocalDetection, type LocalDetectionStats } from './detect.js';
-import { Forwarder, type ForwarderStats } from './forwarder.js';
+import { createHttpSender, Forwarder, type ForwarderStats, type ForwardSender } from './forwarder.js';
 import { Intake } from './intake.js';
+import { createKafkaSender } from './kafka-sender.js';
 import { createSpool, type Spool, type SpoolRecovery, type SpoolStats } from './spool.js';
 
 export interface EdgeStatus {
@@ -26,11 +27,12 @@ export interface EdgeAgentOptions {
 }
 
 /**
- * The edge agent: collectors → spool (durable, capped) → forwarder → the platform, with a
+ * The edge agent: collectors → spool (durable, capped) → forwarder → the platform (its HTTP ingest,
+ * or directly the Kafka raw topics `gridpulse process` consumes, by `forward.url`), with a
  * status endpoint (`GET /status` JSON, `GET /metrics` Prometheus, `GET /healthz`).
  * Lifecycle: create → `start()` (opens and recovers the spool, starts the forwarder, the
  * collectors and the status server) → `stop()` (collectors first, so that what they
- * acknowledged is in the spool; then the forwarder; the spool is synced and closed).
+ * acknowledged is in the spool; then the forwarder, which closes its connections; the spool is synced and closed).
  *
  * @example
  * const agent = createEdgeAgent({ config: loadEdgeConfig('edge.yaml'), log: console.log });
@@ -71,6 +73,12 @@ class Agent implements EdgeAgent {
   constructor(private readonly options: EdgeAgentOptions) {
     const { config } = options;
     const log = options.log ?? (() => undefined);
+    const { forward } = config;
+    // Made first: a Kafka URL or topic the Kafka log would refuse fails the agent's creation (GP_CONFIG_INVALID), before anything is opened.
+    const sender: ForwardSender =
+      forward.kind === 'kafka'
+        ? createKafkaSender({ url: forward.url, topics: forward.topics, streams: Object.keys(config.streams), timeoutMs: forward.timeoutMs, clientId: `gridpulse-edge-${config.agent.name}` })
+        : createHttpSender({ url: forward.url, token: forward.token, timeoutMs: forward.timeoutMs });
     this.spool = createSpool({
       dir: join(config.agent.dataDir, 'spool'),
       maxBytes: config.spool.maxBytes,
@@ -88,7 +96,12 @@ class Agent implements EdgeAgent {
     let lastRetryLog = 0;
     this.forwarder = new Forwarder({
       spool: this.spool,
-      ...config.forward,
+      sender,
+      batchReadings: forward.batchReadings,
+      maxPerDevice: forward.maxPerDevice,
+      backoffMinMs: forward.backoffMinMs,
+      backoffMaxMs: forward.backoffMaxMs,
+      backfillAfterMs: forward.backfillAfterMs,
       onRetry: (error, delay) => {
         // One line per 10 s at most: an outage of hours must not fill the disk with log lines.
         if (Date.now() - lastRetryLog < 10_000) return;

@@ -128,6 +128,10 @@ class HttpCollector extends BaseCollector implements Collector {
       const ndjson = (request.headers['content-type'] ?? '').includes('ndjson');
       const parsed = parseReadings(body.toString('utf8'), ndjson);
       const stream = match === null ? this.config.stream : decodeURIComponent(match[1] as string);
+      if (stream !== undefined && !this.context.intake.streamNames.includes(stream)) {
+        send(404, { error: { code: 'GP_NOT_FOUND', message: `stream: expected one of ${this.context.intake.streamNames.join(', ')}, got ${JSON.stringify(stream)}` } });
+        return;
+      }
       const result = await this.context.intake.take(parsed.items, { stream, wait: false, collector: this.name });
       send(200, { accepted: result.accepted, rejected: [...parsed.rejected, ...result.rejected].sort((a, b) => a.index - b.index), durable: true });
     } catch (error) {

@@ -34,7 +34,8 @@ export interface TakeOptions {
 export class Intake {
   readonly collected = new Map<string, number>();
   readonly rejectedCounts = new Map<string, number>();
-  private readonly streamNames: string[];
+  /** The streams of the agent's config, in config order. */
+  readonly streamNames: readonly string[];
   /** Told about every accepted reading (local detection). */
   onReading: ((stream: string, reading: Record<string, unknown>) => void) | undefined;
 

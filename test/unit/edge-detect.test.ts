@@ -154,3 +154,14 @@ test('detect config: the stream, its detectors and a gridpulse.yaml are checked,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the agent\'s HTTP collector answers 404 naming the streams for a stream the config does not declare, and spools nothing of it', async () => {
+  await withAgent({ stream: 'power', detectors: ['spike'] }, async (agent, http) => {
+    const response = await fetch(`${http}/v1/streams/gas/readings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ meterId: 'm-1', timestamp: T0, usageKw: 1 }) });
+    assert.equal(response.status, 404);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'GP_NOT_FOUND');
+    assert.match(body.error.message, /^stream: expected one of power.*, got "gas"$/);
+    assert.equal(agent.status().spool.unsent, 0);
+  });
+});
