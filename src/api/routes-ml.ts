@@ -42,6 +42,8 @@ function toResult(result: InferenceResult): Static<typeof InferResult> {
 function jobJson(job: TrainingJob): Static<typeof TrainingJobSchema> {
   return {
     job_id: job.id,
+    stream: job.request.stream ?? null,
+    model: job.request.kind === 'isolation_forest' ? 'isolation-forest' : (job.request.kind ?? 'gbdt'),
     status: job.status,
     progress: job.progress,
     stage: job.stage,

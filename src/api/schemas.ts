@@ -327,6 +327,8 @@ export const TrainModelBody = Type.Object(
 );
 export const TrainingJobSchema = Type.Object({
   job_id: Type.String(),
+  stream: Nullable(Type.String({ description: 'the stream asked for (null: the platform chose: a stream with a model detector, else machines)' })),
+  model: StringEnum(['gbdt', 'forest', 'isolation-forest']),
   status: StringEnum(['running', 'succeeded', 'failed']),
   progress: Type.Number({ description: '0 … 1' }),
   stage: Type.String(),

@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Platform } from '../api/index.js';
 import type { GridpulseConfig } from '../config/index.js';
 import { parseModelFile, type ModelFile } from '../detectors/index.js';
-import { datasetFromStore, listModels, loadModel, trainModel, writeModelFile, type LoadedModel } from '../ml/index.js';
+import { datasetFromStore, DEFAULT_LABEL_TYPES, listModels, loadModel, trainModel, writeModelFile, type LoadedModel } from '../ml/index.js';
 import { GpError, type StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
 
@@ -83,6 +83,16 @@ export function createMlPlatformMethods(options: { config: GridpulseConfig; stre
       },
     });
     job.rows = data.rows;
+    const labelled = data.labels === undefined ? 0 : data.labels.reduce((sum, label) => sum + label, 0);
+    if ((request.kind ?? 'gbdt') !== 'isolation_forest' && (labelled === 0 || labelled === data.rows)) {
+      // trainModel would say so in the terms of `gridpulse train` (--target): say it in this API's.
+      const types = (request.labelTypes ?? DEFAULT_LABEL_TYPES).join(', ');
+      throw new GpError(
+        'GP_INPUT_INVALID',
+        `label_types: expected both failing and normal minutes in stream ${schema.name} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()} (a minute fails while an alert of ${types} is open), got ${labelled === 0 ? 'no failing minute' : 'only failing minutes'} in ${data.rows} rows; choose a stream and time range with such alerts, other label_types, or model isolation-forest (no labels)`,
+        { field: 'label_types' },
+      );
+    }
     const result = await trainModel(data, {
       kind: request.kind ?? 'gbdt',
       folds: request.folds ?? 5,

@@ -218,6 +218,9 @@ export type TrainableModel = 'gbdt' | 'forest' | 'isolation-forest';
 /** A training job of `POST /train-model` / `GET /train-model`. */
 export interface TrainingJob {
   job_id: string;
+  /** The stream asked for; null when the platform chose. */
+  stream: string | null;
+  model: TrainableModel;
   status: 'running' | 'succeeded' | 'failed';
   /** 0 … 1. */
   progress: number;

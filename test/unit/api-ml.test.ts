@@ -133,8 +133,10 @@ test("POST /train-model trains from the store's history in the background and th
   await h.platform.drain();
   const started = await h.app.inject({ method: 'POST', url: '/train-model', payload: { stream: 'machines', from: T0, to: T0 + 4 * 60 * MINUTE, folds: 2 } });
   assert.equal(started.statusCode, 202, started.body);
-  const job = started.json<{ job_id: string; status: string }>();
+  const job = started.json<{ job_id: string; status: string; stream: string | null; model: string }>();
   assert.equal(job.status, 'running');
+  assert.equal(job.stream, 'machines');
+  assert.equal(job.model, 'gbdt', 'the default model kind');
   const done = await eventually('training job finished', async () => {
     const status = (await h.app.inject({ method: 'GET', url: `/train-model/${job.job_id}` })).json<{ status: string; progress: number; error: string | null; model_version: string | null; rows: number | null; metrics: { f1: number | null } | null }>();
     return status.status === 'running' ? undefined : status;
@@ -153,4 +155,17 @@ test("POST /train-model trains from the store's history in the background and th
   const badStream = await h.app.inject({ method: 'POST', url: '/train-model', payload: { stream: 'gas' } });
   assert.equal(badStream.statusCode, 400);
   assert.match(errorOf(badStream).message, /stream: expected one of power, machines, got "gas"/);
+  // A stream and range without failure alerts: the job fails saying so in the API's terms.
+  const unlabelled = await h.app.inject({ method: 'POST', url: '/train-model', payload: { stream: 'machines', from: T0, to: T0 + 40 * MINUTE, folds: 2 } });
+  assert.equal(unlabelled.statusCode, 202, unlabelled.body);
+  const failed = await eventually('the unlabelled training job ended', async () => {
+    const status = (await h.app.inject({ method: 'GET', url: `/train-model/${unlabelled.json<{ job_id: string }>().job_id}` })).json<{ status: string; error: string | null }>();
+    return status.status === 'running' ? undefined : status;
+  });
+  assert.equal(failed.status, 'failed');
+  assert.match(
+    failed.error ?? '',
+    /^label_types: expected both failing and normal minutes in stream machines from .* \(a minute fails while an alert of overstrain, heat_dissipation, power_failure, tool_wear is open\), got no failing minute in \d+ rows; .*isolation-forest/,
+  );
+  assert.doesNotMatch(failed.error ?? '', /--target/, 'no CLI flag in an API answer');
 });

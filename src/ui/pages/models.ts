@@ -282,7 +282,7 @@ export const modelsPage: PageFactory = (context: PageContext) => {
               'div',
               { class: 'job-head' },
               h('span', { class: `badge job-status-${job.status}`, testid: 'job-status', text: job.status }),
-              h('span', { class: 'muted small', text: `started ${formatTime(job.started_at, now)} · ${job.status === 'running' ? 'for' : 'took'} ${formatDuration(took)}` }),
+              h('span', { class: 'muted small', text: `${job.model}${job.stream === null ? '' : ` on ${job.stream}`} · started ${formatTime(job.started_at, now)} · ${job.status === 'running' ? 'for' : 'took'} ${formatDuration(took)}` }),
             ),
             h(
               'div',
