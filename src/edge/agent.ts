@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EdgeConfig } from '../config/index.js';
 import { createCollector, type Collector, type CollectorStats } from './collectors.js';
@@ -8,6 +9,9 @@ import { createHttpSender, Forwarder, type ForwarderStats, type ForwardSender } 
 import { Intake } from './intake.js';
 import { createKafkaSender } from './kafka-sender.js';
 import { createSpool, type Spool, type SpoolRecovery, type SpoolStats } from './spool.js';
+
+/** Where readings that cannot be delivered for their size are kept, in the agent's data directory (NDJSON). */
+export const UNDELIVERABLE_FILE = 'undeliverable.ndjson';
 
 export interface EdgeStatus {
   agent: string;
@@ -109,6 +113,20 @@ class Agent implements EdgeAgent {
         log(`forward: ${error}; retrying in ${delay} ms (${this.spool.stats().unsent} readings spooled)`);
       },
       onRejected: (stream, rejected) => log(`forward: the platform rejected ${rejected.length} reading(s) of ${stream || 'the default stream'}, e.g. ${rejected[0]?.reason ?? ''}`),
+      onUndeliverable: async (stream, reading, reason) => {
+        // Kept, with why, before the spool moves past it: nothing leaves the agent silently.
+        const path = join(config.agent.dataDir, UNDELIVERABLE_FILE);
+        const text = Buffer.from(reading.value.buffer, reading.value.byteOffset, reading.value.byteLength).toString('utf8');
+        const line = `${JSON.stringify({ at: new Date().toISOString(), stream, device: reading.device, reason, reading: text })}\n`;
+        const file = await open(path, 'a');
+        try {
+          await file.writeFile(line);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        log(`forward: a reading of ${reading.device} (${stream}, ${reading.value.byteLength} bytes) is refused for its size even alone (${reason}); set aside in ${path}`);
+      },
     });
     this.collectorList = config.collectors.map((collector) => createCollector(collector, { intake: this.intake, stateDir: join(config.agent.dataDir, 'collectors'), log }));
   }
@@ -226,6 +244,7 @@ class Agent implements EdgeAgent {
       counter('gridpulse_edge_dropped_by_policy_total', 'Readings deleted unsent by the drop-oldest policy', (s) => s.spool.droppedByPolicy);
       counter('gridpulse_edge_corrupt_readings_total', 'Readings lost to corrupt spool segments (quarantined)', (s) => s.spool.corruptRecords);
       counter('gridpulse_edge_rejected_by_platform_total', 'Readings the platform rejected as invalid', (s) => s.forwarder.rejectedByPlatform);
+      counter('gridpulse_edge_undeliverable_readings_total', 'Readings refused for their size even alone, kept in undeliverable.ndjson', (s) => s.forwarder.undeliverable);
       if (this.detection !== undefined) {
         counter('gridpulse_edge_local_readings_total', 'Readings checked by local detection', (s) => s.detection?.readings ?? 0);
         counter('gridpulse_edge_local_findings_total', 'Findings raised by local detection', (s) => s.detection?.findings ?? 0);

@@ -21,6 +21,13 @@ export interface ForwarderOptions {
   random?: (() => number) | undefined;
   /** Told about every failed attempt (the forwarder keeps retrying). */
   onRetry?: ((error: string, delayMs: number) => void) | undefined;
+  /**
+   * A reading refused for its size even alone (HTTP 413 from the platform's body limit, a Kafka
+   * record over the log's limit): no retry can deliver it. The forwarder awaits this before it moves
+   * past the reading, so the handler keeps it (the agent writes it to a file) — set aside, counted
+   * and reported, never dropped silently. Without a handler the forwarder keeps retrying it.
+   */
+  onUndeliverable?: ((stream: string, reading: ForwardReading, reason: string) => Promise<void>) | undefined;
   /** Told about readings the platform rejected (bad input: delivered to its ops output, not retried). */
   onRejected?: ((stream: string, rejected: Array<{ index: number; reason: string }>) => void) | undefined;
 }
@@ -34,6 +41,8 @@ export interface ForwarderStats {
   retries: number;
   /** Requests answered 429 or 503 (with the Retry-After honoured); HTTP only. */
   throttled: number;
+  /** Readings set aside because the other side refuses them for their size even one by one (see `onUndeliverable`). */
+  undeliverable: number;
   /** Whether the last attempt reached the platform (HTTP: got an answer; Kafka: reached the brokers and found the topic). */
   connected: boolean;
   lastError: string | undefined;
@@ -46,10 +55,14 @@ export interface ForwardReading {
   value: Uint8Array;
 }
 
-/** What one send attempt came to. `reached`: whether the other side answered at all; `throttled`: it asked to slow down (HTTP 429/503). */
+/**
+ * What one send attempt came to. `reached`: whether the other side answered at all; `throttled`: it
+ * asked to slow down (HTTP 429/503); `tooLarge`: it refuses the send for its size (HTTP 413, a Kafka
+ * record over the log's limit) — sending it again unchanged cannot help.
+ */
 export type SendOutcome =
   | { ok: true; rejected: Array<{ index: number; reason: string }> }
-  | { ok: false; error: string; reached: boolean; retryAfterMs?: number | undefined; throttled?: boolean | undefined };
+  | { ok: false; error: string; reached: boolean; retryAfterMs?: number | undefined; throttled?: boolean | undefined; tooLarge?: boolean | undefined };
 
 /** One stream's readings of a batch, ready to be sent (again and again, until one attempt succeeds). */
 export interface PreparedSend {
@@ -109,6 +122,7 @@ export class Forwarder {
     requests: 0,
     retries: 0,
     throttled: 0,
+    undeliverable: 0,
     connected: false,
     lastError: undefined,
     lastSuccessAt: undefined,
@@ -178,8 +192,6 @@ export class Forwarder {
 
   /** Sends the batch (one send per stream in it) until every send succeeded; false when stopped first. */
   private async deliver(records: LogRecord[], cutAsBackfill: boolean): Promise<boolean> {
-    const { sender } = this.options;
-    let backfill = cutAsBackfill;
     const oldest = (records[0] as LogRecord).timestamp;
     // The spool key is `<stream>\t<device>` (see Intake); a key without a tab has the default stream ''.
     const byStream = new Map<string, ForwardReading[]>();
@@ -191,38 +203,59 @@ export class Forwarder {
       if (readings === undefined) byStream.set(stream, (readings = []));
       readings.push({ device: tab < 0 ? key : key.slice(tab + 1), value: record.value });
     }
+    const state = { backfill: cutAsBackfill, oldest };
     for (const [stream, readings] of byStream) {
-      const prepared = await sender.prepare(stream, readings);
-      let attempt = 0;
-      for (;;) {
-        if (!this.running) return false;
-        // A batch cut as live that waited out an outage in retries is backfill by now.
-        if (!backfill && oldest < this.clock() - this.options.backfillAfterMs) backfill = true;
-        this.stats_.requests++;
-        const outcome = await prepared.send(backfill);
-        if (outcome.ok) {
-          this.stats_.forwarded += readings.length;
-          if (backfill) this.stats_.backfilled += readings.length;
-          this.stats_.rejectedByPlatform += outcome.rejected.length;
-          if (outcome.rejected.length > 0) this.options.onRejected?.(stream, outcome.rejected);
-          this.stats_.connected = true;
-          this.stats_.lastSuccessAt = this.clock();
-          break;
-        }
-        if (outcome.throttled === true) this.stats_.throttled++;
-        this.stats_.lastError = outcome.error;
-        this.stats_.connected = outcome.reached;
-        if (!this.running) return false; // interrupted by stop(): no backoff to wait out
-        this.stats_.retries++;
-        const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffMinMs * 2 ** Math.min(attempt, 30));
-        // Full jitter (a random wait up to the ceiling), but never sooner than the server asked.
-        const delay = Math.max(Math.round(this.random() * ceiling), outcome.retryAfterMs ?? 0, 10);
-        attempt++;
-        this.options.onRetry?.(outcome.error, delay);
-        await this.sleep(delay);
-      }
+      if (!(await this.sendAll(stream, readings, state))) return false;
     }
     return true;
+  }
+
+  /**
+   * Sends one stream's readings until a send succeeds; false when stopped first. A send refused for
+   * its size is split in halves, in order, down to single readings; a single reading refused for
+   * its size goes to `onUndeliverable`.
+   */
+  private async sendAll(stream: string, readings: readonly ForwardReading[], state: { backfill: boolean; oldest: number }): Promise<boolean> {
+    const { sender } = this.options;
+    const prepared = await sender.prepare(stream, readings);
+    let attempt = 0;
+    for (;;) {
+      if (!this.running) return false;
+      // A batch cut as live that waited out an outage in retries is backfill by now.
+      if (!state.backfill && state.oldest < this.clock() - this.options.backfillAfterMs) state.backfill = true;
+      this.stats_.requests++;
+      const outcome = await prepared.send(state.backfill);
+      if (outcome.ok) {
+        this.stats_.forwarded += readings.length;
+        if (state.backfill) this.stats_.backfilled += readings.length;
+        this.stats_.rejectedByPlatform += outcome.rejected.length;
+        if (outcome.rejected.length > 0) this.options.onRejected?.(stream, outcome.rejected);
+        this.stats_.connected = true;
+        this.stats_.lastSuccessAt = this.clock();
+        return true;
+      }
+      if (outcome.throttled === true) this.stats_.throttled++;
+      this.stats_.lastError = outcome.error;
+      this.stats_.connected = outcome.reached;
+      if (!this.running) return false; // interrupted by stop(): no backoff to wait out
+      if (outcome.tooLarge === true && readings.length > 1) {
+        const half = Math.ceil(readings.length / 2);
+        return (await this.sendAll(stream, readings.slice(0, half), state)) && (await this.sendAll(stream, readings.slice(half), state));
+      }
+      if (outcome.tooLarge === true && this.options.onUndeliverable !== undefined) {
+        await this.options.onUndeliverable(stream, readings[0]!, outcome.error);
+        this.stats_.undeliverable++;
+        this.stats_.connected = true;
+        return true;
+      }
+      this.stats_.retries++;
+      const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffMinMs * 2 ** Math.min(attempt, 30));
+      // Full jitter (a random wait up to the ceiling), but never sooner than the server asked.
+      const delay = Math.max(Math.round(this.random() * ceiling), outcome.retryAfterMs ?? 0, 10);
+      attempt++;
+      this.options.onRetry?.(outcome.error, delay);
+      await this.sleep(delay);
+    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -306,7 +339,7 @@ class HttpSender implements ForwardSender {
       }
       const retryAfterMs = retryAfterOf(response.headers.get('retry-after'), this.clock());
       const throttled = response.status === 429 || response.status === 503;
-      return { ok: false, reached: true, error: `HTTP ${response.status}: ${text.slice(0, 200)}`, retryAfterMs, throttled };
+      return { ok: false, reached: true, error: `HTTP ${response.status}: ${text.slice(0, 200)}`, retryAfterMs, throttled, tooLarge: response.status === 413 };
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason = this.interrupted ? 'stopped before the platform answered' : abort.signal.aborted ? `no answer within ${this.options.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (error as Error).message);

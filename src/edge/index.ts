@@ -1,5 +1,5 @@
 // Public face of src/edge: the edge agent (collectors → capped durable spool → forwarder to the platform).
-export { createEdgeAgent, type EdgeAgent, type EdgeAgentOptions, type EdgeStatus } from './agent.js';
+export { createEdgeAgent, UNDELIVERABLE_FILE, type EdgeAgent, type EdgeAgentOptions, type EdgeStatus } from './agent.js';
 export { createSpool, type Spool, type SpoolOptions, type SpoolStats, type SpoolRecovery, type SpoolFullPolicy } from './spool.js';
 export { Forwarder, createHttpSender, retryAfterOf, type ForwarderOptions, type ForwarderStats, type ForwardSender, type HttpSenderOptions } from './forwarder.js';
 export { createKafkaSender, markBackfill, type KafkaSenderOptions } from './kafka-sender.js';

@@ -126,7 +126,9 @@ class KafkaSender implements ForwardSender {
       this.logs.delete(topic);
       await log?.close().catch(() => undefined);
       const message = error instanceof Error ? error.message : String(error);
-      return { ok: false, reached: opened, error: `topic ${topic}: ${message}` };
+      // The log refuses a record over its size limit before it sends anything (GP_INPUT_INVALID).
+      const tooLarge = error instanceof GpError && error.code === 'GP_INPUT_INVALID';
+      return { ok: false, reached: opened, error: `topic ${topic}: ${message}`, tooLarge };
     }
   }
 
