@@ -1,4 +1,5 @@
 import type { ChannelMetrics, DeadLetter, IncidentPolicy, RedeliveryResult } from '../alerts/index.js';
+import type { ModelMetrics } from '../detectors/index.js';
 import type { Aggregate, Alert, AlertEvent, OpsEvent, StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
 
@@ -129,17 +130,8 @@ export interface StoredModel {
   problem: string | null;
 }
 
-export interface StoredModelMetrics {
-  method: string;
-  /** The score at which the confusion matrix counts a failure. */
-  threshold: number;
-  precision: number | null;
-  recall: number | null;
-  f1: number | null;
-  rocAuc: number | null;
-  averagePrecision: number | null;
-  confusion: { tp: number; fp: number; tn: number; fn: number } | null;
-}
+/** A model file's stored evaluation: the metrics as `gridpulse train` wrote them, without the per-fold figures; the confusion matrix is null when the file has none. */
+export type StoredModelMetrics = Omit<ModelMetrics, 'folds' | 'confusion'> & { confusion: ModelMetrics['confusion'] | null };
 
 /** The model `POST /v1/infer` scores with. */
 export interface ServingModel {
