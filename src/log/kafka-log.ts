@@ -323,7 +323,7 @@ class KafkaTopicLog implements KafkaLog {
     if (count === undefined) {
       throw new GpError(
         'GP_LOG_FAILED',
-        `topic ${topic} does not exist on Kafka at ${this.brokers.join(',')} and was not created${partitions === undefined ? ' (give the log a partitions count to create it)' : ' (the broker refused CreateTopics)'}`,
+        `topic ${topic} does not exist on Kafka at ${this.brokers.join(',')} and was not created${partitions === undefined ? ` (create it with the partition count of the deployment, e.g. kafka-topics.sh --create --topic ${topic} --partitions 12, or let the brokers create topics: auto.create.topics.enable)` : ' (the broker refused CreateTopics)'}`,
         { topic, brokers: this.brokers },
       );
     }
