@@ -55,6 +55,9 @@ test('a user error prints one clear line and exits 2', () => {
   const layout = gridpulse(['replay', join(ROOT, 'test/fixtures/ai4i2020-excerpt.csv'), '--no-store']);
   assert.equal(layout.code, 2);
   assert.match(layout.stderr, /Air temperature \[K\][\s\S]*--time/);
+  const count = gridpulse(['replay', join(ROOT, 'test/fixtures/lcl-2meters-excerpt.csv'), '--no-store', '--topic-partitions', 'four']);
+  assert.equal(count.code, 2);
+  assert.match(count.stderr, /gridpulse: --topic-partitions: expected a whole number from 1 to 1024, got "four"/);
 });
 
 test('the README lists exactly the error codes the code defines', () => {

@@ -303,6 +303,13 @@ function mergeSummaries(summaries: readonly PipelineSummary[]): PipelineSummary 
   return merged;
 }
 
+/** A flag's text as a number for `wholeNumber`; text that is not a whole number is refused here, quoted as given. */
+function countFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text.trim())) throw new GpError('GP_INPUT_INVALID', `${flag}: expected a whole number from 1 to 1024, got ${JSON.stringify(text)}`, { flag });
+  return Number(text);
+}
+
 /** A whole number from 1 to 1024 given for `flag`, or undefined when not given. */
 function wholeNumber(value: number | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -395,8 +402,8 @@ Examples:
         aggregatesOut: str('aggregatesOut'),
         opsOut: str('opsOut'),
         scoresOut: str('scoresOut'),
-        partitions: str('partitions') !== undefined ? Number(str('partitions')) : undefined,
-        topicPartitions: str('topicPartitions') !== undefined ? Number(str('topicPartitions')) : undefined,
+        partitions: countFlag(str('partitions'), '--partitions'),
+        topicPartitions: countFlag(str('topicPartitions'), '--topic-partitions'),
         order: parseOrder(str('order') ?? 'auto'),
         hints,
         progress: process.stderr.isTTY && !opts.json,
