@@ -289,7 +289,9 @@ class PostgresCheckpoints implements CheckpointStore {
           [this.group, topic, partition, offset, state, this.clock(), options.finished === true],
         );
         const version = Number(rows[0]!.version);
-        await pool.query(`DELETE FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3 AND version <= $4`, [this.group, topic, partition, version - this.keep]);
+        // Finished marks stay (one per partition and bounded run): stale writes of former owners
+        // after the finishing one must not push the group's end-of-run evidence out.
+        await pool.query(`DELETE FROM engine_checkpoints WHERE "group" = $1 AND topic = $2 AND "partition" = $3 AND version <= $4 AND NOT finished`, [this.group, topic, partition, version - this.keep]);
         return version;
       } catch (error) {
         if ((error as { code?: string }).code === '23505' && attempt < 5) continue;

@@ -50,6 +50,11 @@ for (const kind of ['files', 'postgres'] as const) {
       const seen: Array<[number, boolean]> = [];
       for await (const found of first.versions('power-usage-raw', 1)) if (!('unreadable' in found)) seen.push([found.offset, found.finished]);
       assert.deepEqual(seen, [[200, false], [300, true]], 'versions() carries each checkpoint mark, newest first');
+      if (kind === 'postgres') {
+        // Shared checkpoints keep a finished mark however many stale writes follow it (the newest 3 are kept otherwise).
+        for (let i = 0; i < 4; i++) await second.save('power-usage-raw', 1, 210 + i, '{"stale":true}');
+        assert.deepEqual(await marks(first), ['machines-raw/2', 'power-usage-raw/1']);
+      }
       // Another member of the group (another store object on the same place) sees the marks.
       assert.deepEqual(await marks(second), ['machines-raw/2', 'power-usage-raw/1']);
     } finally {
