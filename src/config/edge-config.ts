@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
-import { GpError, type StreamSchema } from '../model/index.js';
+import { GpError, KAFKA_TOPIC_PATTERN, type StreamSchema } from '../model/index.js';
 import { defaultConfig, loadConfig, type GridpulseConfig } from './config-file.js';
 import { parseDuration } from './duration.js';
 import { formatIssues, pointer, schemaIssues, type ConfigIssue } from './issues.js';
@@ -346,8 +346,6 @@ export function parseEdgeConfig(input: unknown, options: { env?: Readonly<Record
 
 /** Kafka URL's shape: brokers after the scheme and nothing else (the Kafka log parses the broker list itself when the agent starts). */
 const KAFKA_URL = /^\s*kafka:\/\/[^/@?#\s]+\/?\s*$/i;
-/** Kafka's rule for topic names (org.apache.kafka.common.internals.Topic). */
-const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 
 /**
  * The checks of forwarding to Kafka that need nothing but the config: the URL's shape (no
@@ -372,7 +370,7 @@ function checkKafkaForwarding(forward: Input['forward'], streams: Readonly<Recor
   for (const [stream, topic] of Object.entries(forward.topics ?? {})) {
     const path = pointer('/forward/topics', stream);
     if (!(stream in streams)) issues.push({ path, message: `expected one of the agent's streams (${Object.keys(streams).join(', ')}), got ${JSON.stringify(stream)}` });
-    if (!KAFKA_TOPIC.test(topic) || topic === '.' || topic === '..') issues.push({ path, message: `expected a Kafka topic name (1 to 249 letters, digits and ._-), got ${JSON.stringify(topic)}` });
+    if (!KAFKA_TOPIC_PATTERN.test(topic) || topic === '.' || topic === '..') issues.push({ path, message: `expected a Kafka topic name (1 to 249 letters, digits and ._-), got ${JSON.stringify(topic)}` });
   }
 }
 

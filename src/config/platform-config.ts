@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_EXPECTED, DurationReader } from './duration.js';
 import { describeValue, pointer, type ConfigIssue } from './issues.js';
-import type { MaintenanceWindow } from '../model/index.js';
+import { KAFKA_TOPIC_PATTERN, type MaintenanceWindow } from '../model/index.js';
 
 // The live platform's sections of gridpulse.yaml (`gridpulse up`): HTTP server and its limits,
 // device tokens, MQTT ingest, the embedded log, checkpoints, the built-in simulator and the
@@ -605,7 +605,6 @@ const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const WEBHOOK_ONLY = ['secret', 'previousSecrets'] as const;
 const MQTT_ONLY = ['topic', 'qos', 'clientId'] as const;
 const KAFKA_FOREIGN = ['secret', 'previousSecrets', 'qos'] as const;
-const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 /** Standard Webhooks: a symmetric secret is 24 to 64 random bytes, base64 behind `whsec_`. */
 const SECRET_MIN_BYTES = 24;
 const SECRET_MAX_BYTES = 64;
@@ -695,7 +694,7 @@ function buildChannel(
     }
     if (input.topic === undefined) {
       issues.push({ path: pointer(at, 'topic'), message: 'expected a Kafka topic like "gridpulse-alert-notifications", got nothing (this key is required for kafka channels)' });
-    } else if (!KAFKA_TOPIC.test(input.topic) || input.topic === '.' || input.topic === '..') {
+    } else if (!KAFKA_TOPIC_PATTERN.test(input.topic) || input.topic === '.' || input.topic === '..') {
       issues.push({ path: pointer(at, 'topic'), message: `expected a Kafka topic name (1 to 249 letters, digits and ._-), got ${describeValue(input.topic)}` });
     }
     if (issues.length > before) return undefined;

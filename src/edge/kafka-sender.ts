@@ -1,5 +1,5 @@
 import { createKafkaLog, parseKafkaUrl, rawTopicOf, type AppendRecord, type KafkaLog } from '../log/index.js';
-import { BACKFILL_FIELD, GpError } from '../model/index.js';
+import { BACKFILL_FIELD, GpError, KAFKA_TOPIC_PATTERN } from '../model/index.js';
 import type { ForwardReading, ForwardSender, PreparedSend, SendOutcome } from './forwarder.js';
 
 export interface KafkaSenderOptions {
@@ -23,8 +23,6 @@ const CONNECTION_TIMEOUT_MS = 3000;
  * down ends soon (and `stop()` does not wait long for it).
  */
 const CLIENT_RETRIES = 2;
-/** Kafka's rule for topic names (org.apache.kafka.common.internals.Topic), as the Kafka log checks them. */
-const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /**
  * Kafka raw topics as a `ForwardSender`: the readings of a stream are appended to that stream's raw
@@ -64,7 +62,7 @@ class KafkaSender implements ForwardSender {
     for (const stream of options.streams) {
       const topic = rawTopicOf(stream, this.topics);
       const field = `/forward/topics/${stream.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-      if (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
+      if (!KAFKA_TOPIC_PATTERN.test(topic) || topic === '.' || topic === '..') {
         throw new GpError(
           'GP_CONFIG_INVALID',
           `${field}: expected a Kafka topic name (1 to 249 letters, digits and ._-) for stream ${JSON.stringify(stream)}, got ${JSON.stringify(topic)} (name the topic in forward.topics)`,

@@ -1,4 +1,4 @@
-import { GpError } from '../model/index.js';
+import { GpError, KAFKA_TOPIC_PATTERN } from '../model/index.js';
 import { checkConsumerName } from './consumer-offsets.js';
 import { createKafkajsClient, type KafkaClient, type ProduceMessage } from './kafka-client.js';
 import type { AppendRecord, AppendResult, Log, LogRecord, LogRecovery, LogStats, ReadBatch, ReadLimits, RetentionReport } from './log.js';
@@ -172,8 +172,6 @@ const OPTION_NAMES = [
   'clock',
   'client',
 ];
-/** Kafka's rule for topic names (org.apache.kafka.common.internals.Topic). */
-const TOPIC_PATTERN = /^[A-Za-z0-9._-]{1,249}$/;
 const MAX_PARTITIONS = 10_000;
 /** Bytes a record takes in a batch besides its key and value (varint lengths, deltas, attributes), at most. */
 const RECORD_OVERHEAD_BYTES = 32;
@@ -212,7 +210,7 @@ function resolveOptions(options: KafkaLogOptions): ResolvedOptions {
     });
   } else throw invalid('brokers', `a ${URL_SHAPE} URL or a list of host:port`, options.brokers);
   const topic: unknown = options.topic;
-  if (typeof topic !== 'string' || !TOPIC_PATTERN.test(topic) || topic === '.' || topic === '..') {
+  if (typeof topic !== 'string' || !KAFKA_TOPIC_PATTERN.test(topic) || topic === '.' || topic === '..') {
     throw invalid('topic', 'a Kafka topic name (1 to 249 letters, digits and ._-)', topic);
   }
   const partitions = options.partitions;

@@ -1,4 +1,4 @@
-import { GpError, aggregateToJson, type Aggregate, type AggregateJson, type AlertEvent, type AuditSnapshot, type OpsEvent } from '../model/index.js';
+import { GpError, KAFKA_TOPIC_PATTERN, aggregateToJson, type Aggregate, type AggregateJson, type AlertEvent, type AuditSnapshot, type OpsEvent } from '../model/index.js';
 import { createKafkajsClient, type KafkaClient, type ProduceMessage } from './kafka-client.js';
 import { parseKafkaUrl } from './kafka-log.js';
 import { partitionOfKey } from './partitioner.js';
@@ -136,7 +136,7 @@ export function createKafkaSink(options: KafkaSinkOptions): KafkaSink {
   const { brokers } = parseKafkaUrl(options.url, 'kafka sink url');
   const topics: KafkaOutputTopics = { ...DEFAULT_OUTPUT_TOPICS, ...(options.topics ?? {}) };
   for (const [name, topic] of Object.entries(topics)) {
-    if (typeof topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(topic)) {
+    if (typeof topic !== 'string' || !KAFKA_TOPIC_PATTERN.test(topic)) {
       throw new GpError('GP_CONFIG_INVALID', `kafka sink topics.${name}: expected a Kafka topic name (letters, digits and ._-), got ${JSON.stringify(topic)}`, {
         field: `topics.${name}`,
       });

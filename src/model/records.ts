@@ -313,3 +313,6 @@ export interface ReadingScore {
   score: number;
   values: Float64Array;
 }
+
+/** Kafka's rule for topic names (org.apache.kafka.common.internals.Topic: letters, digits, `._-`, at most 249); `.` and `..` are refused besides. */
+export const KAFKA_TOPIC_PATTERN = /^[A-Za-z0-9._-]{1,249}$/;

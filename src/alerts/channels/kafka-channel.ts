@@ -1,4 +1,4 @@
-import { GpError } from '../../model/index.js';
+import { GpError, KAFKA_TOPIC_PATTERN } from '../../model/index.js';
 import { DEFAULT_RETRY_POLICY, errorMessage, type AttemptContext, type Channel, type DeliveryResult, type Notification, type RetryPolicy, type TemplateName } from './channel.js';
 
 /** One record to produce: the partition is chosen by the channel. */
@@ -53,7 +53,6 @@ export interface KafkaChannelOptions {
   readonly clock?: () => number;
 }
 
-const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /**
  * Produces each notification (the rendered JSON) to a Kafka topic through an idempotent producer
@@ -74,7 +73,7 @@ export function createKafkaChannel(options: KafkaChannelOptions): Channel {
       field: `channels.${options.name}.url`,
     });
   }
-  if (!TOPIC_NAME.test(options.topic) || options.topic === '.' || options.topic === '..') {
+  if (!KAFKA_TOPIC_PATTERN.test(options.topic) || options.topic === '.' || options.topic === '..') {
     throw new GpError('GP_CONFIG_INVALID', `channels.${options.name}.topic: expected a Kafka topic name (1 to 249 letters, digits and ._-), got ${JSON.stringify(options.topic)}`, {
       field: `channels.${options.name}.topic`,
     });
