@@ -5,6 +5,8 @@ export { ApiError, type ApiErrorBody, type ApiErrorCode } from './errors.js';
 export { DEVICE_NOT_ALLOWED, OPEN_PRINCIPAL, hashToken } from './auth.js';
 export type {
   Platform,
+  ForwardedActionRequest,
+  ForwardedAlertAction,
   IngestAuth,
   IngestRejection,
   IngestResult,

@@ -1,6 +1,6 @@
 import type { ChannelMetrics, DeadLetter, IncidentPolicy, RedeliveryResult } from '../alerts/index.js';
 import type { ModelMetrics } from '../detectors/index.js';
-import type { Aggregate, Alert, AlertEvent, OpsEvent, StreamSchema } from '../model/index.js';
+import type { Aggregate, Alert, AlertEvent, AlertStatus, OpsEvent, StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
 
 /**
@@ -12,6 +12,26 @@ import type { Store } from '../stores/index.js';
  * Deliberately left out: how readings reach the engine (through the log, see src/log), and
  * anything about HTTP (status codes, bodies) — that is the API's business.
  */
+/** An operator action handed to the engine process that holds the alert. */
+export interface ForwardedActionRequest {
+  action: 'acknowledge' | 'resolve' | 'assign';
+  id: string;
+  by: string | undefined;
+  note: string | undefined;
+  assignee?: string | undefined;
+}
+
+/**
+ * What became of a forwarded action: applied (the alert after it), refused (the alert's status did
+ * not allow it), unclaimed (no engine process took it in `waitedMs`; it was withdrawn, nothing
+ * changed) or pending (a process took it but did not finish in `waitedMs`; it will be applied).
+ */
+export type ForwardedAlertAction =
+  | { outcome: 'applied'; alert: Alert }
+  | { outcome: 'refused'; status: AlertStatus | undefined; message: string | undefined }
+  | { outcome: 'unclaimed'; waitedMs: number }
+  | { outcome: 'pending'; claimedBy: string; waitedMs: number };
+
 export interface Platform {
   readonly streams: readonly StreamSchema[];
   /** The stream `POST /v1/readings` writes to when the URL names none (the first configured). */
@@ -36,6 +56,13 @@ export interface Platform {
    * Absent: `POST /api/alerts/:id/assign` answers 501.
    */
   assignAlert?(id: string, assignee: string, by: string | undefined, note: string | undefined): Promise<Alert | undefined>;
+  /**
+   * Optional: an operator action on an alert that the store shows but this platform's own engine
+   * does not hold — in a Kafka deployment the `gridpulse process` member owning the device's
+   * partition holds it. The action is handed to that process and its outcome awaited (see
+   * `ForwardedAlertAction`).
+   */
+  forwardAlertAction?(request: ForwardedActionRequest): Promise<ForwardedAlertAction>;
   /** Optional: how `GET /api/incidents` groups alerts (`alerts.incidents`); absent: `DEFAULT_INCIDENT_POLICY`. */
   incidentPolicy?(): IncidentPolicy;
   /** Last value and 1-minute averages per metric, from memory (newest data), or undefined for an unknown device. */

@@ -4,7 +4,7 @@ import type { AlertFilter, DeviceStatus, Resolution } from '../stores/index.js';
 import type { ApiContext } from './context.js';
 import { ApiError, invalidInput, notFound } from './errors.js';
 import { finiteOrNull, safeAlert, safeNumberMap, safeTransition } from './json-safe.js';
-import type { DeviceLiveFeatures, Platform } from './platform.js';
+import type { DeviceLiveFeatures, ForwardedActionRequest, Platform } from './platform.js';
 import { checkMetric, checkStream, parseList, parseTime } from './query-values.js';
 import {
   AlertActionBody,
@@ -174,7 +174,7 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
           summary: name === 'ack' ? 'Acknowledge an open alert' : 'Resolve an open or acknowledged alert',
           params: AlertIdParams,
           body: AlertActionBody,
-          response: { 200: AlertActionResponse, ...errors(400, 404, 409, 415) },
+          response: { 200: AlertActionResponse, ...errors(400, 404, 409, 415, 503) },
         },
         // An action needs no body: a missing one is an empty object, not a validation error.
         preValidation: (request, _reply, done) => {
@@ -187,11 +187,14 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
         const { by, note } = request.body;
         const alert = name === 'ack' ? await platform.acknowledgeAlert(id, by, note) : await platform.resolveAlert(id, by, note);
         if (alert !== undefined) return { alert: safeAlert(alert) };
+        const allowed: readonly AlertStatus[] = name === 'ack' ? ['open'] : ['open', 'acknowledged'];
         const existing = await findAlert(platform, id);
         if (existing === undefined) throw notFound('alert', 'id', id);
+        const forwarded = await forwardIfHeldElsewhere(platform, existing, allowed, { action: name === 'ack' ? 'acknowledge' : 'resolve', id, by, note });
+        if (forwarded !== undefined) return { alert: safeAlert(forwarded) };
         throw new ApiError(409, 'GP_CONFLICT', `alert ${id} is ${existing.status}: it cannot be ${name === 'ack' ? 'acknowledged' : 'resolved'}`, {
           field: 'status',
-          expected: name === 'ack' ? 'open' : 'open or acknowledged',
+          expected: allowed.join(' or '),
           got: existing.status,
         });
       },
@@ -208,7 +211,7 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
         description: 'Emits an `assign` transition carrying the assignee; assigning to the current assignee again changes nothing.',
         params: AlertIdParams,
         body: AlertAssignBody,
-        response: { 200: AlertActionResponse, ...errors(400, 404, 409, 415, 501) },
+        response: { 200: AlertActionResponse, ...errors(400, 404, 409, 415, 501, 503) },
       },
     },
     async (request) => {
@@ -220,6 +223,8 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
       if (alert !== undefined) return { alert: safeAlert(alert) };
       const existing = await findAlert(platform, id);
       if (existing === undefined) throw notFound('alert', 'id', id);
+      const forwarded = await forwardIfHeldElsewhere(platform, existing, ['open', 'acknowledged'], { action: 'assign', id, by, note, assignee });
+      if (forwarded !== undefined) return { alert: safeAlert(forwarded) };
       throw new ApiError(409, 'GP_CONFLICT', `alert ${id} is ${existing.status}: it cannot be assigned`, { field: 'status', expected: 'open or acknowledged', got: existing.status });
     },
   );
@@ -246,6 +251,38 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
     platform.status(),
   );
 }
+
+/**
+ * An action on an alert the store shows in a status that allows it, but that this platform's engine
+ * did not hold: handed to the engine process that holds it (a `gridpulse process` member), when the
+ * platform can. Returns the alert after the action; undefined when the platform cannot forward or
+ * the status does not allow the action (the caller answers 409); throws 409 when the holder refused
+ * it and 503 when no process took it in time or it is still being applied.
+ */
+async function forwardIfHeldElsewhere(platform: Platform, existing: Alert, allowed: readonly AlertStatus[], request: ForwardedActionRequest): Promise<Alert | undefined> {
+  if (platform.forwardAlertAction === undefined || !allowed.includes(existing.status)) return undefined;
+  const result = await platform.forwardAlertAction(request);
+  switch (result.outcome) {
+    case 'applied':
+      return result.alert;
+    case 'refused':
+      throw new ApiError(409, 'GP_CONFLICT', `alert ${request.id} is ${result.status ?? 'not in a status that allows it'}: it cannot be ${PAST[request.action]}`, {
+        field: 'status',
+        expected: allowed.join(' or '),
+        got: result.status ?? 'unknown',
+      });
+    case 'unclaimed':
+      throw new ApiError(
+        503,
+        'GP_UNAVAILABLE',
+        `alert ${request.id} is not held by this platform's engine, and no engine process (gridpulse process on this store) took the ${request.action} within ${Math.round(result.waitedMs / 1000)} s; nothing was changed — is a member of the group that owns the device running?`,
+      );
+    case 'pending':
+      throw new ApiError(503, 'GP_UNAVAILABLE', `the ${request.action} of alert ${request.id} was taken by engine process ${result.claimedBy} but not finished within ${Math.round(result.waitedMs / 1000)} s; it will be applied when that process (or the next owner of its partition) gets to it`);
+  }
+}
+
+const PAST = { acknowledge: 'acknowledged', resolve: 'resolved', assign: 'assigned' } as const;
 
 /** An alert by id: from the platform when it can look one up, else through its transitions and the store. */
 export async function findAlert(platform: Platform, id: string): Promise<Alert | undefined> {

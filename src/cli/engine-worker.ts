@@ -12,7 +12,7 @@ import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
 import { createOutboxRelay, createRetentionSchedule, createStore, type OutboxRelay, type Store } from '../stores/index.js';
 import { writeJsonInSlices } from './json-slices.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
+import { applyOperatorAction, createPipeline, type Pipeline } from './pipeline.js';
 import { serializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
 const CHECKPOINT_VERSION = 1;
@@ -441,22 +441,12 @@ function runEngineWorker(): void {
   };
 
   const operatorAction = async (request: Extract<EngineCall, { method: 'operator' }>): Promise<Alert | undefined> => {
-    const { id, by, note } = request;
-    for (const managers of pipeline.alertManagers.values()) {
-      for (const manager of managers) {
-        if (manager === undefined || manager.findAlert(id) === undefined) continue;
-        const at = clock();
-        let alert: Alert | undefined;
-        if (request.action === 'assign') alert = manager.assign(id, at, request.assignee, by, note);
-        else if (request.action === 'acknowledge') alert = manager.acknowledge(id, at, by, note);
-        else alert = manager.resolve(id, at, by, note);
-        // Operator actions are not in the input log: a checkpoint makes them survive a crash.
-        if (alert !== undefined) await writeCheckpoint();
-        else await writer.flush();
-        return alert;
-      }
-    }
-    return undefined;
+    const applied = applyOperatorAction(pipeline, request, clock());
+    if (!applied.held) return undefined;
+    // Operator actions are not in the input log: a checkpoint makes them survive a crash.
+    if (applied.alert !== undefined) await writeCheckpoint();
+    else await writer.flush();
+    return applied.alert;
   };
 
   const timers: NodeJS.Timeout[] = [];

@@ -11,8 +11,9 @@ import type { GridpulseConfig } from '../config/index.js';
 import { createKafkaSink, parseKafkaUrl, rawTopicOf, type KafkaSink } from '../log/index.js';
 import { GpError, type Aggregate, type AlertEvent, type OpsEvent, type StreamSchema } from '../model/index.js';
 import { createStore, redactUrl, type Store } from '../stores/index.js';
+import { canQueueAlertActions, createAlertActionQueue, type AlertActionQueue, type StoredAction } from './alert-actions.js';
 import { createCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
+import { applyOperatorAction, holdsAlert, createPipeline, type Pipeline } from './pipeline.js';
 
 export interface KafkaProcessOptions {
   config: GridpulseConfig;
@@ -36,6 +37,11 @@ export interface KafkaProcessOptions {
   untilEnd?: boolean | undefined;
   /** Kafka group session timeout, default 10000 ms (a killed member's partitions move after it). */
   sessionTimeoutMs?: number | undefined;
+  /**
+   * How often to look for operator actions (acknowledge, resolve, assign) queued by `gridpulse up`
+   * for alerts this process holds (PostgreSQL store only; see alert-actions.ts). Default 1000 ms.
+   */
+  actionPollMs?: number | undefined;
   /** Store writer backlog (rows) above which consumption of a partition waits, default 50000. */
   maxPendingWrites?: number | undefined;
   onInfo?: ((message: string) => void) | undefined;
@@ -49,6 +55,9 @@ export interface KafkaProcessStats {
   checkpoints: number;
   restored: number;
   corruptCheckpoints: number;
+  /** Operator actions queued by the API that this process applied (or refused: the alert's status did not allow them). */
+  actionsApplied: number;
+  actionsRefused: number;
 }
 
 /** A running `gridpulse process`. */
@@ -86,6 +95,9 @@ const DEFAULT_MAX_PENDING_WRITES = 50_000;
 const BACKPRESSURE_CHECK_EVERY = 1000;
 /** How often a member done with its share of a bounded run looks whether the group is done. */
 const END_POLL_MS = 500;
+const DEFAULT_ACTION_POLL_MS = 1000;
+/** Done actions are kept this long in alert_actions (what was asked, by whom, and what became of it). */
+const ACTIONS_KEPT_MS = 7 * 24 * 3_600_000;
 
 /**
  * The engine over a Kafka consumer group (kafkajs), for `gridpulse process`.
@@ -121,6 +133,8 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     },
   });
   const checkpoints: CheckpointStore = createCheckpointStore({ url: config.store.url, dataDir: config.dataDir, group });
+  // Operator actions the API queues for alerts held here (a shared PostgreSQL store only).
+  const actions: AlertActionQueue | undefined = checkpoints.shared && canQueueAlertActions(config.store.url) ? createAlertActionQueue(config.store.url) : undefined;
   const sink: KafkaSink | undefined = options.kafkaOutputs === true ? createKafkaSink({ url: options.log, clientId: `gridpulse-${group}-outputs` }) : undefined;
 
   const slots = new Map<string, Slot>();
@@ -134,7 +148,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
   let closing: Promise<void> | undefined;
   let endedResolve: () => void = () => undefined;
   const ended = new Promise<void>((resolve) => (endedResolve = resolve));
-  const counters = { records: 0, checkpoints: 0, restored: 0, corruptCheckpoints: 0 };
+  const counters = { records: 0, checkpoints: 0, restored: 0, corruptCheckpoints: 0, actionsApplied: 0, actionsRefused: 0 };
 
   const slotName = (topic: string, partition: number): string => `${topic}/${partition}`;
 
@@ -467,6 +481,52 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     checkEnded();
   };
 
+  // ---- operator actions ------------------------------------------------------------------------
+
+  let actionTimer: NodeJS.Timeout | undefined;
+  let actionPoll: Promise<void> | undefined;
+  let actionPolls = 0;
+
+  /**
+   * Applies the queued actions whose alert an owned partition's alert manager holds: claim, apply,
+   * checkpoint the partition (the action is not in the input log; the checkpoint also waits until
+   * the store holds the transition), then record the outcome, which the waiting API reads. A
+   * process that dies after its claim leaves the action to be claimed again by the partition's next
+   * owner once the lease runs out (if its checkpoint had the action, the retry is refused: the alert
+   * is already in the asked status, and the API answers 409 saying so).
+   */
+  const applyAction = async (queue: AlertActionQueue, action: StoredAction): Promise<void> => {
+    const slot = [...slots.values()].find((candidate) => !candidate.dropped && holdsAlert(candidate.pipeline, action.alertId));
+    if (slot === undefined || !(await queue.claim(action.id))) return;
+    const applied = applyOperatorAction(slot.pipeline, { action: action.action, id: action.alertId, by: action.by, note: action.note, assignee: action.assignee }, Date.now());
+    // The partition moved away while the claim was made: the claim runs out and its next owner applies it.
+    if (!applied.held) return;
+    if (applied.alert === undefined) {
+      counters.actionsRefused++;
+      await queue.complete(action.id, 'refused', applied.status, { message: `alert ${action.alertId} is ${applied.status}` });
+      return;
+    }
+    counters.actionsApplied++;
+    slot.checkpointed = -1; // same offset, new state: write it
+    let message: string | undefined;
+    await checkpoint(slot, `operator action ${action.action} of ${action.alertId}`).catch((error: unknown) => {
+      message = `applied; its checkpoint failed (${(error as Error).message}) and is written again with the next one`;
+    });
+    await queue.complete(action.id, 'applied', applied.alert.status, { alert: applied.alert, message });
+    info(`${action.action} of alert ${action.alertId} applied (${slot.topic}/${slot.partition}${action.by === undefined ? '' : `, by ${action.by}`})`);
+  };
+
+  const pollActions = (): void => {
+    const queue = actions;
+    if (queue === undefined || actionPoll !== undefined || closing !== undefined || slots.size === 0) return;
+    actionPoll = (async () => {
+      if (actionPolls++ % 3600 === 0) await queue.prune(ACTIONS_KEPT_MS);
+      for (const action of await queue.claimable(100)) await applyAction(queue, action);
+    })()
+      .catch((error: unknown) => report(error, 'operator actions'))
+      .finally(() => (actionPoll = undefined));
+  };
+
   // ---- group membership --------------------------------------------------------------------------
 
   let rejoinTimer: NodeJS.Timeout | undefined;
@@ -531,6 +591,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
       await store.ready();
       await checkpoints.ready();
       await sink?.ready();
+      await actions?.ready();
       const require = createRequire(import.meta.url);
       const kafkajs = require('kafkajs') as typeof import('kafkajs');
       kafka = new kafkajs.Kafka({ brokers, clientId: `gridpulse-${group}`, logLevel: kafkajs.logLevel.NOTHING, connectionTimeout: 3000 });
@@ -551,6 +612,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
         void checkpointAll('periodic');
         checkEnded();
       }, intervalMs);
+      if (actions !== undefined) actionTimer = setInterval(pollActions, options.actionPollMs ?? DEFAULT_ACTION_POLL_MS);
       info(`consuming ${topics.join(', ')} as group ${group}; store ${redactUrl(config.store.url)}; checkpoints in ${checkpoints.where}${sink === undefined ? '' : '; outputs to Kafka topics'}`);
     },
 
@@ -559,6 +621,8 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
         if (timer !== undefined) clearInterval(timer);
         if (endTimer !== undefined) clearTimeout(endTimer);
         if (rejoinTimer !== undefined) clearTimeout(rejoinTimer);
+        if (actionTimer !== undefined) clearInterval(actionTimer);
+        await actionPoll;
         // Stops fetching and waits for the batch in hand; the slots stay as they are.
         await consumer?.stop().catch((error: unknown) => report(error, 'Kafka consumer'));
         for (const pending of opening.values()) await pending.catch(() => undefined);
@@ -567,6 +631,7 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
         await consumer?.disconnect().catch((error: unknown) => report(error, 'Kafka consumer'));
         await sink?.close().catch((error: unknown) => report(error, 'Kafka outputs'));
         await checkpoints.close().catch((error: unknown) => report(error, 'checkpoint store'));
+        await actions?.close().catch((error: unknown) => report(error, 'alert actions'));
         await store.close().catch((error: unknown) => report(error, 'store'));
       })();
       return closing;

@@ -1,7 +1,7 @@
 import { createAlertManager, type AlertManager } from '../alerts/index.js';
 import { createDetectors } from '../detectors/index.js';
 import { StreamEngine, StreamRouter, type EngineStats } from '../engine/index.js';
-import type { Aggregate, AlertEvent, Lateness, OpsEvent, OpsKind, Reading, StreamSchema } from '../model/index.js';
+import type { Aggregate, Alert, AlertEvent, AlertStatus, Lateness, OpsEvent, OpsKind, Reading, StreamSchema } from '../model/index.js';
 import { createStoreWriter, type ReadingRow, type Store, type StoreWriter } from '../stores/index.js';
 import { LineFile, writeAggregate, writeAlertEvent, writeOps, writeScore } from './output-files.js';
 
@@ -174,4 +174,39 @@ function toRow(r: Reading, metricNames: readonly string[]): ReadingRow {
     values[metricNames[i]!] = Number.isFinite(v) ? v : null;
   }
   return { stream: r.stream, key: r.key, site: r.site, time: r.time, values, offset: r.offset };
+}
+
+/** An operator action on an alert (the API's acknowledge, resolve and assign). */
+export interface OperatorAction {
+  action: 'acknowledge' | 'resolve' | 'assign';
+  id: string;
+  by: string | undefined;
+  note: string | undefined;
+  assignee?: string | undefined;
+}
+
+/**
+ * Applies an operator action in the alert manager that holds the alert, at `at`. `held`: some
+ * manager of the pipeline holds the alert; `alert`: the alert after the action, undefined when its
+ * status does not allow it (`status` then says what it is).
+ */
+export function applyOperatorAction(pipeline: Pipeline, request: OperatorAction, at: number): { held: false } | { held: true; alert: Alert | undefined; status: AlertStatus } {
+  for (const managers of pipeline.alertManagers.values()) {
+    for (const manager of managers) {
+      const found = manager?.findAlert(request.id);
+      if (manager === undefined || found === undefined) continue;
+      let alert: Alert | undefined;
+      if (request.action === 'assign') alert = manager.assign(request.id, at, request.assignee ?? '', request.by, request.note);
+      else if (request.action === 'acknowledge') alert = manager.acknowledge(request.id, at, request.by, request.note);
+      else alert = manager.resolve(request.id, at, request.by, request.note);
+      return { held: true, alert, status: alert?.status ?? found.status };
+    }
+  }
+  return { held: false };
+}
+
+/** True when an alert manager of the pipeline holds the alert. */
+export function holdsAlert(pipeline: Pipeline, id: string): boolean {
+  for (const managers of pipeline.alertManagers.values()) for (const manager of managers) if (manager?.findAlert(id) !== undefined) return true;
+  return false;
 }

@@ -20,6 +20,7 @@ import { createFileLog, type AppendRecord, type Log, type LogRecovery, type Read
 import { GpError, opsEvent, type Alert, type OpsEvent, type StreamSchema } from '../model/index.js';
 import { createRedisFeatureCache, type RedisFeatureCache, type Store } from '../stores/index.js';
 import type { PlatformOptions, PlatformRuntime } from './platform.js';
+import { canQueueAlertActions, createAlertActionQueue, forwardAlertAction, type AlertActionQueue } from './alert-actions.js';
 import { createMlPlatformMethods } from './platform-ml.js';
 import { deserializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
@@ -527,6 +528,9 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       onError: (error) => onError(error, 'simulator'),
     });
 
+  // Actions on alerts held by `gridpulse process` members writing to the same PostgreSQL store.
+  const actionQueue: AlertActionQueue | undefined = canQueueAlertActions(config.store.url) ? createAlertActionQueue(config.store.url) : undefined;
+
   // Model serving and training (POST /v1/infer, /train-model): see platform-ml.ts.
   const ml = createMlPlatformMethods({ config, streams, store: storeProxy, clock });
 
@@ -662,6 +666,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     resolveAlert: (id, by, note) => operatorAction({ method: 'operator', action: 'resolve', id, by, note }),
     assignAlert: (id, assignee, by, note) => operatorAction({ method: 'operator', action: 'assign', id, assignee, by, note }),
     incidentPolicy: () => config.alerts.incidents,
+    ...(actionQueue === undefined ? {} : { forwardAlertAction: (request) => forwardAlertAction(actionQueue, request) }),
 
     liveFeatures: featuresOf,
 
@@ -724,6 +729,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     close() {
       closed ??= (async () => {
         await ml.closeModels();
+        await actionQueue?.close().catch((error: unknown) => onError(error, 'alert actions'));
         if (!started) {
           await log.close().catch(() => {});
           await featureCache?.close();
