@@ -21,6 +21,7 @@ import { GpError, opsEvent, type Alert, type OpsEvent, type StreamSchema } from 
 import { createRedisFeatureCache, type RedisFeatureCache, type Store } from '../stores/index.js';
 import type { PlatformOptions, PlatformRuntime } from './platform.js';
 import { canQueueAlertActions, createAlertActionQueue, forwardAlertAction, type AlertActionQueue } from './alert-actions.js';
+import { createKafkaLiveFollower, type KafkaLiveFollower } from './kafka-live.js';
 import { createMlPlatformMethods } from './platform-ml.js';
 import { deserializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
 
@@ -528,6 +529,9 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       onError: (error) => onError(error, 'simulator'),
     });
 
+  // The outputs of `gridpulse process` members on the live feed (`--live-from`).
+  let liveFollower: KafkaLiveFollower | undefined;
+
   // Actions on alerts held by `gridpulse process` members writing to the same PostgreSQL store.
   const actionQueue: AlertActionQueue | undefined = canQueueAlertActions(config.store.url) ? createAlertActionQueue(config.store.url) : undefined;
 
@@ -600,6 +604,10 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
           .catch((error: unknown) => onError(error, 'feature cache'))
           .finally(() => (featureCacheConnecting = false));
         every(redisFeatures.intervalMs, publishFeaturesInBackground);
+      }
+      if (options.liveFrom !== undefined) {
+        liveFollower = createKafkaLiveFollower({ url: options.liveFrom, publish: (event) => listeners.size > 0 && publish(event), onInfo, onError });
+        await liveFollower.start();
       }
       const simulatorOn = options.simulator ?? config.simulator.enabled;
       if (simulatorOn) {
@@ -730,6 +738,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       closed ??= (async () => {
         await ml.closeModels();
         await actionQueue?.close().catch((error: unknown) => onError(error, 'alert actions'));
+        await liveFollower?.close();
         if (!started) {
           await log.close().catch(() => {});
           await featureCache?.close();

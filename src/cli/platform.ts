@@ -12,6 +12,11 @@ export interface PlatformOptions {
   simulator?: boolean;
   /** History the simulator generates on a first start (default 1 hour; 0 for none). */
   simulatorBackfillMs?: number;
+  /**
+   * `kafka://…`: also put on the live feed what `gridpulse process` members write to Kafka's output
+   * topics (`--kafka-outputs`): their aggregates, alert transitions and ops events (see kafka-live.ts).
+   */
+  liveFrom?: string | undefined;
   /** Told about background failures (store writes, checkpoints, simulator). */
   onError?: (error: unknown, where: string) => void;
   /** Told about notable events (recovery, checkpoints restored). */

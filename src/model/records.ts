@@ -122,6 +122,26 @@ export function aggregateToJson(a: Aggregate): AggregateJson {
   };
 }
 
+/** The reverse of `aggregateToJson` (null statistics become NaN, as the engine has them). */
+export function aggregateFromJson(json: AggregateJson): Aggregate {
+  const metrics = Object.keys(json.metrics);
+  const stats: number[] = [];
+  for (const name of metrics) for (const stat of STAT_NAMES) stats.push(json.metrics[name]![stat] ?? Number.NaN);
+  return {
+    stream: json.stream,
+    key: json.key,
+    site: json.site ?? undefined,
+    window: json.window,
+    start: json.start,
+    end: json.end,
+    revision: json.revision,
+    count: json.count,
+    metrics,
+    stats,
+    energyKwh: json.energyKwh,
+  };
+}
+
 export type Severity = 'info' | 'warning' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
 

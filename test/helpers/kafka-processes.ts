@@ -223,6 +223,8 @@ export interface ProcessOptions {
   name: string;
   /** Default true: stop at the end the topic had at start. */
   untilEnd?: boolean;
+  /** More flags, e.g. `--kafka-outputs`. */
+  extraArgs?: readonly string[];
 }
 
 /** Starts one `gridpulse process` member (power stream, checkpoints every 300 ms, session timeout 6 s). */
@@ -251,6 +253,7 @@ export function startProcess(options: ProcessOptions): Running {
       '--session-timeout',
       '6000',
       ...(options.untilEnd === false ? [] : ['--until-end']),
+      ...(options.extraArgs ?? []),
     ],
     { cwd: options.dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -17,6 +17,7 @@ export interface UpOptions {
   host?: string | undefined;
   simulator: boolean;
   backfill?: string | undefined;
+  liveFrom?: string | undefined;
 }
 
 /** The dashboard's build output, next to the compiled CLI (dist/ui). */
@@ -47,6 +48,7 @@ export async function runUp(options: UpOptions, out: (text: string) => void): Pr
     config,
     simulator: options.simulator,
     ...(options.backfill === undefined ? {} : { simulatorBackfillMs: parseCount(options.backfill, '--backfill') * 60_000 }),
+    ...(options.liveFrom === undefined ? {} : { liveFrom: options.liveFrom }),
     onError: (error, where) => log(`error in ${where}: ${error instanceof Error ? error.message : String(error)}`),
     onInfo: (message) => log(message),
   });
@@ -111,6 +113,7 @@ export function register(program: Command): void {
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--no-simulator', 'do not start the built-in simulated fleet')
     .option('--backfill <minutes>', 'minutes of simulated history generated on a first start (default 60)')
+    .option('--live-from <kafka-url>', 'also show on the live feed what `gridpulse process --kafka-outputs` members write to the Kafka output topics (kafka://host:port[,…])')
     .action(async (opts: UpOptions) => {
       await runUp(opts, (text) => process.stdout.write(`${text}\n`));
     });
