@@ -60,9 +60,36 @@ export interface KafkaProcessStats {
   actionsRefused: number;
 }
 
+/** One owned partition, for status and metrics. */
+export interface KafkaPartitionStatus {
+  topic: string;
+  partition: number;
+  stream: string;
+  /** Next offset to process. */
+  offset: number;
+  /** Offset of the newest checkpoint written or restored. */
+  checkpointed: number;
+  finished: boolean;
+  /** The partition engine's watermark (−Infinity before its first reading). */
+  watermark: number;
+  readings: number;
+  late: number;
+  tooLate: number;
+  aggregates: number;
+  alertEvents: number;
+  /** Rows its store writer holds, not yet written. */
+  pendingWrites: number;
+}
+
 /** A running `gridpulse process`. */
 export interface KafkaProcess {
   start(): Promise<void>;
+  /** The partitions owned now, oldest first by name. */
+  partitions(): KafkaPartitionStatus[];
+  /** The end offset (high watermark) of every partition of the raw topics, as "topic/partition"; cached for `maxAgeMs` (default 5000). */
+  endOffsets(maxAgeMs?: number): Promise<Map<string, number>>;
+  /** True once the process is in the group with an assignment (possibly empty). */
+  readonly joined: boolean;
   /** Resolves when a bounded run (`untilEnd`) has finished every partition it owns. */
   readonly ended: Promise<void>;
   stats(): KafkaProcessStats;
@@ -583,9 +610,59 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
     }, delay);
   };
 
+  let offsetsCache: { at: number; offsets: Promise<Map<string, number>> } | undefined;
+  const fetchEndOffsets = async (): Promise<Map<string, number>> => {
+    if (kafka === undefined) return new Map();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = new Map<string, number>();
+      for (const topic of topicOf.keys()) for (const { partition, high } of await admin.fetchTopicOffsets(topic)) offsets.set(slotName(topic, partition), Number(high));
+      return offsets;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+
   return {
     ended,
     stats: () => ({ owned: [...slots.keys()].sort(), ...counters }),
+    get joined() {
+      return assignment !== undefined;
+    },
+
+    partitions: () =>
+      [...slots.values()]
+        .filter((slot) => !slot.dropped)
+        .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1))
+        .map((slot) => {
+          const engines = slot.pipeline.engines;
+          const sum = (read: (stats: (typeof engines)[number]['stats']) => number): number => engines.reduce((total, engine) => total + read(engine.stats), 0);
+          return {
+            topic: slot.topic,
+            partition: slot.partition,
+            stream: slot.schema.name,
+            offset: slot.next,
+            checkpointed: slot.checkpointed,
+            finished: slot.finished,
+            watermark: engines.reduce((max, engine) => Math.max(max, engine.watermark), Number.NEGATIVE_INFINITY),
+            readings: sum((stats) => stats.readings),
+            late: sum((stats) => stats.late),
+            tooLate: sum((stats) => stats.tooLate),
+            aggregates: sum((stats) => stats.aggregates),
+            alertEvents: sum((stats) => stats.alertEvents),
+            pendingWrites: slot.pipeline.writer?.pending() ?? 0,
+          };
+        }),
+
+    endOffsets(maxAgeMs = 5000) {
+      if (offsetsCache === undefined || Date.now() - offsetsCache.at > maxAgeMs) {
+        const offsets = fetchEndOffsets();
+        offsetsCache = { at: Date.now(), offsets };
+        offsets.catch(() => (offsetsCache = undefined));
+      }
+      return offsetsCache.offsets;
+    },
 
     async start() {
       await store.ready();

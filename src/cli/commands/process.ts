@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/index.js';
 import { GpError } from '../../model/index.js';
 import { parseCount } from '../format.js';
 import { createKafkaProcess } from '../kafka-process.js';
+import { startProcessServer, type ProcessServer } from '../process-server.js';
 
 export interface ProcessOptions {
   log: string;
@@ -16,6 +17,9 @@ export interface ProcessOptions {
   checkpointIntervalMs?: number | undefined;
   sessionTimeoutMs?: number | undefined;
   untilEnd?: boolean | undefined;
+  /** Serve /healthz, /readyz, /status and /metrics on this port (0: any free one). */
+  metricsPort?: number | undefined;
+  metricsHost?: string | undefined;
 }
 
 /**
@@ -43,10 +47,19 @@ export async function runProcess(options: ProcessOptions, out: (text: string) =>
     onInfo: log,
     onError: (error, where) => log(`error in ${where}: ${error instanceof Error ? error.message : String(error)}`),
   });
+  let server: ProcessServer | undefined;
   try {
     await processor.start();
+    if (options.metricsPort !== undefined) {
+      server = await startProcessServer({ processor, group: options.group ?? 'gridpulse-engine', port: options.metricsPort, host: options.metricsHost ?? '127.0.0.1' });
+      log(`status on ${server.address}/status, metrics on ${server.address}/metrics`);
+    }
   } catch (error) {
     await processor.close();
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new GpError('GP_INPUT_INVALID', `--metrics-port/--metrics-host: ${options.metricsHost ?? '127.0.0.1'}:${String(options.metricsPort)} cannot be listened on (${code}); pick another (0 = any free port)`, { field: 'metrics-port' }, { cause: error });
+    }
     throw error;
   }
   const why = await new Promise<string>((resolve) => {
@@ -56,8 +69,15 @@ export async function runProcess(options: ProcessOptions, out: (text: string) =>
   });
   log(`stopping (${why}): checkpointing ${processor.stats().owned.length} partitions`);
   await processor.close();
+  await server?.close();
   const stats = processor.stats();
   log(`stopped: ${stats.records} records processed, ${stats.checkpoints} checkpoints written, ${stats.restored} restored, ${stats.corruptCheckpoints} unusable`);
+}
+
+function metricsPortOf(text: string): number {
+  const port = parseCount(text, '--metrics-port');
+  if (port > 65535) throw new GpError('GP_INPUT_INVALID', `--metrics-port: expected a port number from 0 to 65535, got ${text}`, { field: 'metrics-port' });
+  return port;
 }
 
 export function register(program: Command): void {
@@ -74,6 +94,8 @@ export function register(program: Command): void {
     .option('--kafka-outputs', 'also write aggregates, alerts and ops to the Kafka output topics')
     .option('--checkpoint-interval <ms>', 'checkpoint every partition this often (default: config checkpoint.interval)')
     .option('--session-timeout <ms>', 'Kafka group session timeout: how soon partitions of a killed process move', '10000')
+    .option('--metrics-port <port>', 'serve /healthz, /readyz, /status (JSON: owned partitions, lag, checkpoints) and /metrics (Prometheus) on this port (0 = any free one)')
+    .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .option('--until-end', 'bounded run: process each partition up to its end at start, emit every open window (as replay does), checkpoint and exit')
     .addHelpText(
       'after',
@@ -103,6 +125,8 @@ Examples:
           checkpointIntervalMs: str('checkpointInterval') === undefined ? undefined : Math.max(1, parseCount(str('checkpointInterval')!, '--checkpoint-interval')),
           sessionTimeoutMs: parseCount(str('sessionTimeout') ?? '10000', '--session-timeout'),
           untilEnd: opts.untilEnd === true,
+          metricsPort: str('metricsPort') === undefined ? undefined : metricsPortOf(str('metricsPort')!),
+          metricsHost: str('metricsHost'),
         },
         (text) => process.stdout.write(`${text}\n`),
       );
