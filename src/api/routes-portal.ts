@@ -158,10 +158,19 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
     { schema: { tags: ['portal'], summary: 'One alert and its transitions', params: AlertIdParams, response: { 200: AlertDetailResponse, ...errors(404) } } },
     async (request) => {
       const { id } = request.params;
-      const alert = await findAlert(platform, id);
-      if (alert === undefined) throw notFound('alert', 'id', id);
-      const transitions = await platform.store.alertTransitions(id);
-      return { alert: safeAlert(alert), transitions: transitions.map(safeTransition) };
+      // The alert and its transitions are two reads a write can land between: the transitions are
+      // read before and after the alert, and the answer is given when both reads agree (the store's
+      // transitions only grow), so the alert's status and its newest transition match.
+      let transitions = await platform.store.alertTransitions(id);
+      for (let attempt = 0; ; attempt++) {
+        const alert = await findAlert(platform, id);
+        if (alert === undefined) throw notFound('alert', 'id', id);
+        const after = await platform.store.alertTransitions(id);
+        if ((after.length === transitions.length && after.at(-1)?.id === transitions.at(-1)?.id) || attempt === 4) {
+          return { alert: safeAlert(alert), transitions: after.map(safeTransition) };
+        }
+        transitions = after;
+      }
     },
   );
 

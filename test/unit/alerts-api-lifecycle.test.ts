@@ -113,3 +113,51 @@ void test('POST /api/alerts/:id/assign answers 501 on a platform that cannot ass
     await h.close();
   }
 });
+
+void test('GET /api/alerts/:id answers an alert and transitions that agree when a transition is written between its reads', async () => {
+  const h = await setup({ assign: false });
+  try {
+    h.manager.onFinding(finding(T0 + 5 * MINUTE, { key: 'm-9', type: 'spike' }));
+    await h.flush();
+    const [alert] = await h.store.listAlerts({ key: 'm-9' });
+    const id = alert!.id;
+    // The platform looks the alert up in the store; right after its first lookup an operator's
+    // acknowledge is written (the engine's store writer runs beside the API).
+    let lookups = 0;
+    const { config } = parseConfig({ simulator: { enabled: false } });
+    const racing: Platform = {
+      streams: Object.values(config!.streams),
+      defaultStream: 'power',
+      store: h.store,
+      live: { subscribe: () => () => undefined, subscribers: 0 },
+      ingest: notUsed,
+      acknowledgeAlert: notUsed,
+      resolveAlert: notUsed,
+      liveFeatures: () => undefined,
+      recentReadings: notUsed,
+      status: notUsed,
+      startSimulation: notUsed,
+      async getAlert(alertId) {
+        const found = (await h.store.listAlerts({ key: 'm-9' })).find((a) => a.id === alertId);
+        if (lookups++ === 0) {
+          h.manager.acknowledge(alertId, T0 + 30 * MINUTE, 'ana', undefined);
+          await h.flush();
+        }
+        return found;
+      },
+    };
+    const app = await createApiApp({ platform: racing, server: config!.server, now: () => T0 + 20 * MINUTE });
+    try {
+      const response = await app.inject({ url: `/api/alerts/${encodeURIComponent(id)}` });
+      assert.equal(response.statusCode, 200, response.body);
+      const body = response.json<{ alert: { status: string }; transitions: Array<{ kind: string; status: string }> }>();
+      assert.deepEqual(body.transitions.map((t) => t.kind), ['open', 'acknowledge']);
+      assert.equal(body.alert.status, body.transitions.at(-1)!.status, 'the alert is as its newest transition left it');
+      assert.equal(lookups, 2, 'the alert was read again after the transitions changed');
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await h.close();
+  }
+});
