@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { ForwardedActionRequest, ForwardedAlertAction } from '../api/index.js';
 import { GpError, type Alert, type AlertStatus } from '../model/index.js';
-import { quotePostgresIdentifier, splitPostgresSchema } from '../stores/index.js';
+import { openPgTables, type PgPool } from './pg-tables.js';
 
 export type QueuedActionKind = 'acknowledge' | 'resolve' | 'assign';
 
@@ -83,12 +83,6 @@ export function createAlertActionQueue(storeUrl: string, options: { leaseMs?: nu
   return new PostgresActionQueue(storeUrl.trim(), options.leaseMs ?? 30_000, options.member ?? `${hostname()}:${process.pid}`);
 }
 
-interface PgPool {
-  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>>; rowCount: number | null }>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
-
 const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS alert_actions (
   id BIGSERIAL PRIMARY KEY,
   alert_id TEXT NOT NULL,
@@ -153,21 +147,10 @@ class PostgresActionQueue implements AlertActionQueue {
 
   ready(): Promise<void> {
     this.opening ??= (async () => {
-      const pg = (await import('pg')).default;
-      const { url, schema } = splitPostgresSchema(this.url);
-      const pool = new pg.Pool({ connectionString: url, max: 2, options: `-c search_path=${quotePostgresIdentifier(schema ?? 'public')}` }) as unknown as PgPool;
-      pool.on('error', () => undefined);
+      let pool: PgPool;
       try {
-        // Processes starting together race to create the table; the loser finds it on a second try.
-        for (const statement of [CREATE_TABLE, CREATE_INDEX]) {
-          await pool.query(statement).catch(async (error: unknown) => {
-            const code = (error as { code?: string }).code;
-            if (code !== '23505' && code !== '42P07') throw error;
-            await pool.query(statement);
-          });
-        }
+        pool = await openPgTables(this.url, [CREATE_TABLE, CREATE_INDEX]);
       } catch (cause) {
-        await pool.end().catch(() => undefined);
         this.opening = undefined;
         throw new GpError('GP_UNAVAILABLE', `alert actions: cannot create the ${this.where}: ${(cause as Error).message}`, {}, { cause });
       }

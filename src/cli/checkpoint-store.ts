@@ -5,7 +5,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GpError } from '../model/index.js';
-import { quotePostgresIdentifier, splitPostgresSchema } from '../stores/index.js';
+import { openPgTables, type PgPool } from './pg-tables.js';
 
 /** One stored checkpoint of one partition; `state` is the text as written (parsed by the caller). */
 export interface StoredCheckpoint {
@@ -207,12 +207,6 @@ class FileCheckpoints implements CheckpointStore {
 
 // ---- PostgreSQL ------------------------------------------------------------------------------
 
-interface PgPool {
-  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>>; rowCount: number | null }>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
-
 const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS engine_checkpoints (
   "group" TEXT NOT NULL,
   topic TEXT NOT NULL,
@@ -245,24 +239,12 @@ class PostgresCheckpoints implements CheckpointStore {
 
   ready(): Promise<void> {
     this.opening ??= (async () => {
-      const pg = (await import('pg')).default;
-      // The table goes to the store's schema (`?schema=` of the URL), beside the store's own tables.
-      const { url, schema } = splitPostgresSchema(this.url);
-      const pool = new pg.Pool({ connectionString: url, max: 2, options: `-c search_path=${quotePostgresIdentifier(schema ?? 'public')}` }) as unknown as PgPool;
-      // An idle client whose server went away must not end the process; the next query reports it.
-      pool.on('error', () => undefined);
+      let pool: PgPool;
       try {
-        // Processes starting together on a new database race to create the table: the loser of the
-        // race sees a unique violation on the catalog and finds the table there on the next try.
-        await pool.query(CREATE_TABLE).catch(async (error: unknown) => {
-          const code = (error as { code?: string }).code;
-          if (code !== '23505' && code !== '42P07') throw error;
-          await pool.query(CREATE_TABLE);
-        });
-        // A table made by an earlier version has no finished column.
-        await pool.query(ADD_FINISHED);
+        // The table goes to the store's schema (`?schema=` of the URL), beside the store's own
+        // tables; a table made by an earlier version gets the finished column.
+        pool = await openPgTables(this.url, [CREATE_TABLE, ADD_FINISHED]);
       } catch (cause) {
-        await pool.end().catch(() => undefined);
         throw new GpError('GP_UNAVAILABLE', `checkpoint store: cannot create engine_checkpoints in ${this.where}: ${(cause as Error).message}`, {}, { cause });
       }
       this.pool = pool;
