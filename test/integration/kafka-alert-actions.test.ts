@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createApiApp } from '../../src/api/index.js';
 import { createPlatform } from '../../src/cli/platform.js';
 import { parseConfig } from '../../src/config/index.js';
+import { SECRET, receiver, signatureValid, until } from '../helpers/webhook-receiver.js';
 import { assignedSome, checkpointedUpTo, produce, query, startPrivateKafka, startProcess, TestDatabases, type PrivateKafka, type Running } from '../helpers/kafka-processes.js';
 
 const run = `${process.pid}-${Date.now()}`;
@@ -19,8 +20,8 @@ const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
 const INTERVAL_MS = 30_000;
 const STEPS = 240; // 2 hours
 const METERS = 12;
-/** m-3 and m-8 go dark (0 kW) after the first hour and stay so: their outage alerts are open at the end. */
-const DARK = new Set(['m-3', 'm-8']);
+/** m-3, m-8 and m-10 go dark (0 kW) after the first hour and stay so: their outage alerts are open at the end. */
+const DARK = new Set(['m-3', 'm-8', 'm-10']);
 
 let broker: PrivateKafka | undefined;
 let storeUrl = '';
@@ -75,8 +76,21 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function platformApi(name: string) {
-  const { config, issues } = parseConfig({ dataDir: join(dir, name), store: { url: storeUrl }, simulator: { enabled: false } });
+async function platformApi(name: string, hookUrl?: string) {
+  const delivery =
+    hookUrl === undefined
+      ? {}
+      : {
+          alerts: {
+            delivery: {
+              allow: { cidrs: ['127.0.0.0/8'] },
+              channels: { hook: { type: 'webhook', url: hookUrl, secret: SECRET, timeout: '2s' } },
+              routes: [{ name: 'all', channels: ['hook'] }],
+              grouping: { groupWait: '200ms' },
+            },
+          },
+        };
+  const { config, issues } = parseConfig({ dataDir: join(dir, name), store: { url: storeUrl }, simulator: { enabled: false }, ...delivery });
   assert.deepEqual(issues, []);
   const platform = createPlatform({ config: config!, simulator: false });
   await platform.start();
@@ -125,6 +139,33 @@ test('acknowledge, assign and resolve from the API of gridpulse up reach the gri
     assert.equal(again.json<{ error: { code: string } }>().error.code, 'GP_CONFLICT');
   } finally {
     await close();
+  }
+});
+
+test("the platform on the members' store delivers the members' alert transitions to a signed webhook once each, an acknowledge made from its API too", { timeout: 180_000 }, async () => {
+  const id = await openOutage('m-10');
+  const hook = await receiver();
+  const { app, close } = await platformApi('up-delivery', hook.url);
+  try {
+    // Every transition the member wrote (with its outbox row, in one transaction) is delivered.
+    const outbox = async (): Promise<string[]> => (await query<{ id: string }>(storeUrl, 'SELECT id FROM alert_outbox ORDER BY id')).map((row) => row.id);
+    const before = await outbox();
+    assert.ok(before.length >= 3, `the member's transitions are in the outbox: ${before.join(', ')}`);
+    await until('every outbox row delivered', async () => (await query(storeUrl, 'SELECT 1 FROM alert_outbox WHERE delivered_at IS NULL')).length === 0 && hook.received.length >= before.length, 60_000);
+    const ack = await app.inject({ method: 'POST', url: `/api/alerts/${encodeURIComponent(id)}/ack`, payload: { by: 'ana' } });
+    assert.equal(ack.statusCode, 200, ack.body);
+    const after = await outbox();
+    await until('the acknowledge delivered', async () => (await query(storeUrl, 'SELECT 1 FROM alert_outbox WHERE delivered_at IS NULL')).length === 0 && hook.received.length >= after.length, 60_000);
+    const ids = hook.received.map((r) => String(r.headers['webhook-id'])).sort();
+    assert.deepEqual(ids, after, 'each transition exactly once');
+    assert.ok(hook.received.every(signatureValid));
+    const acknowledged = hook.received
+      .map((r) => JSON.parse(r.body) as { type: string; data: { alert?: { id: string; status: string }; transition?: { kind: string; by: string | null } } })
+      .filter((body) => body.type === 'alert.acknowledge' && body.data.alert?.id === id && body.data.alert.status === 'acknowledged' && body.data.transition?.by === 'ana');
+    assert.equal(acknowledged.length, 1, 'the acknowledge applied by the member was delivered once');
+  } finally {
+    await close();
+    await hook.close();
   }
 });
 
