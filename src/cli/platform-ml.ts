@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Platform } from '../api/index.js';
 import type { GridpulseConfig } from '../config/index.js';
 import { parseModelFile, type ModelFile } from '../detectors/index.js';
-import { datasetFromStore, DEFAULT_LABEL_TYPES, listModels, loadModel, trainModel, writeModelFile, type LoadedModel } from '../ml/index.js';
+import { datasetFromStore, DEFAULT_LABEL_TYPES, listModels, loadModel, readModelDir, trainModel, writeModelFile, type LoadedModel } from '../ml/index.js';
 import { GpError, type StreamSchema } from '../model/index.js';
 import type { Store } from '../stores/index.js';
 
@@ -181,23 +181,14 @@ export function createMlPlatformMethods(options: { config: GridpulseConfig; stre
     trainingJobs: () => [...jobs.values()].sort((a, b) => b.startedAt - a.startedAt),
 
     async listModels(): Promise<ModelListing> {
-      const summaries = await listModels(modelsDir);
+      const entries = await readModelDir(modelsDir);
       const servingAt = await servingPath();
       const servingResolved = servingAt === undefined ? undefined : resolve(servingAt);
-      // The summaries carry F1 and ROC AUC only: the rest of the evaluation is read from each file.
-      const models = await Promise.all(
-        summaries.map(async (summary): Promise<StoredModel> => {
-          const serving = resolve(summary.path) === servingResolved;
-          const placeholder: StoredModel = { file: basename(summary.path), version: summary.version, kind: summary.kind, createdAt: summary.createdAt, target: null, features: 0, threshold: 0, serving, training: null, metrics: null, problem: summary.problem ?? null };
-          if (summary.problem !== undefined) return placeholder;
-          try {
-            return storedModel(summary.path, await readModel(summary.path), serving);
-          } catch (error) {
-            // Replaced or removed since it was listed.
-            return { ...placeholder, problem: (error as Error).message };
-          }
-        }),
-      );
+      const models = entries.map(({ summary, model }): StoredModel => {
+        const serving = resolve(summary.path) === servingResolved;
+        if (model !== undefined) return storedModel(summary.path, model, serving);
+        return { file: basename(summary.path), version: summary.version, kind: summary.kind, createdAt: summary.createdAt, target: null, features: 0, threshold: 0, serving, training: null, metrics: null, problem: summary.problem ?? null };
+      });
       let serving: ModelListing['serving'] = null;
       if (servingAt !== undefined) {
         const listed = models.find((m) => m.serving);

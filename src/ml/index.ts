@@ -50,7 +50,7 @@ export {
   type PrPoint,
 } from './metrics.js';
 export { trainModel, TRAINABLE_KINDS, DEFAULT_THRESHOLD, type TrainableKind, type TrainOptions, type TrainResult } from './train.js';
-export { writeModelFile, listModels, loadModel, type ModelSummary, type LoadedModel } from './model-files.js';
+export { writeModelFile, listModels, readModelDir, loadModel, type ModelSummary, type LoadedModel } from './model-files.js';
 export { logisticRegressionOnnx, onnxModelFile, openOnnxModel, type OnnxScorer } from './onnx.js';
 export { datasetFromStore, DEFAULT_LABEL_TYPES, type StoreDatasetOptions } from './store-training.js';
 export { tableFromLabelledReadings, type FailureEpisode, type LabelledReadingsOptions } from './labelled-readings.js';

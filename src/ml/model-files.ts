@@ -44,6 +44,11 @@ export interface ModelSummary {
  * model is listed with its problem rather than hidden. A missing directory has none.
  */
 export async function listModels(dir: string): Promise<ModelSummary[]> {
+  return (await readModelDir(dir)).map((entry) => entry.summary);
+}
+
+/** Like `listModels`, with each valid file's model as read (for callers that need more than the summary: one read per file). */
+export async function readModelDir(dir: string): Promise<Array<{ summary: ModelSummary; model: ModelFile | undefined }>> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -51,12 +56,12 @@ export async function listModels(dir: string): Promise<ModelSummary[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  const out: ModelSummary[] = [];
+  const out: Array<{ summary: ModelSummary; model: ModelFile | undefined }> = [];
   for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
     const path = join(dir, name);
     try {
       const model = parseModelFile(JSON.parse(await readFile(path, 'utf8')), path);
-      out.push({
+      const summary: ModelSummary = {
         path,
         kind: model.kind,
         version: model.version,
@@ -68,12 +73,13 @@ export async function listModels(dir: string): Promise<ModelSummary[]> {
         f1: model.metrics?.f1 ?? null,
         rocAuc: model.metrics?.rocAuc ?? null,
         fingerprint: model.training?.fingerprint ?? null,
-      });
+      };
+      out.push({ summary, model });
     } catch (error) {
-      out.push({ path, kind: '?', version: name, createdAt: '', target: null, features: 0, threshold: 0, rows: null, f1: null, rocAuc: null, fingerprint: null, problem: (error as Error).message });
+      out.push({ summary: { path, kind: '?', version: name, createdAt: '', target: null, features: 0, threshold: 0, rows: null, f1: null, rocAuc: null, fingerprint: null, problem: (error as Error).message }, model: undefined });
     }
   }
-  return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.path.localeCompare(b.path));
+  return out.sort((a, b) => b.summary.createdAt.localeCompare(a.summary.createdAt) || a.summary.path.localeCompare(b.summary.path));
 }
 
 /**
