@@ -17,7 +17,7 @@ import type { ChannelMetrics, DeadLetter, RedeliveryResult } from '../alerts/ind
 import { ReadingDecoder } from '../engine/index.js';
 import { createLiveSimulator, type LiveSimulator } from '../ingest/index.js';
 import { createFileLog, type AppendRecord, type Log, type LogRecovery, type ReadBatch } from '../log/index.js';
-import { GpError, opsEvent, type Alert, type OpsEvent, type StreamSchema } from '../model/index.js';
+import { GpError, opsEvent, statOf, type Alert, type OpsEvent, type StatName, type StreamSchema } from '../model/index.js';
 import { createRedisFeatureCache, type RedisFeatureCache, type Store } from '../stores/index.js';
 import type { PlatformOptions, PlatformRuntime } from './platform.js';
 import { canQueueAlertActions, createAlertActionQueue, forwardAlertAction, type AlertActionQueue } from './alert-actions.js';
@@ -421,7 +421,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
 
   const featuresOf = (key: string): DeviceLiveFeatures | undefined => {
     const mirror = devices.get(key);
-    if (mirror === undefined) return undefined;
+    if (mirror === undefined) return followedFeatures(key);
     const metrics = streams[mirror.stream]!.metrics;
     const last: Record<string, number | null> = {};
     for (let i = 0; i < metrics.length; i++) {
@@ -529,8 +529,47 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       onError: (error) => onError(error, 'simulator'),
     });
 
-  // The outputs of `gridpulse process` members on the live feed (`--live-from`).
+  // The outputs of `gridpulse process` members on the live feed (`--live-from`), and what they say
+  // of the members' devices for the device pages: the newest 1-minute window's last values and
+  // averages, and the alerts open on each device.
   let liveFollower: KafkaLiveFollower | undefined;
+  const followed = new Map<string, DeviceLiveFeatures>();
+  const followedOpen = new Map<string, string>(); // alert id → device key, while open or acknowledged
+  const followedOpenCount = new Map<string, number>(); // device key → its alerts in followedOpen
+  const follow = (event: LiveEvent): void => {
+    if (event.type === 'aggregate' && event.data.window === '1m') {
+      const a = event.data;
+      const known = followed.get(a.key);
+      if (known !== undefined && known.lastTime > a.end) return; // an amendment of an older window
+      const last: Record<string, number | null> = {};
+      const avg1m: Record<string, number | null> = {};
+      a.metrics.forEach((name, m) => {
+        const value = (stat: StatName): number | null => {
+          const v = statOf(a, m, stat);
+          return Number.isFinite(v) ? v : null;
+        };
+        last[name] = value('last');
+        avg1m[name] = value('avg');
+      });
+      followed.set(a.key, { stream: a.stream, key: a.key, site: a.site, lastTime: a.end, last, avg1m, openAlerts: 0 });
+    } else if (event.type === 'alert') {
+      const { alert } = event.data;
+      const wasOpen = followedOpen.has(alert.id);
+      const isOpen = alert.status !== 'resolved';
+      if (wasOpen !== isOpen) {
+        if (isOpen) followedOpen.set(alert.id, alert.key);
+        else followedOpen.delete(alert.id);
+        const count = (followedOpenCount.get(alert.key) ?? 0) + (isOpen ? 1 : -1);
+        if (count > 0) followedOpenCount.set(alert.key, count);
+        else followedOpenCount.delete(alert.key);
+      }
+    }
+    if (listeners.size > 0) publish(event);
+  };
+  const followedFeatures = (key: string): DeviceLiveFeatures | undefined => {
+    const known = followed.get(key);
+    return known === undefined ? undefined : { ...known, last: { ...known.last }, avg1m: { ...known.avg1m }, openAlerts: followedOpenCount.get(key) ?? 0 };
+  };
 
   // Actions on alerts held by `gridpulse process` members writing to the same PostgreSQL store.
   const actionQueue: AlertActionQueue | undefined = canQueueAlertActions(config.store.url) ? createAlertActionQueue(config.store.url) : undefined;
@@ -606,7 +645,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
         every(redisFeatures.intervalMs, publishFeaturesInBackground);
       }
       if (options.liveFrom !== undefined) {
-        liveFollower = createKafkaLiveFollower({ url: options.liveFrom, publish: (event) => listeners.size > 0 && publish(event), onInfo, onError });
+        liveFollower = createKafkaLiveFollower({ url: options.liveFrom, publish: follow, onInfo, onError });
         await liveFollower.start();
       }
       const simulatorOn = options.simulator ?? config.simulator.enabled;

@@ -76,6 +76,17 @@ test("the platform's live feed carries the alert transitions, aggregates and ops
   assert.equal(tumblingWindows().size, Number(storedWindows[0]!.n), 'every tumbling window the member stored came over the live feed');
   const aggregate = events.find((event) => event.type === 'aggregate');
   assert.ok(aggregate?.type === 'aggregate' && aggregate.data.metrics.includes('usageKw') && aggregate.data.stats.length === aggregate.data.metrics.length * 8);
+  // Device pages: the newest 1-minute window the member wrote, and the alerts open on the device.
+  const newestEnd = Math.max(...events.flatMap((event) => (event.type === 'aggregate' && event.data.key === 'm-0' && event.data.window === '1m' ? [event.data.end] : [])));
+  const m0 = platform.liveFeatures('m-0');
+  assert.equal(m0?.stream, 'power');
+  assert.equal(m0?.lastTime, newestEnd);
+  assert.ok(typeof m0?.avg1m.usageKw === 'number' && m0.avg1m.usageKw > 1.9 && m0.avg1m.usageKw < 2.3, JSON.stringify(m0));
+  const openOfM3 = await query<{ n: string }>(storeUrl, `SELECT count(*) AS n FROM alerts WHERE key = 'm-3' AND status <> 'resolved'`);
+  assert.ok(Number(openOfM3[0]!.n) >= 1);
+  assert.equal(platform.liveFeatures('m-3')?.openAlerts, Number(openOfM3[0]!.n), 'open alerts of a member-held device');
+  assert.equal(platform.liveFeatures('m-3')?.last.usageKw, 0);
+  assert.equal(platform.liveFeatures('no-such-meter'), undefined);
   assert.ok(events.some((event) => event.type === 'ops' && event.data.kind === 'invalid' && event.data.field === 'timestamp' && event.data.lagMs === undefined), 'the broken line came as an invalid ops event naming the field (absent values absent)');
 });
 
