@@ -102,6 +102,7 @@ export function register(program: Command): void {
       `
 Examples:
   gridpulse process --log kafka://kafka1:9092,kafka2:9092 --store postgres://gridpulse@db/gridpulse
+  gridpulse process --log kafka://kafka1:9092 --store postgres://gridpulse@db/gridpulse --kafka-outputs --metrics-port 9464 --metrics-host 0.0.0.0
   gridpulse process --log kafka://127.0.0.1:9092 --store postgres://postgres@127.0.0.1/gp --until-end`,
     )
     .action(async (opts: Record<string, string | string[] | boolean | undefined>) => {
