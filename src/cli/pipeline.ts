@@ -1,4 +1,5 @@
 import { createAlertManager, type AlertManager } from '../alerts/index.js';
+import type { ForwardedActionRequest } from '../api/index.js';
 import { createDetectors } from '../detectors/index.js';
 import { StreamEngine, StreamRouter, type EngineStats } from '../engine/index.js';
 import type { Aggregate, Alert, AlertEvent, AlertStatus, Lateness, OpsEvent, OpsKind, Reading, StreamSchema } from '../model/index.js';
@@ -177,12 +178,17 @@ function toRow(r: Reading, metricNames: readonly string[]): ReadingRow {
 }
 
 /** An operator action on an alert (the API's acknowledge, resolve and assign). */
-export interface OperatorAction {
-  action: 'acknowledge' | 'resolve' | 'assign';
-  id: string;
-  by: string | undefined;
-  note: string | undefined;
-  assignee?: string | undefined;
+export type OperatorAction = ForwardedActionRequest;
+
+/** The alert manager of the pipeline that holds the alert, and the alert as it holds it. */
+function holderOf(pipeline: Pipeline, id: string): { manager: AlertManager; alert: Alert } | undefined {
+  for (const managers of pipeline.alertManagers.values()) {
+    for (const manager of managers) {
+      const alert = manager?.findAlert(id);
+      if (manager !== undefined && alert !== undefined) return { manager, alert };
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -191,22 +197,17 @@ export interface OperatorAction {
  * status does not allow it (`status` then says what it is).
  */
 export function applyOperatorAction(pipeline: Pipeline, request: OperatorAction, at: number): { held: false } | { held: true; alert: Alert | undefined; status: AlertStatus } {
-  for (const managers of pipeline.alertManagers.values()) {
-    for (const manager of managers) {
-      const found = manager?.findAlert(request.id);
-      if (manager === undefined || found === undefined) continue;
-      let alert: Alert | undefined;
-      if (request.action === 'assign') alert = manager.assign(request.id, at, request.assignee ?? '', request.by, request.note);
-      else if (request.action === 'acknowledge') alert = manager.acknowledge(request.id, at, request.by, request.note);
-      else alert = manager.resolve(request.id, at, request.by, request.note);
-      return { held: true, alert, status: alert?.status ?? found.status };
-    }
-  }
-  return { held: false };
+  const holder = holderOf(pipeline, request.id);
+  if (holder === undefined) return { held: false };
+  const { manager } = holder;
+  let alert: Alert | undefined;
+  if (request.action === 'assign') alert = manager.assign(request.id, at, request.assignee ?? '', request.by, request.note);
+  else if (request.action === 'acknowledge') alert = manager.acknowledge(request.id, at, request.by, request.note);
+  else alert = manager.resolve(request.id, at, request.by, request.note);
+  return { held: true, alert, status: alert?.status ?? holder.alert.status };
 }
 
 /** True when an alert manager of the pipeline holds the alert. */
 export function holdsAlert(pipeline: Pipeline, id: string): boolean {
-  for (const managers of pipeline.alertManagers.values()) for (const manager of managers) if (manager?.findAlert(id) !== undefined) return true;
-  return false;
+  return holderOf(pipeline, id) !== undefined;
 }

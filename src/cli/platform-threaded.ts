@@ -534,7 +534,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
   // averages, and the alerts open on each device.
   let liveFollower: KafkaLiveFollower | undefined;
   const followed = new Map<string, DeviceLiveFeatures>();
-  const followedOpen = new Map<string, string>(); // alert id → device key, while open or acknowledged
+  const followedOpen = new Set<string>(); // ids of the alerts open or acknowledged
   const followedOpenCount = new Map<string, number>(); // device key → its alerts in followedOpen
   const follow = (event: LiveEvent): void => {
     if (event.type === 'aggregate' && event.data.window === '1m') {
@@ -557,7 +557,7 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
       const wasOpen = followedOpen.has(alert.id);
       const isOpen = alert.status !== 'resolved';
       if (wasOpen !== isOpen) {
-        if (isOpen) followedOpen.set(alert.id, alert.key);
+        if (isOpen) followedOpen.add(alert.id);
         else followedOpen.delete(alert.id);
         const count = (followedOpenCount.get(alert.key) ?? 0) + (isOpen ? 1 : -1);
         if (count > 0) followedOpenCount.set(alert.key, count);
