@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, parseDuration } from '../../config/index.js';
+import type { StreamSchema } from '../../model/index.js';
 import { SimulationRandom } from '../../ingest/index.js';
 import { createPipeline } from '../pipeline.js';
 import { formatRate, parseCount } from '../format.js';
@@ -14,6 +15,29 @@ export interface BenchOptions {
   intervalMs: number;
   partitions: number;
   seed: number;
+  /** Also measure the engine with parts switched off (see `BenchBreakdown`). */
+  breakdown?: boolean;
+}
+
+/**
+ * Where the engine's time goes: the same input through the engine with its windows, its
+ * detectors or both switched off (everything else — decoding, validation, deduplication, the
+ * clock and lateness, the alert managers — stays on), each as readings/s, CPU seconds and % of
+ * the bare loop, measured in the same run as the full engine.
+ */
+export interface BenchBreakdown {
+  variant: 'core' | 'windows' | 'detectors';
+  description: string;
+  seconds: number;
+  rate: number;
+  cpuSeconds: number;
+  /** Rate as a fraction of the bare-parse rate (wall time). */
+  ratio: number;
+  /** CPU microseconds per reading. */
+  cpuMicros: number;
+  /** What the variant produced (0 aggregates without windows, 0 findings without detectors). */
+  aggregates: number;
+  findings: number;
 }
 
 export interface BenchResult {
@@ -34,10 +58,19 @@ export interface BenchResult {
   engineCpuSeconds: number;
   cpuRatio: number;
   aggregates: number;
+  findings: number;
   alertTransitions: number;
   peakRssMb: number;
   heapAfterMb: number;
+  /** With `breakdown`: the engine with parts switched off, in this order: core, +windows, +detectors. */
+  breakdown?: BenchBreakdown[];
 }
+
+const VARIANTS: ReadonlyArray<{ variant: BenchBreakdown['variant']; description: string; windows: boolean; detectors: boolean }> = [
+  { variant: 'core', description: 'no windows, no detectors: decode, validate, dedup, clock, lateness', windows: false, detectors: false },
+  { variant: 'windows', description: 'core + the 4 default windows (no detectors)', windows: true, detectors: false },
+  { variant: 'detectors', description: 'core + the default detectors and alerts (no windows)', windows: false, detectors: true },
+];
 
 /**
  * NDJSON power readings in one buffer: `meters` meters reporting every `intervalMs`, each with its
@@ -122,6 +155,32 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const summary = await pipeline.finish();
   const stats = summary.streams.power!;
   if (stats.accepted !== options.readings) throw new Error(`engine accepted ${stats.accepted} of ${options.readings} readings`);
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  let breakdown: BenchBreakdown[] | undefined;
+  if (options.breakdown) {
+    breakdown = [];
+    for (const v of VARIANTS) {
+      log(`measuring the engine with parts switched off: ${v.description} …`);
+      const partial: StreamSchema = { ...schema, windows: v.windows ? schema.windows : [], detectors: v.detectors ? schema.detectors : [] };
+      const run = createPipeline({ streams: [partial], partitions: options.partitions });
+      const seconds = measure(() => feed(run.router, input));
+      const cpu = cpuSeconds;
+      const done = await run.finish();
+      const counts = done.streams.power!;
+      if (counts.accepted !== options.readings) throw new Error(`engine (${v.variant}) accepted ${counts.accepted} of ${options.readings} readings`);
+      breakdown.push({
+        variant: v.variant,
+        description: v.description,
+        seconds,
+        rate: options.readings / seconds,
+        cpuSeconds: cpu,
+        ratio: bareSeconds / seconds,
+        cpuMicros: (cpu / options.readings) * 1e6,
+        aggregates: counts.aggregates,
+        findings: counts.findings,
+      });
+    }
+  }
   return {
     readings: options.readings,
     meters: options.meters,
@@ -135,9 +194,11 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     engineCpuSeconds,
     cpuRatio: bareCpuSeconds / engineCpuSeconds,
     aggregates: stats.aggregates,
+    findings: stats.findings,
     alertTransitions: summary.alertTransitions,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb,
     heapAfterMb,
+    ...(breakdown === undefined ? {} : { breakdown }),
   };
 }
 
@@ -161,7 +222,27 @@ export function formatBench(r: BenchResult): string {
     `cpu time         bare ${r.bareCpuSeconds.toFixed(2)} s, engine ${r.engineCpuSeconds.toFixed(2)} s: ${(r.cpuRatio * 100).toFixed(1)}% (process CPU, all threads; steadier than wall time on a busy machine)`,
     `outputs          ${r.aggregates.toLocaleString('en')} aggregates, ${r.alertTransitions.toLocaleString('en')} alert transitions`,
     `memory           peak RSS ${r.peakRssMb.toFixed(0)} MiB (includes the input buffer), heap after run ${r.heapAfterMb.toFixed(0)} MiB`,
+    ...(r.breakdown === undefined ? [] : formatBreakdown(r)),
   ].join('\n');
+}
+
+/** The breakdown table: each variant's rate and CPU per reading, and what windows and detectors add to the core. */
+function formatBreakdown(r: BenchResult): string[] {
+  const rows = r.breakdown!;
+  const micros = (cpu: number): string => `${((cpu / r.readings) * 1e6).toFixed(2)} µs`;
+  const bareMicros = micros(r.bareCpuSeconds);
+  const core = rows.find((b) => b.variant === 'core')!;
+  const row = (label: string, rate: number, ratio: number, cpu: string, note = ''): string =>
+    `  ${label.padEnd(13)}${formatRate(rate).padStart(10)}   ${`${(ratio * 100).toFixed(1)}%`.padStart(9)}   ${cpu.padStart(9)}${note === '' ? '' : `  (${note})`}`;
+  const lines = ['', 'breakdown        readings/s   % of bare   CPU per reading', row('bare parse', r.bareRate, 1, bareMicros)];
+  for (const b of rows) lines.push(row(b.variant, b.rate, b.ratio, `${b.cpuMicros.toFixed(2)} µs`, b.description));
+  lines.push(row('full engine', r.engineRate, r.ratio, micros(r.engineCpuSeconds)));
+  const added = (variant: BenchBreakdown['variant']): string => {
+    const b = rows.find((x) => x.variant === variant)!;
+    return `${(b.cpuMicros - core.cpuMicros).toFixed(2)} µs`;
+  };
+  lines.push(`  windows add ${added('windows')} per reading to the core, detectors ${added('detectors')}; both together ${((r.engineCpuSeconds / r.readings) * 1e6 - core.cpuMicros).toFixed(2)} µs`);
+  return lines;
 }
 
 export function register(program: Command): void {
@@ -174,6 +255,7 @@ export function register(program: Command): void {
     .option('--partitions <n>', 'engine partitions', '4')
     .option('--seed <n>', 'seed of the generated data', '1')
     .option('--json', 'print the figures as JSON')
+    .option('--breakdown', 'also run the engine without windows, without detectors and without both, on the same input in the same run: where its time goes')
     .option('--http', 'instead: post readings over HTTP to `gridpulse up` in a second process and measure accepted readings/s, ingest latency and POST→SSE alert latency')
     .option('--duration <duration>', 'with --http: how long to load the platform', '60s')
     .option('--batch <n>', 'with --http: readings per request', '500')
@@ -188,7 +270,7 @@ export function register(program: Command): void {
     .option('--machines <n>', 'with --model: machines the readings come from', '1000')
     .option('--kafka <url>', 'instead: end-to-end readings/s from a Kafka topic (kafka://host:port) through `gridpulse process` into DuckDB (1 process) and PostgreSQL (1 and 2 processes, with --bench-store), beside a bare consumer of the same topic; --readings defaults to 400000 here')
     .option('--bench-store <url>', 'with --kafka: a PostgreSQL server (postgres://user@host:port) where the bench creates and drops scratch databases')
-    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string; stores?: string | boolean; storeRows: string; model?: string; machines: string; kafka?: string; benchStore?: string }, command: Command) => {
+    .action(async (opts: { readings: string; meters: string; interval: string; partitions: string; seed: string; json?: boolean; breakdown?: boolean; http?: boolean; duration: string; batch: string; concurrency: string; rate: string; stores?: string | boolean; storeRows: string; model?: string; machines: string; kafka?: string; benchStore?: string }, command: Command) => {
       if (opts.kafka !== undefined) {
         const readings = command.getOptionValueSource('readings') === 'default' ? 400_000 : parseCount(opts.readings, '--readings');
         const kafkaOptions = { kafka: opts.kafka, readings, meters: parseCount(opts.meters, '--meters'), intervalMs: parseDuration(opts.interval), seed: parseCount(opts.seed, '--seed'), postgres: opts.benchStore };
@@ -240,6 +322,7 @@ export function register(program: Command): void {
           intervalMs: parseDuration(opts.interval),
           partitions: parseCount(opts.partitions, '--partitions'),
           seed: parseCount(opts.seed, '--seed'),
+          breakdown: opts.breakdown === true,
         },
         opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
       );
