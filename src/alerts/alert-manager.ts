@@ -71,6 +71,8 @@ interface Track {
   alert: Alert;
   /** Event time of the newest active finding; absence is measured from here. */
   lastActiveAt: number;
+  /** The device's reporting interval as the newest finding that said one gave it (`Finding.intervalMs`), or 0. */
+  intervalMs: number;
   /** The condition holds until an inactive finding (Finding.holds): never resolved by absence. */
   holds: boolean;
   /** Score carried by the last open/update/escalate/reopen event; an update needs a rise over it. */
@@ -106,6 +108,13 @@ const SCORE_STEP = 0.1;
 // 0.6 - 0.5 is 0.09999999999999998 in binary floating point; a rise of "0.1" must still count.
 const SCORE_TOLERANCE = 1e-9;
 const SNAPSHOT_VERSION = 1;
+/**
+ * Absence and cooldown span at least this many of the device's reporting intervals: a device that
+ * reports every 30 minutes cannot show its condition again sooner than its next reading, so
+ * `resolveAfter` (5 min) alone would resolve every alert of it between two readings and open a new
+ * one at the next.
+ */
+export const ABSENCE_INTERVALS = 2;
 
 /**
  * Create the alert manager of one partition. It turns the partition's findings, seen in
@@ -126,7 +135,9 @@ const SNAPSHOT_VERSION = 1;
  * - **Resolve when cleared.** An inactive finding (`active: false`) resolves the open alert of
  *   its (stream, key, type) at the finding's time; it also discards a pending condition.
  * - **Resolve on absence.** `onWatermark(wm)` resolves open alerts whose last active finding is
- *   older than `wm − resolveAfterMs`, with `resolvedAt = lastActiveFinding + resolveAfterMs` —
+ *   older than `wm − resolveAfterMs`, with `resolvedAt = lastActiveFinding + resolveAfterMs` (here
+ *   and in the cooldown below, at least ABSENCE_INTERVALS × the device's reporting interval when
+ *   its findings carry `intervalMs`: a slow device cannot show its condition sooner) —
  *   except alerts whose findings say the condition `holds` until cleared (a silent device is
  *   silent until it reports again): those resolve only on an inactive finding.
  *   An active finding that arrives after such a gap resolves the alert at that same time first,
@@ -288,11 +299,11 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
           },
         });
       } else if (!track.holds) {
-        const at = track.lastActiveAt + policy.resolveAfterMs;
+        const at = track.lastActiveAt + resolveAfterOf(track);
         consider({ time: at, strict: true, run: () => clear(track, at, absenceExplain(track)) });
       }
     } else if (!track.holds) {
-      const at = track.lastActiveAt + policy.resolveAfterMs;
+      const at = track.lastActiveAt + resolveAfterOf(track);
       consider({ time: at, strict: true, run: () => resolve(track, at, absenceExplain(track)) });
     }
     if (track.mutedUntil !== undefined) {
@@ -360,8 +371,25 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
     return `${verb} by ${operator.by}${operator.note ? `: ${operator.note}` : ''}`;
   }
 
+  /** `resolveAfter`, or more for a device whose readings are further apart (see ABSENCE_INTERVALS). */
+  function resolveAfterOf(track: Track): number {
+    return Math.max(policy.resolveAfterMs, ABSENCE_INTERVALS * track.intervalMs);
+  }
+
+  function cooldownOf(track: Track): number {
+    return Math.max(policy.cooldownMs, ABSENCE_INTERVALS * track.intervalMs);
+  }
+
   function absenceExplain(track: Track): string {
-    return `resolved: no active ${track.alert.type} finding for ${policy.resolveAfterMs} ms after ${isoTime(track.lastActiveAt)}`;
+    const span = resolveAfterOf(track);
+    const why = span > policy.resolveAfterMs ? ` (${ABSENCE_INTERVALS} × the device's reporting interval of ${track.intervalMs} ms, more than resolveAfter ${policy.resolveAfterMs} ms)` : '';
+    return `resolved: no active ${track.alert.type} finding for ${span} ms${why} after ${isoTime(track.lastActiveAt)}`;
+  }
+
+  /** A finding that says its device's reporting interval updates the track's. */
+  function noteInterval(track: Track, finding: Finding): void {
+    const interval = finding.intervalMs;
+    if (typeof interval === 'number' && Number.isFinite(interval) && interval > 0) track.intervalMs = interval;
   }
 
   /** Fold an active finding's evidence into the alert (or the pending draft). */
@@ -376,6 +404,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
     if (finding.site !== undefined) alert.site = finding.site;
     alert.updatedAt = Math.max(alert.updatedAt, finding.time);
     track.lastActiveAt = Math.max(track.lastActiveAt, finding.time);
+    noteInterval(track, finding);
     if (finding.holds === true) track.holds = true;
   }
 
@@ -402,6 +431,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       phase: 'pending',
       alert,
       lastActiveAt: finding.time,
+      intervalMs: 0,
       holds: finding.holds === true,
       lastEmittedScore: score,
       nextSeq: 0,
@@ -410,6 +440,7 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       clearedAt: undefined,
       mutedUntil: undefined,
     };
+    noteInterval(track, finding);
     tracks.set(identity, track);
     return track;
   }
@@ -534,10 +565,10 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
       // Catch up on what the passing of event time has already decided, so that the outcome
       // is the same whether or not a watermark came in between.
       if (track !== undefined) catchUp(track, finding.time);
-      if (track?.phase === 'resolved' && finding.time - (track.alert.resolvedAt ?? track.alert.updatedAt) > policy.cooldownMs) {
+      if (track?.phase === 'resolved' && finding.time - (track.alert.resolvedAt ?? track.alert.updatedAt) > cooldownOf(track)) {
         tracks.delete(identity);
         track = undefined;
-      } else if (track?.phase === 'pending' && finding.time - track.lastActiveAt > policy.resolveAfterMs) {
+      } else if (track?.phase === 'pending' && finding.time - track.lastActiveAt > resolveAfterOf(track)) {
         tracks.delete(identity);
         track = undefined;
       }
@@ -569,11 +600,10 @@ export function createAlertManager(options: AlertManagerOptions): AlertManager {
         due.sort((a, b) => a.action.time - b.action.time || compareTracks(a.track, b.track));
         for (const { action } of due) action.run();
       }
-      const horizon = watermark - policy.resolveAfterMs;
       for (const [identity, track] of tracks) {
         const forgotten =
-          (track.phase === 'resolved' && watermark > (track.alert.resolvedAt ?? track.alert.updatedAt) + policy.cooldownMs) ||
-          (track.phase === 'pending' && track.lastActiveAt < horizon);
+          (track.phase === 'resolved' && watermark > (track.alert.resolvedAt ?? track.alert.updatedAt) + cooldownOf(track)) ||
+          (track.phase === 'pending' && track.lastActiveAt < watermark - resolveAfterOf(track));
         if (forgotten) tracks.delete(identity);
       }
     },
@@ -762,6 +792,7 @@ interface AlertJson {
 interface TrackJson {
   phase: Phase;
   lastActiveAt: number;
+  intervalMs?: number;
   holds?: boolean;
   lastEmittedScore: number;
   nextSeq: number;
@@ -787,6 +818,7 @@ function trackToJson(track: Track): TrackJson {
   return {
     phase: track.phase,
     lastActiveAt: track.lastActiveAt,
+    ...(track.intervalMs > 0 ? { intervalMs: track.intervalMs } : {}),
     ...(track.holds ? { holds: true } : {}),
     lastEmittedScore: track.lastEmittedScore,
     nextSeq: track.nextSeq,
@@ -921,6 +953,7 @@ function readState(state: unknown): Map<string, Track> {
       phase: readChoice(saved, 'phase', path, PHASES),
       alert,
       lastActiveAt: readNumber(saved, 'lastActiveAt', path),
+      intervalMs: readOptionalNumber(saved, 'intervalMs', path) ?? 0,
       holds: saved.holds === true,
       lastEmittedScore: readNumber(saved, 'lastEmittedScore', path),
       nextSeq: readNumber(saved, 'nextSeq', path),

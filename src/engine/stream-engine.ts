@@ -982,6 +982,8 @@ export class StreamEngine {
       active: input.active ?? true,
       ...(input.holds ? { holds: true } : {}),
     };
+    const interval = state.numbers[INTERVAL]!;
+    if (interval > 0) finding.intervalMs = interval;
     this.stats.findings++;
     if (this.inBackfill) {
       // Evidence from the past opens no alert: the finding is recorded, and only a cleared

@@ -189,6 +189,13 @@ export interface Finding {
    * whose transition says it came from a correction. Omitted means false.
    */
   correction?: boolean;
+  /**
+   * The device's reporting interval (ms, declared or learned) when the finding was raised. The
+   * alert manager waits at least ABSENCE_INTERVALS of them before resolving on absence (and keeps
+   * the cooldown as long): a device reporting every 30 minutes cannot show its condition again
+   * sooner. Omitted when not known yet.
+   */
+  intervalMs?: number;
 }
 
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';

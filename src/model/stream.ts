@@ -87,11 +87,14 @@ export interface DetectorSpec {
 }
 
 export interface AlertPolicy {
-  /** An open alert resolves after its condition has been absent this long (event time). Default 5 min. */
+  /**
+   * An open alert resolves after its condition has been absent this long (event time). Default 5 min.
+   * At least 2 of the device's reporting intervals (`Finding.intervalMs`) whatever this says.
+   */
   readonly resolveAfterMs: number;
   /** A condition must hold this long before an alert opens (0 = at once). */
   readonly minDurationMs: number;
-  /** A condition that comes back within this time of a resolve reopens the same alert instead of a new one. Default 10 min. */
+  /** A condition that comes back within this time of a resolve reopens the same alert instead of a new one. Default 10 min; at least 2 reporting intervals of the device. */
   readonly cooldownMs: number;
   /** Optional: flapping detection (absent: off). */
   readonly flapping?: FlappingPolicy;
