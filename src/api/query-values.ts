@@ -1,4 +1,5 @@
 import type { StreamSchema } from '../model/index.js';
+import type { Store } from '../stores/index.js';
 import { invalidInput } from './errors.js';
 
 // Query values that JSON Schema alone cannot check: times given as epoch ms or ISO-8601,
@@ -53,4 +54,24 @@ export function checkMetric(streams: readonly StreamSchema[], stream: StreamSche
   const candidates = stream === undefined ? streams : [stream];
   const names = [...new Set(candidates.flatMap((s) => s.metrics.map((m) => m.name)))];
   if (!names.includes(metric)) throw invalidInput('metric', `one of ${names.join(', ')}`, metric);
+}
+
+/**
+ * Checks the stream and metric of a query about one device against the config's streams and,
+ * for a stream or metric the config does not declare, against what the store holds for that
+ * device: a file replayed with a detected layout (`gridpulse replay meters.csv`) is stored under a
+ * stream of its own, which the dashboard shows like any other. The error lists both.
+ */
+export async function checkDeviceMetric(streams: readonly StreamSchema[], store: Pick<Store, 'latestStatus'>, key: string, streamName: string | undefined, metric: string): Promise<void> {
+  const declared = streamName === undefined ? undefined : streams.find((s) => s.name === streamName);
+  const candidates = streamName === undefined ? streams : declared === undefined ? [] : [declared];
+  const names = new Set(candidates.flatMap((s) => s.metrics.map((m) => m.name)));
+  if (names.has(metric)) return;
+  const stored = await store.latestStatus({ keys: [key] });
+  if (streamName !== undefined && declared === undefined && !stored.some((s) => s.stream === streamName)) {
+    const known = [...new Set([...streams.map((s) => s.name), ...stored.map((s) => s.stream)])];
+    throw invalidInput('stream', `one of ${known.join(', ')}`, streamName);
+  }
+  for (const status of stored) if (streamName === undefined || status.stream === streamName) for (const name of Object.keys(status.lastAvg)) names.add(name);
+  if (!names.has(metric)) throw invalidInput('metric', `one of ${[...names].join(', ')}`, metric);
 }

@@ -5,7 +5,7 @@ import type { ApiContext } from './context.js';
 import { ApiError, invalidInput, notFound } from './errors.js';
 import { finiteOrNull, safeAlert, safeNumberMap, safeTransition } from './json-safe.js';
 import type { DeviceLiveFeatures, ForwardedActionRequest, Platform } from './platform.js';
-import { checkMetric, checkStream, parseList, parseTime } from './query-values.js';
+import { checkDeviceMetric, checkStream, parseList, parseTime } from './query-values.js';
 import {
   AlertActionBody,
   AlertAssignBody,
@@ -91,8 +91,7 @@ export function registerPortalRoutes(app: FastifyInstance, context: ApiContext):
     async (request) => {
       const { id } = request.params;
       const q = request.query;
-      const stream = checkStream(streams, q.stream);
-      checkMetric(streams, stream, q.metric);
+      await checkDeviceMetric(streams, platform.store, id, q.stream, q.metric);
       const to = parseTime(q.to, 'to') ?? context.now();
       const from = parseTime(q.from, 'from') ?? to - DAY;
       if (from > to) throw new ApiError(400, 'GP_INPUT_INVALID', `from: expected a time at or before to (${to}), got ${from}`, { field: 'from', expected: `at most ${to}`, got: String(from) });

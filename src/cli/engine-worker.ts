@@ -10,7 +10,7 @@ import { createAlertDelivery, type DeliveryReport, type DeliveryWorker } from '.
 import { alertKafkaConnector } from './alert-kafka.js';
 import { ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
-import { createOutboxRelay, createRetentionSchedule, createStore, type OutboxRelay, type Store } from '../stores/index.js';
+import { createOutboxRelay, createRetentionSchedule, createStore, describeRetention, type OutboxRelay, type Store } from '../stores/index.js';
 import { writeJsonInSlices } from './json-slices.js';
 import { applyOperatorAction, createPipeline, type Pipeline } from './pipeline.js';
 import { serializeError, type EngineCall, type EngineStats, type EngineWorkerData, type FeatureUpdate, type FromWorker, type RecordBatch, type ToWorker } from './platform-protocol.js';
@@ -567,7 +567,13 @@ function runEngineWorker(): void {
       serial(() => Promise.resolve(periodicCheckpoint())).catch((error: unknown) => onError(error, 'checkpoint'));
     });
     // Retention once an hour (the first a minute after start), by the wall clock.
-    const retention = createRetentionSchedule({ store, clock, onError: (error) => onError(error, 'retention') });
+    const retention = createRetentionSchedule({
+      store,
+      clock,
+      // What retention removed is said, never dropped silently (a replay of an old file into this store goes within a minute).
+      onRun: (result, now) => send({ t: 'info', message: describeRetention(result, now, config.store.retention) }),
+      onError: (error) => onError(error, 'retention'),
+    });
     every(60_000, () => void retention.tick());
   };
 
@@ -590,3 +596,4 @@ function runEngineWorker(): void {
 }
 
 runEngineWorker();
+

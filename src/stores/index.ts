@@ -8,7 +8,7 @@ export { readingRowId, OPS_KINDS } from './row-identity.js';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, quoteIdentifier as quotePostgresIdentifier, splitSchema as splitPostgresSchema, type Migration, type Partitioning } from './postgres-schema.js';
 export { createRedisFeatureCache, DEFAULT_FEATURE_PREFIXES, type RedisFeatureCache, type RedisFeatureCacheOptions, type LiveFeatureSnapshot, type FeatureCacheStats, type FeatureWriteResult } from './redis-features.js';
-export { createRetentionSchedule, type RetentionSchedule, type RetentionScheduleOptions } from './retention-schedule.js';
+export { createRetentionSchedule, describeRetention, type RetentionSchedule, type RetentionScheduleOptions } from './retention-schedule.js';
 export { createClickHouseStore, type ClickHouseStoreOptions, type ClickHouseTtlState } from './clickhouse-store.js';
 export { CLICKHOUSE_MIGRATIONS, CLICKHOUSE_SCHEMA_VERSION, sqlLiteral, type ClickHouseMigration } from './clickhouse-schema.js';
 export { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions, type OutboxRelayMode, type OutboxRelayStats, type OutboxNotification } from './postgres-outbox.js';

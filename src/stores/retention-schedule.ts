@@ -1,5 +1,5 @@
 import { GpError } from '../model/index.js';
-import type { RetentionResult, Store } from './store.js';
+import type { RetentionPolicy, RetentionResult, Store } from './store.js';
 
 export interface RetentionScheduleOptions {
   store: Store;
@@ -63,4 +63,21 @@ export function createRetentionSchedule(options: RetentionScheduleOptions): Rete
       return running;
     },
   };
+}
+
+/**
+ * The console line of a retention run that removed something: how much of what, older than when.
+ *
+ * @example
+ * describeRetention({ readings: 82788, aggregates: 0, alerts: 0, ops: 0 }, Date.now(), policy);
+ * // "store retention (store.retention, measured from the wall clock) removed 82,788 readings before 2026-11-18T…"
+ */
+export function describeRetention(result: RetentionResult, now: number, retention: RetentionPolicy): string {
+  const cutoff = (ms: number): string => new Date(now - ms).toISOString();
+  const parts: string[] = [];
+  if (result.readings > 0) parts.push(`${result.readings.toLocaleString('en')} readings before ${cutoff(retention.readingsMs)}`);
+  if (result.aggregates > 0) parts.push(`${result.aggregates.toLocaleString('en')} aggregate rows before ${cutoff(retention.aggregatesMs)}`);
+  if (result.alerts > 0) parts.push(`${result.alerts.toLocaleString('en')} resolved alerts before ${cutoff(retention.alertsMs)}`);
+  if (result.ops > 0) parts.push(`${result.ops.toLocaleString('en')} ops events before ${cutoff(retention.opsMs)}`);
+  return `store retention (store.retention, measured from the wall clock) removed ${parts.join(', ')}`;
 }
