@@ -9,8 +9,8 @@
 // (`npx vite build --config src/ui/vite.config.ts`), and Chromium at /usr/bin/chromium (`apt-get install chromium`).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -40,9 +40,31 @@ function missingPrerequisites(): string[] {
   return missing;
 }
 
+/** Half-hourly meters of a CSV file replayed into the store before `up` starts (a stream of its own, `history`). */
+const HISTORY_KEY = 'MAC900001';
+const HISTORY_METRIC = 'kwh_per_halfhour_kw';
+
+/**
+ * Three days of two half-hourly meters ending yesterday (inside the default retention), replayed
+ * into the platform's store with `gridpulse replay`: the layout is detected, so the readings are
+ * stored under a stream the platform's config does not declare.
+ */
+function replayHistory(): void {
+  const end = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000;
+  const lines = ['meter_id,timestamp_utc,kwh_per_halfhour'];
+  for (const key of [HISTORY_KEY, 'MAC900002']) {
+    for (let t = end - 3 * 86_400_000; t < end; t += 1_800_000) lines.push(`${key},${new Date(t).toISOString().replace('T', ' ').slice(0, 19)},${(0.2 + 0.1 * Math.sin(t / 3_600_000)).toFixed(3)}`);
+  }
+  const file = join(dataDir, 'history.csv');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const r = spawnSync(process.execPath, [CLI, 'replay', file, '--store', `duckdb:${join(dataDir, 'data', 'gridpulse.duckdb')}`], { cwd: dataDir, encoding: 'utf8' });
+  assert.equal(r.status, 0, `replay of the history file: ${r.stderr}`);
+}
+
 /** Starts `gridpulse up --port 0` and resolves with the dashboard address it prints. */
 function startPlatform(): Promise<string> {
   dataDir = mkdtempSync(join(tmpdir(), 'gp-browser-'));
+  replayHistory();
   const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--data-dir', join(dataDir, 'data'), '--backfill', '30'], {
     cwd: dataDir,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -170,6 +192,18 @@ test('devices list filters by stream and links to the device page', { timeout: 6
   await first.locator('a').first().click();
   await page.waitForURL(`**/#/devices/${encodeURIComponent(key ?? '')}*`);
   await page.getByTestId('live-values').waitFor();
+  await page.close();
+});
+
+const historySkip = process.env.GRIDPULSE_TEST_URL !== undefined ? 'the history file is replayed only into a platform these tests start' : false;
+test('a device of a replayed file (a stream the platform does not run) shows its stored history, not a live feed', { timeout: 60_000, skip: historySkip }, async () => {
+  const page = await openPage(`/devices/${HISTORY_KEY}?range=24h`);
+  // Its data ends at 00:00 UTC yesterday. The range ends there (its own newest data), not at the
+  // engine's present, whose last 24 hours hold none of it.
+  await expectChartWithData(page, `chart-metric-${HISTORY_METRIC}`, 20, 30_000);
+  await page.waitForFunction(`document.querySelector('[data-testid="device-live-state"]')?.getAttribute('data-state') === 'history'`, undefined, { timeout: 10_000 });
+  assert.equal(await page.getByTestId('device-live-state').textContent(), 'stored history');
+  assert.equal(await page.getByTestId('error').count(), 0, 'no error on the page');
   await page.close();
 });
 

@@ -141,9 +141,15 @@ export const devicePage: PageFactory = (context: PageContext) => {
 
   const rangeMs = (): number => RANGES.find(([r]) => r === rangeName)?.[2] ?? 3_600_000;
 
-  /** The range ends at the present in event time: the engine's newest event time, or the device's if newer. */
+  /**
+   * The range ends at the present in event time: the engine's newest event time, or the device's if
+   * newer. A device the engine does not hold (history replayed from a file, a device gone for longer
+   * than the state TTL) has no present: its range ends at its own newest data.
+   */
   const newestTime = (): number => {
-    const lastTime = detail?.live?.lastTime ?? detail?.device.lastSeen ?? 0;
+    const stored = detail?.device.lastSeen;
+    if (detail !== undefined && detail.live === null && stored !== undefined && stored > 0) return stored + RANGE_MARGIN_MS;
+    const lastTime = detail?.live?.lastTime ?? stored ?? 0;
     return Math.max(lastTime, newestEventTime(context.status() ?? statusAtStart)) + RANGE_MARGIN_MS;
   };
 
@@ -328,18 +334,26 @@ export const devicePage: PageFactory = (context: PageContext) => {
       chartsHost.appendChild(panel(metric.unit ? `${metric.name} (${metric.unit})` : metric.name, { testid: `metric-panel-${metric.name}`, actions: [resolutionLabel] }, host));
     }
     renderLive();
-    const connection = new LiveConnection(['aggregate', 'alert'], { key: id, stream: device.device.stream });
-    cleanups.push(() => connection.close());
-    connection.onState((state) => {
-      liveState.dataset.state = state;
-      liveState.textContent = state === 'open' ? 'live' : state;
-    });
-    connection.on('aggregate', onAggregate);
-    connection.on('alert', ({ alert }) => {
-      if (alert.key !== id) return;
-      alerts.set(alert.id, alert);
-      showAlerts();
-    });
+    if (stream === undefined) {
+      // A stream this platform does not run (a file replayed with a detected layout): stored
+      // history only; the live feed would refuse the stream name and reconnect for ever.
+      liveState.dataset.state = 'history';
+      liveState.textContent = 'stored history';
+      liveState.title = `stream ${device.device.stream} is in the store but not in this platform's config: no live data`;
+    } else {
+      const connection = new LiveConnection(['aggregate', 'alert'], { key: id, stream: device.device.stream });
+      cleanups.push(() => connection.close());
+      connection.onState((state) => {
+        liveState.dataset.state = state;
+        liveState.textContent = state === 'open' ? 'live' : state;
+      });
+      connection.on('aggregate', onAggregate);
+      connection.on('alert', ({ alert }) => {
+        if (alert.key !== id) return;
+        alerts.set(alert.id, alert);
+        showAlerts();
+      });
+    }
     await Promise.all([loadSeries(), loadReadings()]);
   };
   start().catch((error: unknown) => {
