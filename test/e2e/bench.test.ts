@@ -5,46 +5,20 @@
 // says (no aggregates without windows) and that the printed figures hang together.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import type { BenchResult } from '../../src/cli/commands/bench.js';
+import { runNode } from '../helpers/run-node.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const READINGS = 20_000;
 const METERS = 200;
 
-function gridpulse(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-interface Variant {
-  variant: string;
-  seconds: number;
-  rate: number;
-  cpuSeconds: number;
-  ratio: number;
-  cpuMicros: number;
-  aggregates: number;
-}
-
-interface Result {
-  readings: number;
-  meters: number;
-  bareSeconds: number;
-  bareRate: number;
-  engineSeconds: number;
-  engineRate: number;
-  ratio: number;
-  aggregates: number;
-  breakdown?: Variant[];
-}
+const gridpulse = (args: string[]): ReturnType<typeof runNode> => runNode(['src/cli/main.ts', ...args]);
 
 const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} ≠ ${b}`);
 
-test('bench --breakdown --json: the bare loop, the full engine and the engine without windows, detectors or both, on the same readings', () => {
-  const r = gridpulse(['bench', '--readings', String(READINGS), '--meters', String(METERS), '--breakdown', '--json']);
+test('bench --breakdown --json: the bare loop, the full engine and the engine without windows, detectors or both, on the same readings', async () => {
+  const r = await gridpulse(['bench', '--readings', String(READINGS), '--meters', String(METERS), '--breakdown', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const result = JSON.parse(r.stdout) as Result;
+  const result = JSON.parse(r.stdout) as BenchResult;
   assert.equal(result.readings, READINGS);
   assert.equal(result.meters, METERS);
   close(result.bareRate, READINGS / result.bareSeconds, 'bare rate');
@@ -66,8 +40,8 @@ test('bench --breakdown --json: the bare loop, the full engine and the engine wi
   }
 });
 
-test('bench prints both rates, their ratio against the 50% goal, and with --breakdown what windows and detectors add per reading', () => {
-  const r = gridpulse(['bench', '--readings', '5000', '--meters', '50', '--breakdown']);
+test('bench prints both rates, their ratio against the 50% goal, and with --breakdown what windows and detectors add per reading', async () => {
+  const r = await gridpulse(['bench', '--readings', '5000', '--meters', '50', '--breakdown']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^bare parse +[\d.]+(?: [kM])? readings\/s/m);
   assert.match(r.stdout, /^full engine +[\d.]+(?: [kM])? readings\/s/m);
@@ -78,8 +52,8 @@ test('bench prints both rates, their ratio against the 50% goal, and with --brea
   assert.match(r.stderr, /measuring the engine with parts switched off/);
 });
 
-test('bench with a malformed count exits 2 naming the flag', () => {
-  const r = gridpulse(['bench', '--readings', 'many']);
+test('bench with a malformed count exits 2 naming the flag', async () => {
+  const r = await gridpulse(['bench', '--readings', 'many']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--readings/);
 });
