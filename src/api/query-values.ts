@@ -75,3 +75,15 @@ export async function checkDeviceMetric(streams: readonly StreamSchema[], store:
   for (const status of stored) if (streamName === undefined || status.stream === streamName) for (const name of Object.keys(status.lastAvg)) names.add(name);
   if (!names.has(metric)) throw invalidInput('metric', `one of ${[...names].join(', ')}`, metric);
 }
+
+/**
+ * Checks a stream named in a query against the config's streams and the streams the store holds
+ * devices of; the error lists both.
+ */
+export async function checkStoredStream(streams: readonly StreamSchema[], store: Pick<Store, 'latestStatus'>, name: string, field = 'stream'): Promise<void> {
+  if (streams.some((s) => s.name === name)) return;
+  const stored = await store.latestStatus({});
+  if (stored.some((s) => s.stream === name)) return;
+  const known = [...new Set([...streams.map((s) => s.name), ...stored.map((s) => s.stream)])];
+  throw invalidInput(field, `one of ${known.join(', ')}`, name);
+}

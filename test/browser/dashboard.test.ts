@@ -197,6 +197,17 @@ test('devices list filters by stream and links to the device page', { timeout: 6
 
 const historySkip = process.env.GRIDPULSE_TEST_URL !== undefined ? 'the history file is replayed only into a platform these tests start' : false;
 test('a device of a replayed file (a stream the platform does not run) shows its stored history, not a live feed', { timeout: 60_000, skip: historySkip }, async () => {
+  // The devices list offers its stream in the filter and lists its meters under it.
+  const list = await openPage('/devices');
+  await list.getByTestId('device-row').first().waitFor({ timeout: 30_000 });
+  await list.waitForSelector('[data-testid="filter-stream"] option[value="history"]', { state: 'attached', timeout: 10_000 });
+  await list.getByTestId('filter-stream').selectOption('history');
+  await list.waitForFunction(
+    `(() => { const rows = [...document.querySelectorAll('[data-testid="device-row"]')]; return rows.length === 2 && rows.every((row) => row.getAttribute('data-stream') === 'history'); })()`,
+    undefined,
+    { timeout: 10_000 },
+  );
+  await list.close();
   const page = await openPage(`/devices/${HISTORY_KEY}?range=24h`);
   // Its data ends at 00:00 UTC yesterday. The range ends there (its own newest data), not at the
   // engine's present, whose last 24 hours hold none of it.

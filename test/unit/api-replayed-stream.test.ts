@@ -41,7 +41,7 @@ test('the series of a device of a replayed stream loads, with or without the str
   const devices = (await app.inject({ url: '/api/devices' })).json<{ devices: Array<{ stream: string; key: string; lastSeen: number }> }>().devices;
   const device = devices.find((d) => d.key === 'MAC000002');
   assert.equal(device?.stream, STREAM, 'the replayed meter is listed under its detected stream');
-  const to = device!.lastSeen;
+  const to = device.lastSeen;
   for (const streamParam of ['', `&stream=${STREAM}`]) {
     const response = await app.inject({ url: `/api/devices/MAC000002/series?metric=${METRIC}&resolution=15m&from=${to - 86_400_000}&to=${to}${streamParam}` });
     assert.equal(response.statusCode, 200, `${streamParam}: ${response.body}`);
@@ -65,4 +65,18 @@ test('an unknown metric or stream of such a device is a 400 that lists the store
   const declared = await app.inject({ url: `/api/devices/MAC000002/series?metric=${METRIC}&stream=power` });
   assert.equal(declared.statusCode, 400);
   assert.equal(errorOf(declared).field, 'metric');
+});
+
+test('the devices list filters on a replayed stream too; a stream neither declared nor stored is a 400 listing both kinds', async () => {
+  const listed = await app.inject({ url: `/api/devices?stream=${STREAM}` });
+  assert.equal(listed.statusCode, 200, listed.body);
+  const devices = listed.json<{ devices: Array<{ stream: string; key: string }> }>().devices;
+  assert.deepEqual(devices.map((d) => `${d.stream}/${d.key}`).sort(), [`${STREAM}/MAC000002`, `${STREAM}/MAC000003`]);
+  const declaredButEmpty = await app.inject({ url: '/api/devices?stream=machines' });
+  assert.equal(declaredButEmpty.statusCode, 200);
+  assert.deepEqual(declaredButEmpty.json<{ devices: unknown[] }>().devices, []);
+  const unknown = await app.inject({ url: '/api/devices?stream=gas' });
+  assert.equal(unknown.statusCode, 400);
+  assert.equal(errorOf(unknown).field, 'stream');
+  assert.match(errorOf(unknown).expected ?? '', new RegExp(`power, machines, ${STREAM}`));
 });

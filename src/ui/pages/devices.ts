@@ -140,9 +140,16 @@ export const devicesPage: PageFactory = (context: PageContext) => {
     const list = await api.devices(streamFilter ? { stream: streamFilter } : {});
     if (destroyed) return;
     devices = new Map(list.map((d) => [`${d.stream}/${d.key}`, d]));
+    // Streams in the store that this platform does not run (files replayed with a detected layout) can be filtered on too.
+    for (const name of new Set(list.map((d) => d.stream))) {
+      if (![...streamSelect.options].some((o) => o.value === name)) streamSelect.appendChild(h('option', { value: name, text: `${name} (stored history)` }));
+    }
     fillSites();
     render();
     connection?.close();
+    connection = undefined;
+    // Such a stream has no live feed (the server refuses its name there).
+    if (streamFilter !== '' && !streams.some((s) => s.name === streamFilter)) return;
     connection = new LiveConnection(['aggregate'], { stream: streamFilter || undefined });
     connection.on('aggregate', (aggregate) => {
       if (aggregate.window !== '1m') return;
