@@ -5,7 +5,7 @@
  */
 import uPlot from 'uplot';
 import { h } from './dom.js';
-import { formatNumber, formatTime } from './format.js';
+import { formatNumber, formatTick, formatTime } from './format.js';
 
 export interface ChartSeries {
   label: string;
@@ -142,7 +142,7 @@ export class TimeChart {
           },
         },
       },
-      axes: [axis({ space: 70, incrs: TIME_INCREMENTS, values: timeTickLabels }), axis({ size: 56, values: (_u, ticks) => ticks.map((t) => formatNumber(t)) })],
+      axes: [axis({ space: 70, incrs: TIME_INCREMENTS, values: timeTickLabels }), axis({ size: 56, values: (_u, ticks, _axis, _space, increment) => ticks.map((t) => formatTick(t, increment)) })],
       hooks: { drawAxes: [(u) => this.drawMarkers(u)] },
     };
     this.plot = new uPlot(opts, [[], ...options.series.map(() => [])], this.plotHost);

@@ -19,6 +19,23 @@ export function formatNumber(value: number | null | undefined, unit?: string | n
   return unit ? `${text} ${unit}` : text;
 }
 
+/**
+ * An axis tick label with as many decimals as the step between ticks needs, so that ticks 0.2
+ * apart read 101.2, 101.4 … instead of 101, 101 … (formatNumber rounds by magnitude).
+ */
+export function formatTick(value: number, increment: number): string {
+  if (!Number.isFinite(value)) return '';
+  let digits = 0;
+  if (Number.isFinite(increment) && increment > 0) {
+    while (digits < 6) {
+      const scaled = increment * 10 ** digits;
+      if (Math.abs(Math.round(scaled) - scaled) <= 1e-6 * Math.max(1, scaled)) break;
+      digits++;
+    }
+  }
+  return numberFormat(digits).format(value);
+}
+
 /** 1234 → "1,234"; integers only. */
 export function formatCount(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '–';
