@@ -1,6 +1,6 @@
 import type { StreamSchema } from '../model/index.js';
-import type { Store } from '../stores/index.js';
-import { invalidInput } from './errors.js';
+import type { DeviceStatus, Store } from '../stores/index.js';
+import { invalidInput, type ApiError } from './errors.js';
 
 // Query values that JSON Schema alone cannot check: times given as epoch ms or ISO-8601,
 // lists given repeated or comma-separated, stream and metric names of the running config.
@@ -68,10 +68,7 @@ export async function checkDeviceMetric(streams: readonly StreamSchema[], store:
   const names = new Set(candidates.flatMap((s) => s.metrics.map((m) => m.name)));
   if (names.has(metric)) return;
   const stored = await store.latestStatus({ keys: [key] });
-  if (streamName !== undefined && declared === undefined && !stored.some((s) => s.stream === streamName)) {
-    const known = [...new Set([...streams.map((s) => s.name), ...stored.map((s) => s.stream)])];
-    throw invalidInput('stream', `one of ${known.join(', ')}`, streamName);
-  }
+  if (streamName !== undefined && declared === undefined && !stored.some((s) => s.stream === streamName)) throw unknownStream(streams, stored, 'stream', streamName);
   for (const status of stored) if (streamName === undefined || status.stream === streamName) for (const name of Object.keys(status.lastAvg)) names.add(name);
   if (!names.has(metric)) throw invalidInput('metric', `one of ${[...names].join(', ')}`, metric);
 }
@@ -84,6 +81,11 @@ export async function checkStoredStream(streams: readonly StreamSchema[], store:
   if (streams.some((s) => s.name === name)) return;
   const stored = await store.latestStatus({});
   if (stored.some((s) => s.stream === name)) return;
+  throw unknownStream(streams, stored, field, name);
+}
+
+/** The error for a stream neither declared nor stored: it lists the declared streams, then the stored ones. */
+function unknownStream(streams: readonly StreamSchema[], stored: readonly DeviceStatus[], field: string, name: string): ApiError {
   const known = [...new Set([...streams.map((s) => s.name), ...stored.map((s) => s.stream)])];
-  throw invalidInput(field, `one of ${known.join(', ')}`, name);
+  return invalidInput(field, `one of ${known.join(', ')}`, name);
 }

@@ -596,4 +596,3 @@ function runEngineWorker(): void {
 }
 
 runEngineWorker();
-
