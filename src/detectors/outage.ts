@@ -10,7 +10,11 @@ import { DurationParam, parseDuration, resolveParams } from './params.js';
  * (an absolute value), else `ratio` × the device's EWMA baseline (half-life `halfLife`), and
  * then only once the baseline is meaningfully above zero — positive and more than `k` × the
  * metric's running mean absolute deviation — after `warmup` readings. A metric that hovers
- * around zero has no outage. Each such reading reports an active finding; the first reading
+ * around zero has no outage, and neither has a device that sits at its floor often: when more
+ * than `floorShare` of its readings were at or below the floor (weights halving every day of
+ * event time; a reported outage counts as one reading, so a long outage does not hide the next),
+ * zero is one of its normal states, not a fault (a London meter, read half-hourly, is 0 in three
+ * half-hours of four). Each such reading reports an active finding; the first reading
  * above the floor reports `active: false`. Readings in an outage are not learned.
  *
  * Score: 1 − 0.5 × value ÷ floor, between 0.5 (at the floor) and 1 (zero or below): an outage
@@ -25,6 +29,12 @@ export const outageParams = Type.Object({
   halfLife: DurationParam('30m', 'Half-life of the EWMA baseline, in event time.'),
   k: Type.Number({ minimum: 0, default: 3, description: 'The baseline must exceed k × the running mean absolute deviation to count as above zero.' }),
   warmup: Type.Integer({ minimum: 1, default: 12, description: 'Readings learned before the first report (not used with level).' }),
+  floorShare: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.1,
+    description: 'A device whose readings were at or below the floor more often than this share (over about a day) has no outage: zero is one of its normal states (not used with level).',
+  }),
 });
 export type OutageParams = Static<typeof outageParams>;
 
@@ -41,7 +51,14 @@ export interface OutageState {
   since: number;
   /** Floor in force when the outage began (kept while the baseline is frozen). */
   floor: number;
+  /** Share of the readings at or below the floor: an EWMA (half-life FLOOR_SHARE_HALF_LIFE_MS) of 1 for each such reading, 0 for the others; an outage counts its first reading only. */
+  atFloor: number;
+  /** Readings counted in `atFloor` (capped): until the day's weight takes over, the share is a plain mean. */
+  seen: number;
 }
+
+/** Half-life of the share of readings at the floor: a day, so a daily pattern of zeros counts whole. */
+const FLOOR_SHARE_HALF_LIFE_MS = 86_400_000;
 
 export class OutageDetector implements Detector<OutageState> {
   readonly type = 'outage';
@@ -57,6 +74,8 @@ export class OutageDetector implements Detector<OutageState> {
   private readonly weight: EwmaWeight;
   /** The deviation forgets four times faster than the baseline (see baseline-shift.ts). */
   private readonly deviationWeight: EwmaWeight;
+  private readonly floorShare: number;
+  private readonly floorShareWeight = new EwmaWeight(FLOOR_SHARE_HALF_LIFE_MS);
 
   constructor(alertType: string, metric: string, index: number, p: OutageParams) {
     this.alertType = alertType;
@@ -68,12 +87,13 @@ export class OutageDetector implements Detector<OutageState> {
     this.halfLifeMs = parseDuration(p.halfLife);
     this.k = p.k;
     this.warmup = Math.max(1, p.warmup);
+    this.floorShare = p.floorShare;
     this.weight = new EwmaWeight(this.halfLifeMs);
     this.deviationWeight = new EwmaWeight(this.halfLifeMs / 4);
   }
 
   createState(): OutageState {
-    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0 };
+    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0, atFloor: 0, seen: 0 };
   }
 
   onReading(state: OutageState, reading: Reading, ctx: DetectorContext): number {
@@ -90,7 +110,18 @@ export class OutageDetector implements Detector<OutageState> {
       armed = true;
     } else {
       floor = this.ratio * state.base;
-      armed = state.n >= this.warmup && state.base > 0 && state.base > this.k * state.deviation;
+      armed = state.n >= this.warmup && state.base > 0 && state.base > this.k * state.deviation && state.atFloor <= this.floorShare;
+    }
+    // The share at the floor counts every reading except the second and later ones of a reported
+    // outage: a device whose zeros come one or a few at a time (a duty cycle) reaches the share
+    // whether they are reported or not, while one long outage counts once and does not hide the next.
+    if (!(state.active === 1 && armed && x <= floor)) {
+      // Each reading weighs at least as in a plain mean of those so far: the share is sound from the start.
+      const seen = state.seen;
+      const countWeight = 1 / (seen + 1);
+      const weight = seen === 0 ? 1 : this.floorShareWeight.of(t - state.time);
+      state.atFloor += (weight > countWeight ? weight : countWeight) * ((x <= floor ? 1 : 0) - state.atFloor);
+      if (countWeight >= weight) state.seen = seen + 1;
     }
     if (armed && x <= floor) {
       if (state.active === 0) {

@@ -456,7 +456,7 @@ function checkLayout(root: Record<string, unknown>, view: EngineView, expected: 
     if (size !== expected.detectorSizes[d]) {
       throw new GpError(
         'GP_INPUT_INVALID',
-        `engine checkpoint of stream ${stream} does not fit this engine: detector ${expected.detectors[d]} keeps ${describeJson(size)} numbers per device in the checkpoint and ${expected.detectorSizes[d]} now (its parameters changed); restore needs the configuration the checkpoint was taken with`,
+        `engine checkpoint of stream ${stream} does not fit this engine: detector ${expected.detectors[d]} keeps ${describeJson(size)} numbers per device in the checkpoint and ${expected.detectorSizes[d]} now (its parameters changed, or this version of gridpulse keeps other state for it); restore needs the configuration and version the checkpoint was taken with`,
         { stream, field: `layout/detectorSizes/${d}`, expected: expected.detectorSizes[d], got: describeJson(size) },
       );
     }

@@ -95,6 +95,23 @@ test('the London smart-meter excerpt replays with no flags: interval energy beco
   }
 });
 
+test('a London meter that reads 0 most of the time raises no outage (its zeros are how it works)', async () => {
+  // MAC000004 reads 0 in three half-hours of four and ~0.17 kWh in the others; each zero after a
+  // reading opened an outage (93 in these two weeks) before outage learned how often a device sits
+  // at its floor. Its real gaps are still gaps.
+  const dir = tempDir();
+  const alertsPath = join(dir, 'alerts.ndjson');
+  const summary = await replay({ files: [join(FIXTURES, 'lcl-mac000004-2weeks.csv')], hints: {}, noStore: true, alertsOut: alertsPath });
+  const stream = Object.values(summary.streams).find((s) => s.readings > 0)!;
+  assert.equal(stream.accepted, 672);
+  const opened = lines<AlertEvent>(alertsPath).filter((e) => e.transition.kind === 'open');
+  assert.ok(opened.length > 0, 'the other detectors still see this meter');
+  assert.deepEqual(
+    opened.filter((e) => e.alert.type === 'outage').map((e) => e.transition.explain),
+    [],
+  );
+});
+
 test('the AI4I excerpt replays as the machines stream with --key @file --time @row', async () => {
   const dir = tempDir();
   const aggregates = join(dir, 'agg.ndjson');

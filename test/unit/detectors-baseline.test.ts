@@ -118,6 +118,64 @@ test('outage stays quiet on a metric that hovers around zero', () => {
   assert.equal(detect('outage', samples).ctx.findings.length, 0);
 });
 
+/** Half-hourly readings for `days` days: `value(i)` for the i-th. */
+function halfHourly(days: number, value: (i: number) => number): Sample[] {
+  const out: Sample[] = [];
+  for (let i = 0; i < days * 48; i++) out.push({ time: MONDAY + i * 30 * MINUTE, values: { x: value(i) } });
+  return out;
+}
+
+test('outage stays quiet on a device whose normal state includes zero (a duty cycle read half-hourly)', () => {
+  // A London meter (MAC000004) reads 0 in three of four half-hours and ~0.35 kW in the others:
+  // its zeros are how it works, and each used to open an outage alert (606 in a quarter).
+  const random = prng(7);
+  const samples = halfHourly(14, () => (random.next() < 0.25 ? 0.3 + 0.1 * random.next() : 0));
+  assert.equal(detect('outage', samples).ctx.findings.length, 0);
+});
+
+test('outage still finds a half-hourly meter going dark for three hours', () => {
+  const random = prng(8);
+  const dark = (i: number): boolean => i >= 10 * 48 + 20 && i < 10 * 48 + 26;
+  const samples = halfHourly(12, (i) => (dark(i) ? 0 : 0.4 + 0.3 * random.next()));
+  const { ctx } = detect('outage', samples);
+  const active = ctx.active();
+  assert.equal(active.length, 6, 'each dark half-hour is reported');
+  assert.equal((active[0]!.time - MONDAY) / (30 * MINUTE), 10 * 48 + 20);
+  assert.equal(ctx.cleared().length, 1);
+  assert.equal((ctx.cleared()[0]!.time - MONDAY) / (30 * MINUTE), 10 * 48 + 26);
+});
+
+test('outage: a long outage does not hide the next one', () => {
+  // A minute meter dark for 6 hours (a quarter of a day) and again 2 hours after it came back:
+  // the second is found, since a reported outage counts once in the share at the floor.
+  const zeros: Record<number, number> = {};
+  for (let i = 600; i < 960; i++) zeros[i] = 0;
+  for (let i = 1080; i < 1100; i++) zeros[i] = 0;
+  const { ctx } = detect('outage', series(1300, zeros));
+  const starts = ctx.active().filter((f, i, all) => i === 0 || f.time - all[i - 1]!.time > MINUTE);
+  assert.deepEqual(
+    starts.map((f) => (f.time - MONDAY) / MINUTE),
+    [600, 1080],
+  );
+  assert.equal(ctx.cleared().length, 2);
+});
+
+test('outage: floorShare decides how often a device may sit at its floor', () => {
+  const random = prng(9);
+  // Zero in about one half-hour in four: well above the default share 10%, so no outage; with
+  // floorShare 0.4 the same zeros are outages again.
+  // The share is learned like the level: in the first hours (here one zero in the first twelve
+  // readings) it can still be below the bar; from the second day on it is not.
+  const samples = halfHourly(14, () => (random.next() < 0.25 ? 0 : 0.4 + 0.3 * random.next()));
+  assert.deepEqual(
+    detect('outage', samples)
+      .ctx.active()
+      .filter((f) => f.time >= MONDAY + 24 * 60 * MINUTE),
+    [],
+  );
+  assert.ok(detect('outage', samples, { floorShare: 0.4 }).ctx.active().length > 20);
+});
+
 test('same input twice gives identical findings', () => {
   const samples = series(300, { 120: 6, 200: 0.5, 250: 0 });
   for (const type of ['spike', 'drop', 'outage']) {
