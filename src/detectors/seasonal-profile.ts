@@ -151,7 +151,10 @@ function fold(p: ProfileState, config: ProfileConfig): void {
     // Plain average over the first days, then an EWMA: early days are not overweighted.
     const weight = Math.max(config.dayWeight, 1 / (days + 1));
     p.mean[i] = p.mean[i]! + weight * (dayMean - p.mean[i]!);
-    p.deviation[i] = p.deviation[i]! + weight * (dayDeviation - p.deviation[i]!);
+    // A first day with no spread (one reading in the slot, as from a half-hourly meter) told
+    // nothing about the deviation: the second day's is taken whole instead of halved.
+    const deviation = p.deviation[i]!;
+    p.deviation[i] = days === 1 && deviation === 0 ? dayDeviation : deviation + weight * (dayDeviation - deviation);
   }
   p.days[i] = days < DAY_CAP ? days + 1 : DAY_CAP;
 }

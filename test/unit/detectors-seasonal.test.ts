@@ -83,6 +83,25 @@ test('seasonal says nothing until a slot is learned, then judges lows too', () =
   assert.equal(detect('seasonal', loadWithEpisode(4, from, from + 3 * MINUTE, 0.2), { direction: 'high' }).ctx.findings.length, 0);
 });
 
+test('seasonal learns the spread of a half-hourly meter from its second day (a first day of one reading per slot has none)', () => {
+  // 1.0 every half hour, but 1.4 on Tuesday at 03:00: the slot's deviation is 0.4 after two days
+  // (it was halved to 0.2, the first day's single reading counting as no spread).
+  const halfHourly = (wednesday: number): Sample[] => {
+    const out: Sample[] = [];
+    for (let i = 0; i < 3 * 48; i++) {
+      const time = MONDAY + i * 30 * MINUTE;
+      const x = time === MONDAY + DAY + 3 * HOUR ? 1.4 : time === MONDAY + 2 * DAY + 3 * HOUR ? wednesday : 1;
+      out.push({ time, values: { x } });
+    }
+    return out;
+  };
+  // 1.3 above the range 1.0–1.2 is within 5 × 0.4; 2.3 above it is not.
+  assert.deepEqual(detect('seasonal', halfHourly(2.5)).ctx.findings, []);
+  const active = detect('seasonal', halfHourly(3.5)).ctx.active();
+  assert.equal(active.length, 1);
+  assert.match(active[0]!.explain, /^x 3\.50 is 2\.30 above its seasonal expected range 1–1\.20 \(weekday 03:00–03:15, learned over 2 days, ±30m\); thresholds 5 × deviation 0\.400 = 2(\.00)? and 30% of 1\.20 = 0\.360$/);
+});
+
 test('sustained_high does not report the return to the usual level after an outage', () => {
   // Thursday 10:00–10:45 the meter reads about zero (an outage), then comes back to its usual load.
   const from = MONDAY + 3 * DAY + 10 * HOUR;
