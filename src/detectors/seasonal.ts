@@ -10,8 +10,10 @@ import { DAY_MS, createProfileState, describeSlot, profileLookup, profileObserve
  * Rule: each device learns a time-of-day profile (slots of `slot`, weekday and weekend apart,
  * local time = UTC + `utcOffsetMinutes`): per slot an EWMA across days (newest day weighs
  * `dayWeight`) of the slot mean and of the mean absolute deviation of readings from it. A slot
- * is learned after `minDays` days; until then the other day type's slot is borrowed (with twice
- * as wide thresholds), and with neither nothing is reported. The expected range at a time is
+ * is learned after `minDays` days; until then nothing is reported for it, unless `borrow` is on:
+ * then the other day type's slot is used (with twice as wide thresholds). Borrowing is off by
+ * default because a weekend is not a weekday: a plant or office far below its weekday profile
+ * every Saturday would be reported all of its first weekends. The expected range at a time is
  * spanned by the learned means within ± `timeShift` (so an evening peak half an hour early is
  * normal). A reading fires when its distance beyond that range exceeds both `k` × the slot's
  * deviation and `ratio` × the range edge it passed. `direction` limits it to high or low values.
@@ -33,6 +35,10 @@ export const seasonalParams = Type.Object({
   minDays: Type.Integer({ minimum: 1, default: 2, description: 'Days a slot must have been seen before it is used.' }),
   utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC used to cut days and slots.' }),
   direction: Type.Union([Type.Literal('both'), Type.Literal('high'), Type.Literal('low')], { default: 'both', description: 'Which side fires.' }),
+  borrow: Type.Boolean({
+    default: false,
+    description: "Until a slot of the reading's day type (weekday, weekend) is learned, judge against the other day type's slot with thresholds twice as wide.",
+  }),
 });
 export type SeasonalParams = Static<typeof seasonalParams>;
 
@@ -70,6 +76,7 @@ export class SeasonalDetector implements Detector<SeasonalState> {
   private readonly ratio: number;
   private readonly high: boolean;
   private readonly low: boolean;
+  private readonly borrow: boolean;
   private readonly profile: ProfileConfig;
 
   constructor(alertType: string, metric: string, index: number, p: SeasonalParams) {
@@ -80,6 +87,7 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     this.ratio = p.ratio;
     this.high = p.direction !== 'low';
     this.low = p.direction !== 'high';
+    this.borrow = p.borrow;
     this.profile = profileConfigOf(p);
   }
 
@@ -97,7 +105,7 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     let edge = 0;
     let noise = 0;
     let allowed = 0;
-    if (profileLookup(profile, this.profile, reading)) {
+    if (profileLookup(profile, this.profile, reading) && (this.borrow || profile.expectedBorrowed === 0)) {
       const widen = profile.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
       if (this.high && x > profile.expectedHigh) {
         distance = x - profile.expectedHigh;

@@ -102,6 +102,17 @@ test('seasonal learns the spread of a half-hourly meter from its second day (a f
   assert.match(active[0]!.explain, /^x 3\.50 is 2\.30 above its seasonal expected range 1–1\.20 \(weekday 03:00–03:15, learned over 2 days, ±30m\); thresholds 5 × deviation 0\.400 = 2(\.00)? and 30% of 1\.20 = 0\.360$/);
 });
 
+test('seasonal judges a weekend only against learned weekends: a plant idle on its first weekend is not reported', () => {
+  // Five weekdays of the daily load, then a weekend at a third of the harness's weekend shape.
+  const week = [...dailyLoad(MONDAY, 7, MINUTE, 0.02)].map((s) => (s.time >= MONDAY + 5 * DAY ? { time: s.time, values: { x: s.values.x! / 3 } } : s));
+  const weekend = (f: { time: number }) => f.time >= MONDAY + 5 * DAY;
+  assert.deepEqual(detect('seasonal', week).ctx.findings.filter(weekend), []);
+  // borrow: true judges it against the weekday profile (thresholds twice as wide) and reports it.
+  const borrowed = detect('seasonal', week, { borrow: true }).ctx.active().filter(weekend);
+  assert.ok(borrowed.length > 100, `borrowing reports the weekend (${borrowed.length})`);
+  assert.match(borrowed[0]!.explain, /below its seasonal expected range .*\(borrowed from the weekday profile\)/);
+});
+
 test('sustained_high does not report the return to the usual level after an outage', () => {
   // Thursday 10:00–10:45 the meter reads about zero (an outage), then comes back to its usual load.
   const from = MONDAY + 3 * DAY + 10 * HOUR;
