@@ -39,7 +39,10 @@ import { createProfileState, profileObserve, profileObserveClamped, profileSlotM
  * the new level, the fit restarts from it and the level before is remembered for `adoptAfter`. A
  * high run that lasts `adoptAfter` is also the new level. The deviation is an EWMA of |value −
  * expected| (over six half-lives, each error counted up to twice the band) of the readings
- * outside runs and falls. `timeShift` is accepted for compatibility and not used.
+ * outside runs and falls. A device whose readings were in runs judged to be steps more than
+ * `highShare` of the time (weights halving every day of readings) is not reported: such runs are
+ * how it works (a load that is off, then on for an hour or two, several times a day), and each is
+ * learned as its level instead. `timeShift` is accepted for compatibility and not used.
  *
  * Score: `level` and `percentile`: value ÷ limit; learned: the smaller of excess ÷ (ratio ×
  * expected) and excess ÷ (k × deviation); 0.5 at 1, critical from 2.5 (`scoreForRatio`).
@@ -63,6 +66,12 @@ export const sustainedHighParams = Type.Object({
   adoptAfter: DurationParam('3h', 'A high run, or a fall, that lasts this long is the new level; the level before a fall is remembered this long.'),
   onset: DurationParam('1m', 'Window in which the rise must have happened (see suddenness); with readings a minute apart, the step from the previous reading.'),
   utcOffsetMinutes: Type.Number({ minimum: -840, maximum: 840, default: 0, description: 'Local time offset from UTC.' }),
+  highShare: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.25,
+    description: 'With learned limits: a device in high runs for more than this share of its readings (over about a day) is not reported; its runs are learned as its level.',
+  }),
 });
 export type SustainedHighParams = Static<typeof sustainedHighParams>;
 
@@ -124,8 +133,14 @@ export interface SustainedHighState {
   pendingTime: number;
   /** 1 while reported. */
   active: number;
+  /** Share of the readings in runs judged to be steps: an EWMA over about a day of readings (HIGH_SHARE_HALF_LIFE_MS at the device's interval). */
+  atHigh: number;
+  /** Readings counted in `atHigh` (capped): until the day's weight takes over, the share is a plain mean. */
+  shareSeen: number;
 }
 
+/** Half-life of the share of readings in high runs. */
+const HIGH_SHARE_HALF_LIFE_MS = 86_400_000;
 /** A run is judged on at least this many readings: two points always lie on a line. */
 const MIN_RUN_READINGS = 3;
 /** The profile is followed only where it is within this factor of the device's recent level. */
@@ -190,6 +205,10 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly suddenness: number;
   private readonly onsetMs: number;
   private readonly adoptAfterMs: number;
+  private readonly highShare: number;
+  /** Weight of one reading in the share of high readings, for the current device's interval. */
+  private shareWeight = 0;
+  private shareWeightInterval = Number.NaN;
   /** Time unit of the run's sums: `duration`, or a minute if that is zero. */
   private readonly runUnitMs: number;
   // The half-life for the current device (at least its reporting interval), and the decays of the
@@ -221,6 +240,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.suddenness = p.suddenness;
     this.onsetMs = parseDuration(p.onset);
     this.adoptAfterMs = parseDuration(p.adoptAfter);
+    this.highShare = p.highShare;
     this.runUnitMs = this.durationMs > 0 ? this.durationMs : MINUTE_MS;
   }
 
@@ -252,6 +272,8 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       pendingValue: 0,
       pendingTime: 0,
       active: 0,
+      atHigh: 0,
+      shareSeen: 0,
     };
   }
 
@@ -275,6 +297,10 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     if (this.hasLevel || this.hasPercentile) return this.onFixedLimit(state, reading, x, t, ctx);
     // A fit needs a few readings per half-life: with sparse readings it spans at least one interval.
     this.deviceHalfLifeMs = ctx.intervalMs > this.halfLifeMs ? ctx.intervalMs : this.halfLifeMs;
+    if (ctx.intervalMs !== this.shareWeightInterval) {
+      this.shareWeightInterval = ctx.intervalMs;
+      this.shareWeight = ctx.intervalMs > 0 ? 1 - Math.exp((-ctx.intervalMs * Math.LN2) / HIGH_SHARE_HALF_LIFE_MS) : 0;
+    }
 
     // Values near the limits of a double can overflow the sums: start again rather than stay stuck.
     if (!Number.isFinite(state.fit.x + state.fit.ux + state.fit.uu + state.deviation)) {
@@ -378,8 +404,21 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     }
 
     if (evidence > 0) return this.onHigh(state, x, t, limit, expected, evidence, ctx);
+    // Readings of a run not judged yet are counted once it is: this one, and such a run's, are not high.
+    this.countShare(state, 0, state.highSince >= 0 && state.runConfirmed === 0 ? state.runCount + 1 : 1);
     this.endRun(state, x, t, limit, expected, ctx);
     return 0;
+  }
+
+  /** Counts `readings` readings, high (1) or not (0), in the device's share of high readings. */
+  private countShare(state: SustainedHighState, high: number, readings: number): void {
+    const weight = this.shareWeight;
+    for (let i = 0; i < readings; i++) {
+      const seen = state.shareSeen;
+      const countWeight = 1 / (seen + 1);
+      state.atHigh += (weight > countWeight ? weight : countWeight) * (high - state.atHigh);
+      if (countWeight >= weight && seen < 1_000_000) state.shareSeen = seen + 1;
+    }
   }
 
   /** `level` and `percentile`: every reading above the limit for `duration`. */
@@ -433,6 +472,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
           active: false,
         });
       }
+      this.countShare(state, 0, state.runConfirmed === 1 ? 1 : state.runCount + 1);
       state.highSince = -1;
       state.reference = x;
       this.restartFit(state, t, x);
@@ -447,14 +487,18 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     state.runUX += u * x;
     if (state.runConfirmed === 0) {
       if (elapsed < this.durationMs || state.runCount < MIN_RUN_READINGS) return 0;
-      if (!this.isStep(state)) {
-        // Noise or a bend in a ramp: its readings are normal and are learned.
+      const step = this.isStep(state);
+      const habitual = state.atHigh > this.highShare;
+      this.countShare(state, step ? 1 : 0, state.runCount);
+      if (!step || habitual) {
+        // Noise, a bend in a ramp, or a step of a device often in such runs: its readings are
+        // normal and are learned.
         this.learnRun(state, t);
         state.highSince = -1;
         return 0;
       }
       state.runConfirmed = 1;
-    }
+    } else this.countShare(state, 1, 1);
     state.active = 1;
     const score = Math.max(0.5, scoreForRatio(evidence));
     const basis =

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDetectors } from '../../src/detectors/index.js';
-import { constantWithNoise, dailyLoad, DAY, HOUR, MINUTE, MONDAY, run, singleSchema, spec, type Sample } from './detectors-harness.js';
+import { constantWithNoise, dailyLoad, DAY, HOUR, MINUTE, MONDAY, prng, run, singleSchema, spec, type Sample } from './detectors-harness.js';
 
 function detect(type: string, samples: Iterable<Sample>, params: Record<string, unknown> = {}) {
   const schema = singleSchema([spec(type, params)]);
@@ -111,6 +111,21 @@ test('seasonal judges a weekend only against learned weekends: a plant idle on i
   const borrowed = detect('seasonal', week, { borrow: true }).ctx.active().filter(weekend);
   assert.ok(borrowed.length > 100, `borrowing reports the weekend (${borrowed.length})`);
   assert.match(borrowed[0]!.explain, /below its seasonal expected range .*\(borrowed from the weekday profile\)/);
+});
+
+test('sustained_high: a load that is off, then on for an hour or two, many times a day is not a sustained high', () => {
+  // Half-hourly, like London meter MAC000012: 0 for 1h30, then about 0.08 for 1h30, again and
+  // again. Its learned level sinks to 0 (the runs are not learned), so every run was a step:
+  // 455 alerts in a quarter. In runs half of its time, its runs are its pattern.
+  const random = prng(12);
+  const samples: Sample[] = [];
+  for (let i = 0; i < 14 * 48; i++) samples.push({ time: MONDAY + i * 30 * MINUTE, values: { x: i % 6 >= 3 ? 0.06 + 0.04 * random.next() : 0 } });
+  const later = (f: { time: number }) => f.time >= MONDAY + 4 * DAY;
+  const reported = detect('sustained_high', samples).ctx.active();
+  assert.deepEqual(reported.filter(later), [], 'nothing once its share of high runs is known');
+  // highShare 1 reports the runs as before.
+  const all = detect('sustained_high', samples, { highShare: 1 }).ctx.active().filter(later);
+  assert.ok(all.length > 40, `with highShare 1 the runs are reported (${all.length})`);
 });
 
 test('sustained_high does not report the return to the usual level after an outage', () => {
