@@ -85,6 +85,28 @@ export function learnLevelAndNoise(state: LevelAndNoise, x: number, levelWeight:
   state.base += weight * (x - state.base);
 }
 
+/** Half-life of a share of a device's readings (outage: at its floor; sustained_high: in high runs): a day, so a daily pattern counts whole. */
+export const SHARE_HALF_LIFE_MS = 86_400_000;
+const SHARE_SEEN_CAP = 1_000_000;
+
+/** The share (0–1) of a device's readings that meet some condition, and how many readings it has counted (capped). */
+export interface ReadingShare {
+  share: number;
+  shareSeen: number;
+}
+
+/**
+ * Counts one reading in a share, `hit` 1 when it meets the condition, 0 when not: an EWMA with
+ * the given weight, except that each reading weighs at least as in a plain mean of those counted
+ * so far, so the share is sound from the first reading on.
+ */
+export function countInShare(state: ReadingShare, hit: number, weight: number): void {
+  const seen = state.shareSeen;
+  const countWeight = 1 / (seen + 1);
+  state.share += (weight > countWeight ? weight : countWeight) * (hit - state.share);
+  if (countWeight >= weight && seen < SHARE_SEEN_CAP) state.shareSeen = seen + 1;
+}
+
 export class EwmaWeight {
   readonly halfLifeMs: number;
   private lastStep = Number.NaN;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { EwmaWeight, learnLevelAndNoise, formatDuration, formatNumber, selectMetrics } from './common.js';
+import { EwmaWeight, countInShare, learnLevelAndNoise, formatDuration, formatNumber, selectMetrics, SHARE_HALF_LIFE_MS } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 
 /**
@@ -51,14 +51,10 @@ export interface OutageState {
   since: number;
   /** Floor in force when the outage began (kept while the baseline is frozen). */
   floor: number;
-  /** Share of the readings at or below the floor: an EWMA (half-life FLOOR_SHARE_HALF_LIFE_MS) of 1 for each such reading, 0 for the others; an outage counts its first reading only. */
-  atFloor: number;
-  /** Readings counted in `atFloor` (capped): until the day's weight takes over, the share is a plain mean. */
-  seen: number;
+  /** Share of the readings at or below the floor (see `countInShare`, weights halving every day of event time); an outage counts its first reading only. */
+  share: number;
+  shareSeen: number;
 }
-
-/** Half-life of the share of readings at the floor: a day, so a daily pattern of zeros counts whole. */
-const FLOOR_SHARE_HALF_LIFE_MS = 86_400_000;
 
 export class OutageDetector implements Detector<OutageState> {
   readonly type = 'outage';
@@ -75,7 +71,7 @@ export class OutageDetector implements Detector<OutageState> {
   /** The deviation forgets four times faster than the baseline (see baseline-shift.ts). */
   private readonly deviationWeight: EwmaWeight;
   private readonly floorShare: number;
-  private readonly floorShareWeight = new EwmaWeight(FLOOR_SHARE_HALF_LIFE_MS);
+  private readonly floorShareWeight = new EwmaWeight(SHARE_HALF_LIFE_MS);
 
   constructor(alertType: string, metric: string, index: number, p: OutageParams) {
     this.alertType = alertType;
@@ -93,7 +89,7 @@ export class OutageDetector implements Detector<OutageState> {
   }
 
   createState(): OutageState {
-    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0, atFloor: 0, seen: 0 };
+    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0, share: 0, shareSeen: 0 };
   }
 
   onReading(state: OutageState, reading: Reading, ctx: DetectorContext): number {
@@ -110,19 +106,12 @@ export class OutageDetector implements Detector<OutageState> {
       armed = true;
     } else {
       floor = this.ratio * state.base;
-      armed = state.n >= this.warmup && state.base > 0 && state.base > this.k * state.deviation && state.atFloor <= this.floorShare;
+      armed = state.n >= this.warmup && state.base > 0 && state.base > this.k * state.deviation && state.share <= this.floorShare;
     }
     // The share at the floor counts every reading except the second and later ones of a reported
     // outage: a device whose zeros come one or a few at a time (a duty cycle) reaches the share
     // whether they are reported or not, while one long outage counts once and does not hide the next.
-    if (!(state.active === 1 && armed && x <= floor)) {
-      // Each reading weighs at least as in a plain mean of those so far: the share is sound from the start.
-      const seen = state.seen;
-      const countWeight = 1 / (seen + 1);
-      const weight = seen === 0 ? 1 : this.floorShareWeight.of(t - state.time);
-      state.atFloor += (weight > countWeight ? weight : countWeight) * ((x <= floor ? 1 : 0) - state.atFloor);
-      if (countWeight >= weight) state.seen = seen + 1;
-    }
+    if (!(state.active === 1 && armed && x <= floor)) countInShare(state, x <= floor ? 1 : 0, this.floorShareWeight.of(t - state.time));
     if (armed && x <= floor) {
       if (state.active === 0) {
         state.active = 1;

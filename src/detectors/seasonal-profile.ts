@@ -24,6 +24,8 @@ export interface ProfileConfig {
   dayWeight: number;
   /** Days a slot needs before it is used. */
   minDays: number;
+  /** Whether a lookup may use the other day type's slot while the reading's own is not learned. */
+  borrow: boolean;
   /** Added to event time before slots and days are cut (local time = UTC + offset). */
   offsetMs: number;
 }
@@ -161,8 +163,8 @@ function fold(p: ProfileState, config: ProfileConfig): void {
 
 /**
  * What the profile expects at the reading's time, in the `expected…` fields: the slot of the reading's own day type
- * when learned (≥ minDays), else the other day type's (borrowed = 1), else nothing (returns
- * false). Computed once per slot: later readings of the slot reuse it, so today's readings never
+ * when learned (≥ minDays), else with `borrow` the other day type's (borrowed = 1), else nothing
+ * (returns false). Computed once per slot: later readings of the slot reuse it, so today's readings never
  * move the expectation they are judged against.
  */
 export function profileLookup(p: ProfileState, config: ProfileConfig, reading: Reading): boolean {
@@ -177,6 +179,7 @@ export function profileLookup(p: ProfileState, config: ProfileConfig, reading: R
   p.expectedSlotOfDay = slotOfDay;
   let type = ownType;
   if (p.days[type * config.slots + slotOfDay]! < config.minDays) {
+    if (!config.borrow) return false;
     type = 1 - ownType;
     if (p.days[type * config.slots + slotOfDay]! < config.minDays) return false;
   }

@@ -42,8 +42,8 @@ export const seasonalParams = Type.Object({
 });
 export type SeasonalParams = Static<typeof seasonalParams>;
 
-/** Profile settings from the shared parameter names (slot, timeShift, dayWeight, minDays, utcOffsetMinutes). */
-export function profileConfigOf(p: { slot: unknown; timeShift: unknown; dayWeight: number; minDays: number; utcOffsetMinutes: number }): ProfileConfig {
+/** Profile settings from the shared parameter names (slot, timeShift, dayWeight, minDays, utcOffsetMinutes; `borrow` is seasonal's alone). */
+export function profileConfigOf(p: { slot: unknown; timeShift: unknown; dayWeight: number; minDays: number; utcOffsetMinutes: number; borrow?: boolean }): ProfileConfig {
   let slotMs = parseDuration(p.slot);
   if (!(slotMs >= 60_000) || DAY_MS % slotMs !== 0) slotMs = 900_000;
   const shift = parseDuration(p.timeShift);
@@ -53,6 +53,7 @@ export function profileConfigOf(p: { slot: unknown; timeShift: unknown; dayWeigh
     shiftSlots: Number.isFinite(shift) ? Math.min(Math.floor(DAY_MS / slotMs / 2), Math.round(shift / slotMs)) : 0,
     dayWeight: p.dayWeight,
     minDays: p.minDays,
+    borrow: p.borrow ?? false,
     offsetMs: p.utcOffsetMinutes * 60_000,
   };
 }
@@ -76,7 +77,6 @@ export class SeasonalDetector implements Detector<SeasonalState> {
   private readonly ratio: number;
   private readonly high: boolean;
   private readonly low: boolean;
-  private readonly borrow: boolean;
   private readonly profile: ProfileConfig;
 
   constructor(alertType: string, metric: string, index: number, p: SeasonalParams) {
@@ -87,7 +87,6 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     this.ratio = p.ratio;
     this.high = p.direction !== 'low';
     this.low = p.direction !== 'high';
-    this.borrow = p.borrow;
     this.profile = profileConfigOf(p);
   }
 
@@ -105,7 +104,7 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     let edge = 0;
     let noise = 0;
     let allowed = 0;
-    if (profileLookup(profile, this.profile, reading) && (this.borrow || profile.expectedBorrowed === 0)) {
+    if (profileLookup(profile, this.profile, reading)) {
       const widen = profile.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
       if (this.high && x > profile.expectedHigh) {
         distance = x - profile.expectedHigh;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics } from './common.js';
+import { countInShare, EwmaWeight, formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics, SHARE_HALF_LIFE_MS } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 import { createQuantileState, quantileAdd, quantileValue, type QuantileState } from './quantile.js';
 import { profileConfigOf } from './seasonal.js';
@@ -133,14 +133,11 @@ export interface SustainedHighState {
   pendingTime: number;
   /** 1 while reported. */
   active: number;
-  /** Share of the readings in runs judged to be steps: an EWMA over about a day of readings (HIGH_SHARE_HALF_LIFE_MS at the device's interval). */
-  atHigh: number;
-  /** Readings counted in `atHigh` (capped): until the day's weight takes over, the share is a plain mean. */
+  /** Share of the readings in runs judged to be steps (see `countInShare`, weights halving every day of readings at the device's interval). */
+  share: number;
   shareSeen: number;
 }
 
-/** Half-life of the share of readings in high runs. */
-const HIGH_SHARE_HALF_LIFE_MS = 86_400_000;
 /** A run is judged on at least this many readings: two points always lie on a line. */
 const MIN_RUN_READINGS = 3;
 /** The profile is followed only where it is within this factor of the device's recent level. */
@@ -206,9 +203,9 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   private readonly onsetMs: number;
   private readonly adoptAfterMs: number;
   private readonly highShare: number;
-  /** Weight of one reading in the share of high readings, for the current device's interval. */
-  private shareWeight = 0;
-  private shareWeightInterval = Number.NaN;
+  private readonly shareWeight = new EwmaWeight(SHARE_HALF_LIFE_MS);
+  /** Weight of one reading in the share of high readings, at the current device's interval. */
+  private readingShareWeight = 0;
   /** Time unit of the run's sums: `duration`, or a minute if that is zero. */
   private readonly runUnitMs: number;
   // The half-life for the current device (at least its reporting interval), and the decays of the
@@ -272,7 +269,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
       pendingValue: 0,
       pendingTime: 0,
       active: 0,
-      atHigh: 0,
+      share: 0,
       shareSeen: 0,
     };
   }
@@ -297,10 +294,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     if (this.hasLevel || this.hasPercentile) return this.onFixedLimit(state, reading, x, t, ctx);
     // A fit needs a few readings per half-life: with sparse readings it spans at least one interval.
     this.deviceHalfLifeMs = ctx.intervalMs > this.halfLifeMs ? ctx.intervalMs : this.halfLifeMs;
-    if (ctx.intervalMs !== this.shareWeightInterval) {
-      this.shareWeightInterval = ctx.intervalMs;
-      this.shareWeight = ctx.intervalMs > 0 ? 1 - Math.exp((-ctx.intervalMs * Math.LN2) / HIGH_SHARE_HALF_LIFE_MS) : 0;
-    }
+    this.readingShareWeight = this.shareWeight.of(ctx.intervalMs);
 
     // Values near the limits of a double can overflow the sums: start again rather than stay stuck.
     if (!Number.isFinite(state.fit.x + state.fit.ux + state.fit.uu + state.deviation)) {
@@ -405,20 +399,19 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
 
     if (evidence > 0) return this.onHigh(state, x, t, limit, expected, evidence, ctx);
     // Readings of a run not judged yet are counted once it is: this one, and such a run's, are not high.
-    this.countShare(state, 0, state.highSince >= 0 && state.runConfirmed === 0 ? state.runCount + 1 : 1);
+    this.countShare(state, 0, this.unjudged(state) + 1);
     this.endRun(state, x, t, limit, expected, ctx);
     return 0;
   }
 
   /** Counts `readings` readings, high (1) or not (0), in the device's share of high readings. */
   private countShare(state: SustainedHighState, high: number, readings: number): void {
-    const weight = this.shareWeight;
-    for (let i = 0; i < readings; i++) {
-      const seen = state.shareSeen;
-      const countWeight = 1 / (seen + 1);
-      state.atHigh += (weight > countWeight ? weight : countWeight) * (high - state.atHigh);
-      if (countWeight >= weight && seen < 1_000_000) state.shareSeen = seen + 1;
-    }
+    for (let i = 0; i < readings; i++) countInShare(state, high, this.readingShareWeight);
+  }
+
+  /** Readings of the current run not judged yet (not yet counted in the share). */
+  private unjudged(state: SustainedHighState): number {
+    return state.highSince >= 0 && state.runConfirmed === 0 ? state.runCount : 0;
   }
 
   /** `level` and `percentile`: every reading above the limit for `duration`. */
@@ -472,7 +465,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
           active: false,
         });
       }
-      this.countShare(state, 0, state.runConfirmed === 1 ? 1 : state.runCount + 1);
+      this.countShare(state, 0, this.unjudged(state) + 1);
       state.highSince = -1;
       state.reference = x;
       this.restartFit(state, t, x);
@@ -488,7 +481,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     if (state.runConfirmed === 0) {
       if (elapsed < this.durationMs || state.runCount < MIN_RUN_READINGS) return 0;
       const step = this.isStep(state);
-      const habitual = state.atHigh > this.highShare;
+      const habitual = state.share > this.highShare;
       this.countShare(state, step ? 1 : 0, state.runCount);
       if (!step || habitual) {
         // Noise, a bend in a ramp, or a step of a device often in such runs: its readings are
