@@ -252,7 +252,7 @@ function runEngineWorker(): void {
   // ---- records ----
   /** Records `from` up to `to` (exclusive) of a batch; `consumed` moves once the last is done. */
   const processRecords = (batch: RecordBatch, from: number, to: number): void => {
-    const text = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
+    const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
     let start = from === 0 ? 0 : batch.ends[from - 1]!;
     for (let i = from; i < to; i++) {
       const end = batch.ends[i]!;
@@ -260,12 +260,12 @@ function runEngineWorker(): void {
       const index = batch.streams[i]!;
       const decoder = decoders[index]!;
       const engine = pipeline.engines[index]!;
-      const problem = decoder.decodeText(text.toString('utf8', start, end), offset);
+      const problem = decoder.decodeBytes(bytes, start, end, offset);
       start = end;
       if (problem) {
         engine.rejectInvalid(opsEvent('invalid', engine.schema.name, problem.reason, { offset, watermark: engine.watermark, field: problem.field, expected: problem.expected, got: problem.got, key: problem.key, time: problem.time }));
       } else {
-        engine.process(decoder.reading);
+        engine.process(decoder.reading, decoder.keyId);
       }
     }
     if (to === batch.offsets.length) consumed = batch.next;

@@ -437,7 +437,8 @@ export function createKafkaProcess(options: KafkaProcessOptions): KafkaProcess {
       const offset = Number(message.offset);
       if (offset < slot.next) continue;
       if (offset >= end || !isRunning() || isStale() || slot.dropped) break;
-      router.processText(message.value === null ? '' : message.value.toString('utf8'), offset);
+      if (message.value === null) router.processText('', offset);
+      else router.processBytes(message.value, 0, message.value.length, offset);
       slot.next = offset + 1;
       counters.records++;
       if (++sinceCheck >= BACKPRESSURE_CHECK_EVERY) {

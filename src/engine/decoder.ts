@@ -81,10 +81,25 @@ export class ReadingDecoder {
     };
   }
 
+  /** One record as a string (a line of a text source). */
   decodeText(text: string, offset: number): DecodeError | null {
     this.keyId = -1;
-    if (this.scanner.scan(text) && this.fromScan(text, offset)) return null;
-    // Not a simple flat record, or something about it is wrong: the general path decides and explains.
+    if (this.scanner.scanText(text) && this.fromScan(offset)) return null;
+    return this.decodeSlow(text, offset);
+  }
+
+  /**
+   * One record as the UTF-8 bytes `start`…`end` of `bytes`, read where they are (a file's or a
+   * broker message's buffer): the common record is decoded without making a string of it.
+   */
+  decodeBytes(bytes: Buffer, start: number, end: number, offset: number): DecodeError | null {
+    this.keyId = -1;
+    if (this.scanner.scan(bytes, start, end) && this.fromScan(offset)) return null;
+    return this.decodeSlow(bytes.toString('utf8', start, end), offset);
+  }
+
+  /** Not a simple flat record, or something about it is wrong: the general path decides and explains. */
+  private decodeSlow(text: string, offset: number): DecodeError | null {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -95,7 +110,7 @@ export class ReadingDecoder {
   }
 
   /** Fills the reading from the scanner's slots; false when any field needs the general path. */
-  private fromScan(text: string, offset: number): boolean {
+  private fromScan(offset: number): boolean {
     const sc = this.scanner;
     const kinds = sc.kinds;
     const schema = this.schema;
@@ -103,19 +118,19 @@ export class ReadingDecoder {
     let key: string;
     let keyId = -1;
     if (kinds[0] === STRING && sc.ends[0]! > sc.starts[0]!) {
-      key = sc.internedOf(text, 0, this.ids);
+      key = sc.internedOf(0, this.ids);
       keyId = this.ids.lastSlot;
     } else if (kinds[0] === NUMBER) key = String(sc.numbers[0]);
     else return false;
     let time: number;
     if (kinds[1] === NUMBER) time = parseTime(sc.numbers[1], schema.timeFormat);
-    else if (kinds[1] === STRING) time = parseTime(sc.stringOf(text, 1), schema.timeFormat);
+    else if (kinds[1] === STRING) time = parseTime(sc.stringOf(1), schema.timeFormat);
     else return false;
     if (time !== time) return false;
     // The backfill marker: true or false here; any other value is for the general path to explain.
     const mark = kinds[ReadingDecoder.BACKFILL_SLOT];
     let backfill = false;
-    if (mark === OTHER) backfill = markerIsTrue(text);
+    if (mark === OTHER) backfill = sc.numbers[ReadingDecoder.BACKFILL_SLOT] === 1;
     else if (mark !== ABSENT && mark !== NULL) return false;
     const values = r.values;
     let present = 0;
@@ -128,7 +143,7 @@ export class ReadingDecoder {
       } else if (kind === ABSENT || kind === NULL) {
         values[m] = Number.NaN;
       } else if (kind === STRING) {
-        const raw = sc.stringOf(text, slot);
+        const raw = sc.stringOf(slot);
         const v = raw.trim() === '' ? Number.NaN : Number(raw);
         if (!Number.isFinite(v)) return false;
         values[m] = v;
@@ -142,10 +157,10 @@ export class ReadingDecoder {
     r.backfill = backfill;
     this.keyId = keyId;
     if (schema.siteField !== undefined) {
-      r.site = kinds[2] === STRING && sc.ends[2]! > sc.starts[2]! ? sc.internedOf(text, 2, this.ids) : kinds[2] === NUMBER ? String(sc.numbers[2]) : undefined;
+      r.site = kinds[2] === STRING && sc.ends[2]! > sc.starts[2]! ? sc.internedOf(2, this.ids) : kinds[2] === NUMBER ? String(sc.numbers[2]) : undefined;
     }
     if (schema.idField !== undefined) {
-      r.id = kinds[3] === STRING ? sc.stringOf(text, 3) : kinds[3] === NUMBER ? String(sc.numbers[3]) : undefined;
+      r.id = kinds[3] === STRING ? sc.stringOf(3) : kinds[3] === NUMBER ? String(sc.numbers[3]) : undefined;
     }
     return true;
   }
@@ -220,26 +235,6 @@ export class ReadingDecoder {
     }
     return null;
   }
-}
-
-const QUOTED_MARKER = `"${BACKFILL_FIELD}"`;
-
-/**
- * Whether the backfill marker's value is `true`, in a record the scanner accepted as a flat object
- * (no escapes): the quoted name followed by a colon is the key (the same text as a string value is
- * followed by a comma or a brace instead).
- */
-function markerIsTrue(text: string): boolean {
-  let value = false; // the last occurrence wins, as in JSON.parse
-  for (let at = text.indexOf(QUOTED_MARKER); at >= 0; at = text.indexOf(QUOTED_MARKER, at + 1)) {
-    let i = at + QUOTED_MARKER.length;
-    while (i < text.length && text.charCodeAt(i) <= 32) i++;
-    if (text.charCodeAt(i) !== 58 /* : */) continue;
-    i++;
-    while (i < text.length && text.charCodeAt(i) <= 32) i++;
-    value = text.startsWith('true', i);
-  }
-  return value;
 }
 
 function timeExpectation(schema: StreamSchema): string {

@@ -56,6 +56,21 @@ export class StreamRouter {
     this.processObject(parsed, offset);
   }
 
+  /**
+   * An NDJSON line as the UTF-8 bytes `start`…`end` of `bytes` (a file's or a broker message's
+   * buffer): with one stream the common record is decoded where it is, without a string.
+   */
+  processBytes(bytes: Buffer, start: number, end: number, offset: number): void {
+    if (this.forced < 0) {
+      this.processText(bytes.toString('utf8', start, end), offset);
+      return;
+    }
+    const decoder = this.decoders[this.forced]!;
+    const problem = decoder.decodeBytes(bytes, start, end, offset);
+    if (problem) this.reject(this.forced, problem, offset);
+    else this.engines[this.forced]!.process(decoder.reading, decoder.keyId);
+  }
+
   /** A parsed record (a JSON object, or a CSV row of strings). */
   processObject(record: unknown, offset: number): void {
     const index = this.forced >= 0 ? this.forced : this.streamOf(record);

@@ -5,11 +5,18 @@ import { testSchema } from '../helpers/schema.js';
 
 const schema = testSchema({ metricNames: ['usageKw', 'voltage', 'current', 'pf'], idField: 'rid' });
 
-/** Decodes through the fast scanner (decodeText) and through JSON.parse + decodeObject, and returns both outcomes. */
+/**
+ * Decodes through the fast scanner (decodeText, and decodeBytes on the line inside a larger
+ * buffer) and through JSON.parse + decodeObject, and returns the outcomes.
+ */
 function both(text: string): { fast: unknown; slow: unknown } {
   const a = new ReadingDecoder(schema);
   const b = new ReadingDecoder(schema);
+  const c = new ReadingDecoder(schema);
   const fastError = a.decodeText(text, 1);
+  const line = Buffer.from(text, 'utf8');
+  const framed = Buffer.concat([Buffer.from('{"meterId":"before"}\n'), line, Buffer.from('\n{"meterId":"after"}')]);
+  const bytesError = c.decodeBytes(framed, 21, 21 + line.length, 1);
   let slowError: unknown;
   try {
     slowError = b.decodeObject(JSON.parse(text), 1);
@@ -18,7 +25,10 @@ function both(text: string): { fast: unknown; slow: unknown } {
   }
   const view = (d: ReadingDecoder, e: unknown): unknown =>
     e ? (e === 'malformed' ? 'malformed' : { error: (e as { field: unknown }).field }) : { ...d.reading, values: [...d.reading.values].map((v) => (Number.isNaN(v) ? 'NaN' : v)) };
-  return { fast: fastError ? (fastError.reason.startsWith('malformed') ? 'malformed' : { error: fastError.field }) : view(a, null), slow: view(b, slowError) };
+  const fast = fastError ? (fastError.reason.startsWith('malformed') ? 'malformed' : { error: fastError.field }) : view(a, null);
+  const fromBytes = bytesError ? (bytesError.reason.startsWith('malformed') ? 'malformed' : { error: bytesError.field }) : view(c, null);
+  assert.deepEqual(fromBytes, fast, `bytes and text decode alike: ${text}`);
+  return { fast, slow: view(b, slowError) };
 }
 
 test('the fast scanner and JSON.parse decode the same readings, byte for byte', () => {
@@ -41,6 +51,12 @@ test('the fast scanner and JSON.parse decode the same readings, byte for byte', 
     '{"meterId":"m-1","timestamp":1736121600000,"rid":"r-9","usageKw":5e-324}',
     '{"meterId":"","timestamp":1736121600000,"usageKw":1}',
     '{"meterId":"m-1","timestamp":"yesterday","usageKw":1}',
+    '{"meterId":"Zähler-Ost-1","siteId":"Straße 5","timestamp":1736121600000,"usageKw":1}',
+    '{"meterId":"m-1","timestamp":1736121600000,"usageKw":1,"_backfill":true}',
+    '{"meterId":"m-1","timestamp":1736121600000,"usageKw":1,"_backfill":true,"_backfill":false}',
+    '{"meterId":"m-1","timestamp":1736121600000,"usageKw":1,"_backfill":"yes"}',
+    '{"meterId":"m-1\tx","timestamp":1736121600000,"usageKw":1}',
+    '{"meterId":"m-1","timestamp":1736121600000,"usageKw":1,"note":"a \\"quote\\""}',
     '{}',
     '[]',
     '',
@@ -93,8 +109,13 @@ test('an empty string where a number belongs is a wrong type, not a missing valu
 test('typical records take the scanner path, odd ones do not', async () => {
   const { FlatJsonScanner } = await import('../../src/engine/flat-json.js');
   const scanner = new FlatJsonScanner(['meterId', 'timestamp', 'usageKw']);
-  assert.equal(scanner.scan('{"meterId":"m-1","siteId":"s-1","timestamp":1736121600000,"usageKw":12.3,"pf":0.97}'), true);
+  assert.equal(scanner.scanText('{"meterId":"m-1","siteId":"s-1","timestamp":1736121600000,"usageKw":12.3,"pf":0.97}'), true);
   assert.equal(scanner.numbers[2], 12.3);
-  assert.equal(scanner.scan('{"meterId":"m-\\u0031","timestamp":1,"usageKw":1}'), false, 'escapes go to JSON.parse');
-  assert.equal(scanner.scan('{"meterId":"m-1","x":{"y":1},"usageKw":1}'), false, 'nesting goes to JSON.parse');
+  assert.equal(scanner.scanText('{"meterId":"m-\\u0031","timestamp":1,"usageKw":1}'), false, 'escapes go to JSON.parse');
+  assert.equal(scanner.scanText('{"meterId":"m-1","x":{"y":1},"usageKw":1}'), false, 'nesting goes to JSON.parse');
+  const bytes = Buffer.from('xx{"meterId":"m-2","timestamp":5,"usageKw":-1.5}yy');
+  assert.equal(scanner.scan(bytes, 2, bytes.length - 2), true, 'a record inside a larger buffer');
+  assert.equal(scanner.stringOf(0), 'm-2');
+  assert.equal(scanner.numbers[2], -1.5);
+  assert.equal(scanner.scan(bytes, 2, bytes.length), false, 'trailing bytes are not part of the record');
 });

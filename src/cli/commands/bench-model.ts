@@ -104,13 +104,13 @@ function bareLoop(input: Buffer): number {
   return checksum;
 }
 
-function feed(router: { processText(text: string, offset: number): void }, input: Buffer): void {
+function feed(router: { processBytes(bytes: Buffer, start: number, end: number, offset: number): void }, input: Buffer): void {
   let start = 0;
   let line = 0;
   for (;;) {
     const end = input.indexOf(10, start);
     if (end < 0) break;
-    router.processText(input.toString('utf8', start, end), ++line);
+    router.processBytes(input, start, end, ++line);
     start = end + 1;
   }
 }
