@@ -31,69 +31,56 @@ export interface ProfileConfig {
 }
 
 /**
- * A device's profile, part of a detector's state: plain numbers and arrays. The expectation for
- * the current slot and the learned mean of the accumulating slot are cached in it, so a reading
- * inside a slot touches only this object's fields.
+ * A device's profile, part of a detector's state: one array of numbers (unboxed doubles on the
+ * heap), its fields at the offsets below, then three numbers per slot and day type —
+ * [dayType × slots + slot] → mean, deviation, days at HEADER + 3 × index. A reading touches one
+ * object and a few neighbouring numbers instead of a dozen heap numbers and three arrays: with
+ * thousands of devices taking turns, each of those was a cache miss.
+ * The expectation for the current slot and the learned mean of the accumulating slot are cached
+ * in it, so a reading inside a slot touches only its first numbers.
  */
-export interface ProfileState {
-  /** [dayType × slots + slot]: EWMA across days of the slot mean. */
-  mean: number[];
-  /** Same layout: EWMA across days of the mean absolute deviation of readings from the expected mean. */
-  deviation: number[];
-  /** Same layout: days folded in (capped). */
-  days: number[];
-  /** Absolute slot number (since the epoch, local) being accumulated, or -1, and its index in the arrays. */
-  slot: number;
-  index: number;
-  sum: number;
-  absolute: number;
-  count: number;
-  /** The learned mean of the accumulating slot (1 in slotKnown when it has one), taken when the slot began. */
-  slotMean: number;
-  slotKnown: number;
-  /** What the profile expects in the slot of the latest lookup (computed once per slot). */
-  expectedSlot: number;
-  /** 1 when the profile had a learned slot to offer. */
-  expectedFound: number;
-  /** Lowest and highest learned mean within ± shiftSlots of the slot. */
-  expectedLow: number;
-  expectedHigh: number;
-  expectedMean: number;
-  expectedDeviation: number;
-  expectedDays: number;
-  /** 1 when the other day type's profile was borrowed. */
-  expectedBorrowed: number;
-  expectedDayType: number;
-  expectedSlotOfDay: number;
-}
+export type ProfileState = number[];
+
+/** Absolute slot number (since the epoch, local) being accumulated, or -1, and its index. */
+const SLOT = 0;
+const INDEX = 1;
+const SUM = 2;
+const ABSOLUTE = 3;
+const COUNT = 4;
+/** The learned mean of the accumulating slot (1 in SLOT_KNOWN when it has one), taken when the slot began. */
+const SLOT_MEAN = 5;
+const SLOT_KNOWN = 6;
+/** Slot of the latest lookup (its expectation is computed once per slot). */
+const EXPECTED_SLOT = 7;
+/** 1 when the profile had a learned slot to offer. */
+const EXPECTED_FOUND = 8;
+/** Lowest and highest learned mean within ± shiftSlots of the slot. */
+export const EXPECTED_LOW = 9;
+export const EXPECTED_HIGH = 10;
+export const EXPECTED_MEAN = 11;
+export const EXPECTED_DEVIATION = 12;
+const EXPECTED_DAYS = 13;
+/** 1 when the other day type's profile was borrowed. */
+export const EXPECTED_BORROWED = 14;
+const EXPECTED_DAY_TYPE = 15;
+const EXPECTED_SLOT_OF_DAY = 16;
+const HEADER = 17;
+/** Per slot and day type: EWMA across days of the slot mean; of the mean absolute deviation of readings from the expected mean; days folded in (capped). */
+const MEAN = 0;
+const DEVIATION = 1;
+const DAYS = 2;
+const PER_SLOT = 3;
 
 const DAY_CAP = 100_000;
 
 /** A fresh profile. */
 export function createProfileState(config: ProfileConfig): ProfileState {
-  const size = 2 * config.slots;
-  return {
-    mean: new Array<number>(size).fill(0),
-    deviation: new Array<number>(size).fill(0),
-    days: new Array<number>(size).fill(0),
-    slot: -1,
-    index: 0,
-    sum: 0,
-    absolute: 0,
-    count: 0,
-    slotMean: 0,
-    slotKnown: 0,
-    expectedSlot: -1,
-    expectedFound: 0,
-    expectedLow: 0,
-    expectedHigh: 0,
-    expectedMean: 0,
-    expectedDeviation: 0,
-    expectedDays: 0,
-    expectedBorrowed: 0,
-    expectedDayType: 0,
-    expectedSlotOfDay: 0,
-  };
+  // Filled with a double first, so the array holds unboxed doubles from the start.
+  const p = new Array<number>(HEADER + PER_SLOT * 2 * config.slots).fill(0.5);
+  p.fill(0);
+  p[SLOT] = -1;
+  p[EXPECTED_SLOT] = -1;
+  return p;
 }
 
 /** 0 for Monday–Friday, 1 for Saturday and Sunday, of an absolute (local) day number. */
@@ -119,21 +106,28 @@ export function profileObserveClamped(p: ProfileState, config: ProfileConfig, re
 
 function learnValue(p: ProfileState, config: ProfileConfig, time: number, x: number): void {
   const slot = Math.floor((time + config.offsetMs) / config.slotMs);
-  if (slot !== p.slot) {
-    if (p.slot >= 0 && p.count > 0) fold(p, config);
+  if (slot !== p[SLOT]) {
+    if (p[SLOT]! >= 0 && p[COUNT]! > 0) fold(p, config);
     const i = indexOfSlot(slot, config);
-    p.slot = slot;
-    p.index = i;
-    p.sum = 0;
-    p.absolute = 0;
-    p.count = 0;
-    p.slotKnown = p.days[i]! > 0 ? 1 : 0;
-    p.slotMean = p.slotKnown === 1 ? p.mean[i]! : 0;
+    const o = slotAt(i);
+    p[SLOT] = slot;
+    p[INDEX] = i;
+    p[SUM] = 0;
+    p[ABSOLUTE] = 0;
+    p[COUNT] = 0;
+    p[SLOT_KNOWN] = p[o + DAYS]! > 0 ? 1 : 0;
+    p[SLOT_MEAN] = p[SLOT_KNOWN] === 1 ? p[o + MEAN]! : 0;
   }
-  const expected = p.slotKnown === 1 ? p.slotMean : p.count > 0 ? p.sum / p.count : x;
-  p.sum += x;
-  p.absolute += x > expected ? x - expected : expected - x;
-  p.count++;
+  const count = p[COUNT]!;
+  const expected = p[SLOT_KNOWN] === 1 ? p[SLOT_MEAN]! : count > 0 ? p[SUM]! / count : x;
+  p[SUM] = p[SUM]! + x;
+  p[ABSOLUTE] = p[ABSOLUTE]! + (x > expected ? x - expected : expected - x);
+  p[COUNT] = count + 1;
+}
+
+/** Offset of the numbers of slot index i (day type × slots + slot of day). */
+function slotAt(i: number): number {
+  return HEADER + PER_SLOT * i;
 }
 
 function indexOfSlot(slot: number, config: ProfileConfig): number {
@@ -142,81 +136,85 @@ function indexOfSlot(slot: number, config: ProfileConfig): number {
 }
 
 function fold(p: ProfileState, config: ProfileConfig): void {
-  const i = p.index;
-  const dayMean = p.sum / p.count;
-  const dayDeviation = p.absolute / p.count;
-  const days = p.days[i]!;
+  const o = slotAt(p[INDEX]!);
+  const count = p[COUNT]!;
+  const dayMean = p[SUM]! / count;
+  const dayDeviation = p[ABSOLUTE]! / count;
+  const days = p[o + DAYS]!;
   if (days === 0) {
-    p.mean[i] = dayMean;
-    p.deviation[i] = dayDeviation;
+    p[o + MEAN] = dayMean;
+    p[o + DEVIATION] = dayDeviation;
   } else {
     // Plain average over the first days, then an EWMA: early days are not overweighted.
     const weight = Math.max(config.dayWeight, 1 / (days + 1));
-    p.mean[i] = p.mean[i]! + weight * (dayMean - p.mean[i]!);
+    p[o + MEAN] = p[o + MEAN]! + weight * (dayMean - p[o + MEAN]!);
     // A first day with no spread (one reading in the slot, as from a half-hourly meter) told
     // nothing about the deviation: the second day's is taken whole instead of halved.
-    const deviation = p.deviation[i]!;
-    p.deviation[i] = days === 1 && deviation === 0 ? dayDeviation : deviation + weight * (dayDeviation - deviation);
+    const deviation = p[o + DEVIATION]!;
+    p[o + DEVIATION] = days === 1 && deviation === 0 ? dayDeviation : deviation + weight * (dayDeviation - deviation);
   }
-  p.days[i] = days < DAY_CAP ? days + 1 : DAY_CAP;
+  p[o + DAYS] = days < DAY_CAP ? days + 1 : DAY_CAP;
 }
 
 /**
- * What the profile expects at the reading's time, in the `expected…` fields: the slot of the reading's own day type
- * when learned (≥ minDays), else with `borrow` the other day type's (borrowed = 1), else nothing
- * (returns false). Computed once per slot: later readings of the slot reuse it, so today's readings never
- * move the expectation they are judged against.
+ * What the profile expects at the reading's time, in its EXPECTED_… numbers: the slot of the
+ * reading's own day type when learned (≥ minDays), else with `borrow` the other day type's
+ * (EXPECTED_BORROWED = 1), else nothing (returns false). Computed once per slot: later readings
+ * of the slot reuse it, so today's readings never move the expectation they are judged against.
  */
 export function profileLookup(p: ProfileState, config: ProfileConfig, reading: Reading): boolean {
   const slot = Math.floor((reading.time + config.offsetMs) / config.slotMs);
-  if (slot === p.expectedSlot) return p.expectedFound === 1;
-  p.expectedSlot = slot;
-  p.expectedFound = 0;
+  if (slot === p[EXPECTED_SLOT]) return p[EXPECTED_FOUND] === 1;
+  p[EXPECTED_SLOT] = slot;
+  p[EXPECTED_FOUND] = 0;
   const day = Math.floor(slot / config.slots);
   const slotOfDay = slot - day * config.slots;
   const ownType = dayTypeOfDay(day);
-  p.expectedDayType = ownType;
-  p.expectedSlotOfDay = slotOfDay;
+  p[EXPECTED_DAY_TYPE] = ownType;
+  p[EXPECTED_SLOT_OF_DAY] = slotOfDay;
   let type = ownType;
-  if (p.days[type * config.slots + slotOfDay]! < config.minDays) {
+  if (p[slotAt(type * config.slots + slotOfDay) + DAYS]! < config.minDays) {
     if (!config.borrow) return false;
     type = 1 - ownType;
-    if (p.days[type * config.slots + slotOfDay]! < config.minDays) return false;
+    if (p[slotAt(type * config.slots + slotOfDay) + DAYS]! < config.minDays) return false;
   }
   const base = type * config.slots;
-  const i = base + slotOfDay;
-  let low = p.mean[i]!;
+  const o = slotAt(base + slotOfDay);
+  let low = p[o + MEAN]!;
   let high = low;
   for (let shift = -config.shiftSlots; shift <= config.shiftSlots; shift++) {
     if (shift === 0) continue;
     let j = slotOfDay + shift;
     if (j < 0) j += config.slots;
     else if (j >= config.slots) j -= config.slots;
-    if (p.days[base + j]! < config.minDays) continue;
-    const m = p.mean[base + j]!;
+    const other = slotAt(base + j);
+    if (p[other + DAYS]! < config.minDays) continue;
+    const m = p[other + MEAN]!;
     if (m < low) low = m;
     if (m > high) high = m;
   }
-  p.expectedFound = 1;
-  p.expectedLow = low;
-  p.expectedHigh = high;
-  p.expectedMean = p.mean[i]!;
-  p.expectedDeviation = p.deviation[i]!;
-  p.expectedDays = p.days[i]!;
-  p.expectedBorrowed = type === ownType ? 0 : 1;
+  p[EXPECTED_FOUND] = 1;
+  p[EXPECTED_LOW] = low;
+  p[EXPECTED_HIGH] = high;
+  p[EXPECTED_MEAN] = p[o + MEAN]!;
+  p[EXPECTED_DEVIATION] = p[o + DEVIATION]!;
+  p[EXPECTED_DAYS] = p[o + DAYS]!;
+  p[EXPECTED_BORROWED] = type === ownType ? 0 : 1;
   return true;
 }
 
 /** "weekday 18:15–18:30, learned over 5 days" for an explanation, from the latest lookup. */
 export function describeSlot(config: ProfileConfig, p: ProfileState): string {
-  const start = p.expectedSlotOfDay * config.slotMs;
+  const start = p[EXPECTED_SLOT_OF_DAY]! * config.slotMs;
   const clock = (ms: number) => {
     const minutes = Math.round(ms / 60_000) % 1440;
     return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
   };
-  const type = p.expectedDayType === 1 ? 'weekend' : 'weekday';
-  const borrowed = p.expectedBorrowed === 1 ? ` (borrowed from the ${p.expectedDayType === 1 ? 'weekday' : 'weekend'} profile)` : '';
-  return `${type} ${clock(start)}–${clock(start + config.slotMs)}${borrowed}, learned over ${formatNumber(p.expectedDays)} day${p.expectedDays === 1 ? '' : 's'}`;
+  const dayType = p[EXPECTED_DAY_TYPE];
+  const days = p[EXPECTED_DAYS]!;
+  const type = dayType === 1 ? 'weekend' : 'weekday';
+  const borrowed = p[EXPECTED_BORROWED] === 1 ? ` (borrowed from the ${dayType === 1 ? 'weekday' : 'weekend'} profile)` : '';
+  return `${type} ${clock(start)}–${clock(start + config.slotMs)}${borrowed}, learned over ${formatNumber(days)} day${days === 1 ? '' : 's'}`;
 }
 
 /**
@@ -229,6 +227,6 @@ export function describeSlot(config: ProfileConfig, p: ProfileState): string {
  * const before = profileSlotMean(state.profile, config, slot - 1);
  */
 export function profileSlotMean(p: ProfileState, config: ProfileConfig, slot: number): number {
-  const i = indexOfSlot(slot, config);
-  return p.days[i]! >= config.minDays ? p.mean[i]! : Number.NaN;
+  const o = slotAt(indexOfSlot(slot, config));
+  return p[o + DAYS]! >= config.minDays ? p[o + MEAN]! : Number.NaN;
 }

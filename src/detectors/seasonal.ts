@@ -2,7 +2,21 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
 import { formatDuration, formatNumber, scoreForRatio, selectMetrics } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
-import { DAY_MS, createProfileState, describeSlot, profileLookup, profileObserve, profileObserveClamped, type ProfileConfig, type ProfileState } from './seasonal-profile.js';
+import {
+  DAY_MS,
+  EXPECTED_BORROWED,
+  EXPECTED_DEVIATION,
+  EXPECTED_HIGH,
+  EXPECTED_LOW,
+  EXPECTED_MEAN,
+  createProfileState,
+  describeSlot,
+  profileLookup,
+  profileObserve,
+  profileObserveClamped,
+  type ProfileConfig,
+  type ProfileState,
+} from './seasonal-profile.js';
 
 /**
  * Parameters of `seasonal`.
@@ -59,7 +73,7 @@ export function profileConfigOf(p: { slot: unknown; timeShift: unknown; dayWeigh
 }
 
 export interface SeasonalState {
-  /** The device's profile (its own object: the profile code sees one hidden class, shared with sustained_high). */
+  /** The device's profile (one array of numbers, see seasonal-profile.ts; shared code with sustained_high). */
   profile: ProfileState;
   firing: number;
   since: number;
@@ -105,16 +119,16 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     let noise = 0;
     let allowed = 0;
     if (profileLookup(profile, this.profile, reading)) {
-      const widen = profile.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
-      if (this.high && x > profile.expectedHigh) {
-        distance = x - profile.expectedHigh;
-        edge = profile.expectedHigh;
-      } else if (this.low && x < profile.expectedLow) {
-        distance = profile.expectedLow - x;
-        edge = profile.expectedLow;
+      const widen = profile[EXPECTED_BORROWED] === 1 ? BORROWED_FACTOR : 1;
+      if (this.high && x > profile[EXPECTED_HIGH]!) {
+        distance = x - profile[EXPECTED_HIGH]!;
+        edge = profile[EXPECTED_HIGH]!;
+      } else if (this.low && x < profile[EXPECTED_LOW]!) {
+        distance = profile[EXPECTED_LOW]! - x;
+        edge = profile[EXPECTED_LOW]!;
       }
       if (distance > 0) {
-        noise = widen * this.k * profile.expectedDeviation;
+        noise = widen * this.k * profile[EXPECTED_DEVIATION]!;
         allowed = widen * this.ratio * Math.abs(edge);
         const noiseRatio = noise > 0 ? distance / noise : Number.POSITIVE_INFINITY;
         const relativeRatio = allowed > 0 ? distance / allowed : Number.POSITIVE_INFINITY;
@@ -127,16 +141,16 @@ export class SeasonalDetector implements Detector<SeasonalState> {
         state.since = t;
       }
       const score = scoreForRatio(evidence);
-      const widen = profile.expectedBorrowed === 1 ? BORROWED_FACTOR : 1;
+      const widen = profile[EXPECTED_BORROWED] === 1 ? BORROWED_FACTOR : 1;
       const side = x > edge ? 'above' : 'below';
       const explain =
         `${this.metric} ${formatNumber(x)} is ${formatNumber(distance)} ${side} its seasonal expected range ` +
-        `${formatNumber(profile.expectedLow)}–${formatNumber(profile.expectedHigh)} (${describeSlot(this.profile, profile)}, ±${formatDuration(this.profile.shiftSlots * this.profile.slotMs)}); ` +
-        `thresholds ${formatNumber(widen * this.k)} × deviation ${formatNumber(profile.expectedDeviation)} = ${formatNumber(noise)} and ` +
+        `${formatNumber(profile[EXPECTED_LOW]!)}–${formatNumber(profile[EXPECTED_HIGH]!)} (${describeSlot(this.profile, profile)}, ±${formatDuration(this.profile.shiftSlots * this.profile.slotMs)}); ` +
+        `thresholds ${formatNumber(widen * this.k)} × deviation ${formatNumber(profile[EXPECTED_DEVIATION]!)} = ${formatNumber(noise)} and ` +
         `${Math.round(widen * this.ratio * 100)}% of ${formatNumber(edge)} = ${formatNumber(allowed)}` +
         (t > state.since ? `; ongoing for ${formatDuration(t - state.since)}` : '');
       const limit = x > edge ? edge + Math.max(noise, allowed) : edge - Math.max(noise, allowed);
-      ctx.report({ time: t, score, value: x, baseline: profile.expectedMean, threshold: limit, explain, metric: this.metric, active: true });
+      ctx.report({ time: t, score, value: x, baseline: profile[EXPECTED_MEAN], threshold: limit, explain, metric: this.metric, active: true });
       // Learned clipped to the threshold: one anomaly moves the profile little, a new normal is learned over days.
       profileObserveClamped(profile, this.profile, reading, this.index, limit, limit);
       return score;
@@ -144,7 +158,7 @@ export class SeasonalDetector implements Detector<SeasonalState> {
     if (state.firing === 1) {
       state.firing = 0;
       const explain = `${this.metric} ${formatNumber(x)} is back within its seasonal expected range after ${formatDuration(t - state.since)}`;
-      ctx.report({ time: t, score: 0, value: x, baseline: profile.expectedMean, threshold: undefined, explain, metric: this.metric, active: false });
+      ctx.report({ time: t, score: 0, value: x, baseline: profile[EXPECTED_MEAN], threshold: undefined, explain, metric: this.metric, active: false });
     }
     profileObserve(profile, this.profile, reading, this.index);
     return 0;

@@ -16,14 +16,18 @@ import { PANE_ACC, PaneRing } from './pane-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import type { EngineStats, KeyState, Partition, TimerRef } from './stream-engine.js';
 
-export const ENGINE_SNAPSHOT_VERSION = 1;
+/**
+ * Version of the checkpoint format. 2: a device profile's numbers (seasonal, sustained_high) are
+ * laid out slot by slot — as many numbers as in version 1, so only the version tells them apart.
+ */
+export const ENGINE_SNAPSHOT_VERSION = 2;
 
 /**
  * A checkpoint of one `StreamEngine`: plain JSON (safe for `JSON.stringify`), versioned.
  * Treat it as opaque; only `version` and `stream` are meant to be read by others.
  */
 export interface EngineSnapshot {
-  version: 1;
+  version: 2;
   stream: string;
   /** What the state was built for; restore refuses a checkpoint whose layout differs from the engine's. */
   layout: EngineSnapshotLayout;
@@ -528,7 +532,8 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
   if (!isPlainObject(json)) throw invalid(stream, '/', 'an engine checkpoint object', json);
   const root = json;
   if (root.version !== ENGINE_SNAPSHOT_VERSION) {
-    throw new GpError('GP_INPUT_INVALID', `engine checkpoint version ${describeJson(root.version)} is not supported; this gridpulse reads version ${ENGINE_SNAPSHOT_VERSION}`, {
+    const older = typeof root.version === 'number' && root.version < ENGINE_SNAPSHOT_VERSION ? ' (it was written by an earlier gridpulse)' : '';
+    throw new GpError('GP_INPUT_INVALID', `engine checkpoint version ${describeJson(root.version)} is not supported${older}; this gridpulse reads version ${ENGINE_SNAPSHOT_VERSION}`, {
       stream,
       field: '/version',
       expected: ENGINE_SNAPSHOT_VERSION,
