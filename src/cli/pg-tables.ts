@@ -11,8 +11,10 @@ export interface PgPool {
 /**
  * Opens a pool on the store's database with the store's schema (`?schema=` of the URL) as search
  * path and runs `statements` (CREATE … IF NOT EXISTS): processes starting together on a new
- * database race to create a table, and the loser of the race — a unique violation on the catalog —
- * finds it there on a second try. On failure the pool is ended and the error thrown.
+ * database race to create a table, and the loser of the race — a unique violation on the catalog
+ * (23505), or the table's row type or the relation found created meanwhile (42710, 42P07) — finds
+ * it there on a second try, once the winner has committed. On failure the pool is ended and the
+ * error thrown.
  */
 export async function openPgTables(storeUrl: string, statements: readonly string[]): Promise<PgPool> {
   const pg = (await import('pg')).default;
@@ -24,7 +26,7 @@ export async function openPgTables(storeUrl: string, statements: readonly string
     for (const statement of statements) {
       await pool.query(statement).catch(async (error: unknown) => {
         const code = (error as { code?: string }).code;
-        if (code !== '23505' && code !== '42P07') throw error;
+        if (code !== '23505' && code !== '42710' && code !== '42P07') throw error;
         await pool.query(statement);
       });
     }
