@@ -90,21 +90,18 @@ export const SHARE_HALF_LIFE_MS = 86_400_000;
 const SHARE_SEEN_CAP = 1_000_000;
 
 /** The share (0–1) of a device's readings that meet some condition, and how many readings it has counted (capped). */
-export interface ReadingShare {
-  share: number;
-  shareSeen: number;
-}
-
 /**
- * Counts one reading in a share, `hit` 1 when it meets the condition, 0 when not: an EWMA with
- * the given weight, except that each reading weighs at least as in a plain mean of those counted
- * so far, so the share is sound from the first reading on.
+ * Counts one reading in a share kept as two numbers of `v` — the share at `at`, the readings
+ * counted at `at + 1` — `hit` 1 when it meets the condition, 0 when not: an EWMA with the given
+ * weight, except that each reading weighs at least as in a plain mean of those counted so far, so
+ * the share is sound from the first reading on.
  */
-export function countInShare(state: ReadingShare, hit: number, weight: number): void {
-  const seen = state.shareSeen;
+export function countInShare(v: number[], at: number, hit: number, weight: number): void {
+  const seen = v[at + 1]!;
+  const share = v[at]!;
   const countWeight = 1 / (seen + 1);
-  state.share += (weight > countWeight ? weight : countWeight) * (hit - state.share);
-  if (countWeight >= weight && seen < SHARE_SEEN_CAP) state.shareSeen = seen + 1;
+  v[at] = share + (weight > countWeight ? weight : countWeight) * (hit - share);
+  if (countWeight >= weight && seen < SHARE_SEEN_CAP) v[at + 1] = seen + 1;
 }
 
 export class EwmaWeight {

@@ -51,9 +51,11 @@ export interface OutageState {
   since: number;
   /** Floor in force when the outage began (kept while the baseline is frozen). */
   floor: number;
-  /** Share of the readings at or below the floor (see `countInShare`, weights halving every day of event time); an outage counts its first reading only. */
-  share: number;
-  shareSeen: number;
+  /**
+   * Share of the readings at or below the floor, and the readings counted in it (see
+   * `countInShare`, weights halving every day of event time); an outage counts its first reading only.
+   */
+  share: number[];
 }
 
 export class OutageDetector implements Detector<OutageState> {
@@ -89,7 +91,7 @@ export class OutageDetector implements Detector<OutageState> {
   }
 
   createState(): OutageState {
-    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0, share: 0, shareSeen: 0 };
+    return { n: 0, time: 0, base: 0, deviation: 0, previous: 0, active: 0, since: 0, floor: 0, share: [0, 0] };
   }
 
   onReading(state: OutageState, reading: Reading, ctx: DetectorContext): number {
@@ -106,12 +108,12 @@ export class OutageDetector implements Detector<OutageState> {
       armed = true;
     } else {
       floor = this.ratio * state.base;
-      armed = state.n >= this.warmup && state.base > 0 && state.base > this.k * state.deviation && state.share <= this.floorShare;
+      armed = state.n >= this.warmup && state.base > 0 && state.base > this.k * state.deviation && state.share[0]! <= this.floorShare;
     }
     // The share at the floor counts every reading except the second and later ones of a reported
     // outage: a device whose zeros come one or a few at a time (a duty cycle) reaches the share
     // whether they are reported or not, while one long outage counts once and does not hide the next.
-    if (!(state.active === 1 && armed && x <= floor)) countInShare(state, x <= floor ? 1 : 0, this.floorShareWeight.of(t - state.time));
+    if (!(state.active === 1 && armed && x <= floor)) countInShare(state.share, 0, x <= floor ? 1 : 0, this.floorShareWeight.of(t - state.time));
     if (armed && x <= floor) {
       if (state.active === 0) {
         state.active = 1;

@@ -78,64 +78,72 @@ export type SustainedHighParams = Static<typeof sustainedHighParams>;
 /**
  * The recent level and trend: weighted least squares over the learned readings, a reading's
  * weight halving every half-life of age. Sums of w, w·u, w·u², w·x and w·u·x, where u is the
- * reading's time − `time` in minutes and `time` is the latest learned reading's time.
+ * reading's time − `time` in minutes and `time` is the latest learned reading's time; `profile`
+ * is the profile's mean at `time`, NaN where unknown (the level is carried along the profile from
+ * it). Seven numbers in the state's array, at FIT (and a copy at MEMORY), in this order:
  */
-export interface RecentFit {
-  time: number;
-  w: number;
-  u: number;
-  uu: number;
-  x: number;
-  ux: number;
-  /** The profile's mean at `time`, NaN where unknown: the level is carried along the profile from it. */
-  profile: number;
-}
+const F_TIME = 0;
+const F_W = 1;
+const F_U = 2;
+const F_UU = 3;
+const F_X = 4;
+const F_UX = 5;
+const F_PROFILE = 6;
+const FIT_SIZE = 7;
 
+// The state's numbers, at these offsets of `SustainedHighState.v`.
+/** 1 once a reading was seen. */
+const N = 0;
+/** Readings learned into the deviation (capped). */
+const LEARNED = 1;
+/** First reading's time (warm-up) and the previous reading's. */
+const START = 2;
+const TIME = 3;
+/** Recent level and trend; frozen during runs and short falls. */
+const FIT = 4;
+/** The fit as it was before the latest fall became the new level; used until MEMORY_UNTIL. */
+const MEMORY = FIT + FIT_SIZE;
+const MEMORY_UNTIL = MEMORY + FIT_SIZE;
+/** Noise: EWMA of |value − expected| over readings outside runs and falls. */
+const DEVIATION = MEMORY_UNTIL + 1;
+/** The day so far against the profile: EWMAs (over DAY_HALF_LIVES half-lives) of the values and of the profile at their times. */
+const DAY_LEVEL = DEVIATION + 1;
+const DAY_PROFILE = DAY_LEVEL + 1;
+/** Time the current run of high readings began, or -1. */
+const HIGH_SINCE = DAY_PROFILE + 1;
+/** Limit when the current high run began. */
+const RUN_LIMIT = HIGH_SINCE + 1;
+/** Over the run: readings, Σ excess, Σ expected, and Σu, Σu², Σu·value with u = time since the run began ÷ duration (or a minute). */
+const RUN_COUNT = RUN_LIMIT + 1;
+const RUN_EXCESS = RUN_COUNT + 1;
+const RUN_EXPECTED_SUM = RUN_EXCESS + 1;
+const RUN_U = RUN_EXPECTED_SUM + 1;
+const RUN_UU = RUN_U + 1;
+const RUN_UX = RUN_UU + 1;
+/** 1 once the run has been judged a step (it is reported), 0 while pending. */
+const RUN_CONFIRMED = RUN_UX + 1;
+/** Time the current fall (readings below the expectation by twice the margin) began, or -1. */
+const LOW_SINCE = RUN_CONFIRMED + 1;
+/** Latest value at least `onset` old, and the value waiting to become it. */
+const REFERENCE = LOW_SINCE + 1;
+const PENDING_VALUE = REFERENCE + 1;
+const PENDING_TIME = PENDING_VALUE + 1;
+/** 1 while reported. */
+const ACTIVE = PENDING_TIME + 1;
+/** Share of the readings in runs judged to be steps, and readings counted in it (see `countInShare`, weights halving every day of readings at the device's interval). */
+const SHARE = ACTIVE + 1;
+const STATE_SIZE = SHARE + 2;
+
+/**
+ * A device's state: its numbers in one array of unboxed doubles (offsets above) — an object with
+ * as many number fields keeps each in a heap number of its own, and with thousands of devices
+ * taking turns each was a cache miss — beside its seasonal profile (see SeasonalState) and the
+ * P² quantile markers of `percentile`.
+ */
 export interface SustainedHighState {
-  /** The device's seasonal profile (its own object, see SeasonalState). */
   profile: ProfileState;
-  /** 1 once a reading was seen. */
-  n: number;
-  /** Readings learned into the deviation (capped). */
-  learned: number;
-  /** First reading's time (warm-up) and the previous reading's. */
-  start: number;
-  time: number;
-  /** Recent level and trend; frozen during runs and short falls. */
-  fit: RecentFit;
-  /** The fit as it was before the latest fall became the new level; used until `memoryUntil`. */
-  memory: RecentFit;
-  memoryUntil: number;
-  /** Noise: EWMA of |value − expected| over readings outside runs and falls. */
-  deviation: number;
-  /** The day so far against the profile: EWMAs (over DAY_HALF_LIVES half-lives) of the values and of the profile at their times. */
-  dayLevel: number;
-  dayProfile: number;
   quantile: QuantileState;
-  /** Time the current run of high readings began, or -1. */
-  highSince: number;
-  /** Limit when the current high run began. */
-  runLimit: number;
-  /** Over the run: readings, Σ excess, Σ expected, and Σu, Σu², Σu·value with u = time since the run began ÷ duration (or a minute). */
-  runCount: number;
-  runExcess: number;
-  runExpectedSum: number;
-  runU: number;
-  runUU: number;
-  runUX: number;
-  /** 1 once the run has been judged a step (it is reported), 0 while pending. */
-  runConfirmed: number;
-  /** Time the current fall (readings below the expectation by twice the margin) began, or -1. */
-  lowSince: number;
-  /** Latest value at least `onset` old, and the value waiting to become it. */
-  reference: number;
-  pendingValue: number;
-  pendingTime: number;
-  /** 1 while reported. */
-  active: number;
-  /** Share of the readings in runs judged to be steps (see `countInShare`, weights halving every day of readings at the device's interval). */
-  share: number;
-  shareSeen: number;
+  v: number[];
 }
 
 /** A run is judged on at least this many readings: two points always lie on a line. */
@@ -170,18 +178,8 @@ class StepDecay {
   }
 }
 
-function createFit(): RecentFit {
-  return { time: 0, w: 0, u: 0, uu: 0, x: 0, ux: 0, profile: Number.NaN };
-}
-
-function copyFit(from: RecentFit, to: RecentFit): void {
-  to.time = from.time;
-  to.w = from.w;
-  to.u = from.u;
-  to.uu = from.uu;
-  to.x = from.x;
-  to.ux = from.ux;
-  to.profile = from.profile;
+function copyFit(v: number[], from: number, to: number): void {
+  for (let k = 0; k < FIT_SIZE; k++) v[to + k] = v[from + k]!;
 }
 
 export class SustainedHighDetector implements Detector<SustainedHighState> {
@@ -242,54 +240,34 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   }
 
   createState(): SustainedHighState {
-    return {
-      profile: createProfileState(this.profile),
-      n: 0,
-      learned: 0,
-      start: 0,
-      time: 0,
-      fit: createFit(),
-      memory: createFit(),
-      memoryUntil: Number.NEGATIVE_INFINITY,
-      deviation: 0,
-      dayLevel: 0,
-      dayProfile: 0,
-      quantile: createQuantileState(this.quantile),
-      highSince: -1,
-      runLimit: 0,
-      runCount: 0,
-      runExcess: 0,
-      runExpectedSum: 0,
-      runU: 0,
-      runUU: 0,
-      runUX: 0,
-      runConfirmed: 0,
-      lowSince: -1,
-      reference: 0,
-      pendingValue: 0,
-      pendingTime: 0,
-      active: 0,
-      share: 0,
-      shareSeen: 0,
-    };
+    // Filled with a double first, so the array holds unboxed doubles from the start.
+    const v = new Array<number>(STATE_SIZE).fill(0.5);
+    v.fill(0);
+    v[FIT + F_PROFILE] = Number.NaN;
+    v[MEMORY + F_PROFILE] = Number.NaN;
+    v[MEMORY_UNTIL] = Number.NEGATIVE_INFINITY;
+    v[HIGH_SINCE] = -1;
+    v[LOW_SINCE] = -1;
+    return { profile: createProfileState(this.profile), quantile: createQuantileState(this.quantile), v };
   }
 
   onReading(state: SustainedHighState, reading: Reading, ctx: DetectorContext): number {
+    const v = state.v;
     const x = reading.values[this.index];
     if (x === undefined || !Number.isFinite(x)) return 0;
     const t = reading.time;
-    if (state.n === 0) {
-      state.n = 1;
-      state.start = t;
-      state.time = t;
-      state.reference = x;
-      state.pendingValue = x;
-      state.pendingTime = t;
+    if (v[N]! === 0) {
+      v[N] = 1;
+      v[START] = t;
+      v[TIME] = t;
+      v[REFERENCE] = x;
+      v[PENDING_VALUE] = x;
+      v[PENDING_TIME] = t;
     }
-    if (t - state.pendingTime >= this.onsetMs) {
-      state.reference = state.pendingValue;
-      state.pendingValue = x;
-      state.pendingTime = t;
+    if (t - v[PENDING_TIME]! >= this.onsetMs) {
+      v[REFERENCE] = v[PENDING_VALUE]!;
+      v[PENDING_VALUE] = x;
+      v[PENDING_TIME] = t;
     }
     if (this.hasLevel || this.hasPercentile) return this.onFixedLimit(state, reading, x, t, ctx);
     // A fit needs a few readings per half-life: with sparse readings it spans at least one interval.
@@ -297,10 +275,10 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     this.readingShareWeight = this.shareWeight.of(ctx.intervalMs);
 
     // Values near the limits of a double can overflow the sums: start again rather than stay stuck.
-    if (!Number.isFinite(state.fit.x + state.fit.ux + state.fit.uu + state.deviation)) {
-      state.fit.w = 0;
-      state.deviation = 0;
-      state.memoryUntil = Number.NEGATIVE_INFINITY;
+    if (!Number.isFinite(v[FIT + F_X]! + v[FIT + F_UX]! + v[FIT + F_UU]! + v[DEVIATION]!)) {
+      v[FIT + F_W] = 0;
+      v[DEVIATION] = 0;
+      v[MEMORY_UNTIL] = Number.NEGATIVE_INFINITY;
     }
     let expected = x;
     let limit = Number.POSITIVE_INFINITY;
@@ -308,31 +286,31 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     let band = 0;
     let low = false;
     let returned = false;
-    if (state.fit.w > 0) {
-      this.expectation(state, state.fit, t);
+    if (v[FIT + F_W]! > 0) {
+      this.expectation(state, FIT, t);
       expected = this.expected;
       const margin = this.ratio * Math.abs(expected);
-      const noise = this.k * state.deviation;
+      const noise = this.k * v[DEVIATION]!;
       band = margin > noise ? margin : noise;
       low = x < expected - FALL_BANDS * band;
-      if (t - state.start >= this.warmupMs) {
-        if (state.highSince >= 0) limit = expected + band / 2;
+      if (t - v[START]! >= this.warmupMs) {
+        if (v[HIGH_SINCE]! >= 0) limit = expected + band / 2;
         else {
           limit = expected + band;
           // Not above the usual level for the time of day (where the profile fits the day): no rise either.
-          if (state.dayProfile > 0 && state.dayLevel <= PROFILE_AGREEMENT * state.dayProfile && PROFILE_AGREEMENT * state.dayLevel >= state.dayProfile) {
+          if (v[DAY_PROFILE]! > 0 && v[DAY_LEVEL]! <= PROFILE_AGREEMENT * v[DAY_PROFILE]! && PROFILE_AGREEMENT * v[DAY_LEVEL]! >= v[DAY_PROFILE]!) {
             const usual = this.profileAt(state, t);
             if (usual > limit) limit = usual;
           }
         }
-        const step = x - state.reference;
-        let high = x > limit && (state.highSince >= 0 || (step >= this.suddenness * (x - expected) && step >= margin));
-        if (high && state.highSince < 0 && t < state.memoryUntil) {
+        const step = x - v[REFERENCE]!;
+        let high = x > limit && (v[HIGH_SINCE]! >= 0 || (step >= this.suddenness * (x - expected) && step >= margin));
+        if (high && v[HIGH_SINCE]! < 0 && t < v[MEMORY_UNTIL]!) {
           // Back to about the level held before the latest fall (the end of an outage), or below it:
           // a return, not a rise. The fit restarts from it and the memory has served.
           const slope = this.slope;
           const carried = this.carried;
-          this.expectation(state, state.memory, t);
+          this.expectation(state, MEMORY, t);
           const before = this.expected;
           this.slope = slope;
           this.carried = carried;
@@ -340,7 +318,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
           if (x <= before + (beforeMargin > noise ? beforeMargin : noise)) {
             high = false;
             returned = true;
-            state.memoryUntil = Number.NEGATIVE_INFINITY;
+            v[MEMORY_UNTIL] = Number.NEGATIVE_INFINITY;
           }
         }
         if (high) {
@@ -358,42 +336,42 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
     if (evidence > 0) profileObserveClamped(state.profile, this.profile, reading, this.index, Number.NEGATIVE_INFINITY, limit);
     else if (low) profileObserveClamped(state.profile, this.profile, reading, this.index, expected - FALL_BANDS * band, Number.POSITIVE_INFINITY);
     else profileObserve(state.profile, this.profile, reading, this.index);
-    if (evidence === 0 && state.fit.w > 0 && !low) {
+    if (evidence === 0 && v[FIT + F_W]! > 0 && !low) {
       // The noise, from every reading outside runs and falls, averaged more slowly than the fit (the
       // noise of a device changes slowly); an error counts up to twice the band, so one reading does
       // not swamp it, and errors beyond the band still count (or the estimate would shrink itself).
-      if (state.learned < 1_000_000) state.learned++;
-      let weight = 1 - this.deviationDecay.of(t - state.time, this.deviceHalfLifeMs);
-      const countWeight = 1 / state.learned;
+      if (v[LEARNED]! < 1_000_000) v[LEARNED] = v[LEARNED]! + 1;
+      let weight = 1 - this.deviationDecay.of(t - v[TIME]!, this.deviceHalfLifeMs);
+      const countWeight = 1 / v[LEARNED]!;
       if (countWeight > weight) weight = countWeight;
       let error = x > expected ? x - expected : expected - x;
       if (error > 2 * band) error = 2 * band;
-      state.deviation += weight * (error - state.deviation);
+      v[DEVIATION] = v[DEVIATION]! + (weight * (error - v[DEVIATION]!));
       const usual = this.profileAt(state, t);
       if (usual > 0) {
-        const dayWeight = 1 - this.dayDecay.of(t - state.time, this.deviceHalfLifeMs);
-        state.dayLevel += dayWeight * (x - state.dayLevel);
-        state.dayProfile += dayWeight * (usual - state.dayProfile);
+        const dayWeight = 1 - this.dayDecay.of(t - v[TIME]!, this.deviceHalfLifeMs);
+        v[DAY_LEVEL] = v[DAY_LEVEL]! + (dayWeight * (x - v[DAY_LEVEL]!));
+        v[DAY_PROFILE] = v[DAY_PROFILE]! + (dayWeight * (usual - v[DAY_PROFILE]!));
       }
     }
-    state.time = t;
-    if (evidence > 0) state.lowSince = -1;
+    v[TIME] = t;
+    if (evidence > 0) v[LOW_SINCE] = -1;
     else if (returned) {
-      state.lowSince = -1;
+      v[LOW_SINCE] = -1;
       this.restartFit(state, t, x);
     } else if (low) {
-      if (state.lowSince < 0) state.lowSince = t;
-      else if (t - state.lowSince >= this.durationMs) {
+      if (v[LOW_SINCE]! < 0) v[LOW_SINCE] = t;
+      else if (t - v[LOW_SINCE]! >= this.durationMs) {
         // A fall that lasts is the new level; the level before it is kept to recognise a return.
-        state.lowSince = -1;
-        if (!(t < state.memoryUntil)) {
-          copyFit(state.fit, state.memory);
-          state.memoryUntil = t + this.adoptAfterMs;
+        v[LOW_SINCE] = -1;
+        if (!(t < v[MEMORY_UNTIL]!)) {
+          copyFit(v, FIT, MEMORY);
+          v[MEMORY_UNTIL] = t + this.adoptAfterMs;
         }
         this.restartFit(state, t, x);
       }
     } else {
-      state.lowSince = -1;
+      v[LOW_SINCE] = -1;
       this.learnFit(state, t, x);
     }
 
@@ -406,29 +384,31 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
 
   /** Counts `readings` readings, high (1) or not (0), in the device's share of high readings. */
   private countShare(state: SustainedHighState, high: number, readings: number): void {
-    for (let i = 0; i < readings; i++) countInShare(state, high, this.readingShareWeight);
+    for (let i = 0; i < readings; i++) countInShare(state.v, SHARE, high, this.readingShareWeight);
   }
 
   /** Readings of the current run not judged yet (not yet counted in the share). */
   private unjudged(state: SustainedHighState): number {
-    return state.highSince >= 0 && state.runConfirmed === 0 ? state.runCount : 0;
+    const v = state.v;
+    return v[HIGH_SINCE]! >= 0 && v[RUN_CONFIRMED]! === 0 ? v[RUN_COUNT]! : 0;
   }
 
   /** `level` and `percentile`: every reading above the limit for `duration`. */
   private onFixedLimit(state: SustainedHighState, reading: Reading, x: number, t: number, ctx: DetectorContext): number {
+    const v = state.v;
     let limit = this.level;
     if (this.hasPercentile) {
       limit = quantileValue(state.quantile);
       quantileAdd(state.quantile, reading, this.index);
-      if (t - state.start < this.warmupMs) return 0;
+      if (t - v[START]! < this.warmupMs) return 0;
     }
     if (!(x > limit)) {
       this.endRun(state, x, t, limit, Number.NaN, ctx);
       return 0;
     }
-    if (state.highSince < 0) state.highSince = t;
-    if (t - state.highSince < this.durationMs) return 0;
-    state.active = 1;
+    if (v[HIGH_SINCE]! < 0) v[HIGH_SINCE] = t;
+    if (t - v[HIGH_SINCE]! < this.durationMs) return 0;
+    v[ACTIVE] = 1;
     const score = Math.max(0.5, scoreForRatio(limit > 0 ? x / limit : 1));
     const basis = this.hasPercentile ? `its learned ${formatNumber(Math.round(this.quantile * 1000) / 10)}th percentile ${formatNumber(limit)}` : `the configured level ${formatNumber(limit)}`;
     this.report(state, t, x, basis, limit, Number.NaN, score, ctx);
@@ -437,23 +417,24 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
 
   /** A high reading with a learned limit: starts, judges, reports or adopts the run. */
   private onHigh(state: SustainedHighState, x: number, t: number, limit: number, expected: number, evidence: number, ctx: DetectorContext): number {
-    if (state.highSince < 0) {
-      state.highSince = t;
-      state.runLimit = limit;
-      state.runCount = 0;
-      state.runExcess = 0;
-      state.runExpectedSum = 0;
-      state.runU = 0;
-      state.runUU = 0;
-      state.runUX = 0;
-      state.runConfirmed = 0;
+    const v = state.v;
+    if (v[HIGH_SINCE]! < 0) {
+      v[HIGH_SINCE] = t;
+      v[RUN_LIMIT] = limit;
+      v[RUN_COUNT] = 0;
+      v[RUN_EXCESS] = 0;
+      v[RUN_EXPECTED_SUM] = 0;
+      v[RUN_U] = 0;
+      v[RUN_UU] = 0;
+      v[RUN_UX] = 0;
+      v[RUN_CONFIRMED] = 0;
     }
-    const elapsed = t - state.highSince;
+    const elapsed = t - v[HIGH_SINCE]!;
     if (elapsed >= this.adoptAfterMs) {
       // High for longer than any episode: this is the device's new level. The run ends and the fit
       // restarts from it (the profile keeps its own view).
-      if (state.active === 1) {
-        state.active = 0;
+      if (v[ACTIVE]! === 1) {
+        v[ACTIVE] = 0;
         ctx.report({
           time: t,
           score: 0,
@@ -466,37 +447,37 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
         });
       }
       this.countShare(state, 0, this.unjudged(state) + 1);
-      state.highSince = -1;
-      state.reference = x;
+      v[HIGH_SINCE] = -1;
+      v[REFERENCE] = x;
       this.restartFit(state, t, x);
       return 0;
     }
     const u = elapsed / this.runUnitMs;
-    state.runCount++;
-    state.runExcess += x - expected;
-    state.runExpectedSum += expected;
-    state.runU += u;
-    state.runUU += u * u;
-    state.runUX += u * x;
-    if (state.runConfirmed === 0) {
-      if (elapsed < this.durationMs || state.runCount < MIN_RUN_READINGS) return 0;
+    v[RUN_COUNT] = v[RUN_COUNT]! + 1;
+    v[RUN_EXCESS] = v[RUN_EXCESS]! + (x - expected);
+    v[RUN_EXPECTED_SUM] = v[RUN_EXPECTED_SUM]! + expected;
+    v[RUN_U] = v[RUN_U]! + u;
+    v[RUN_UU] = v[RUN_UU]! + (u * u);
+    v[RUN_UX] = v[RUN_UX]! + (u * x);
+    if (v[RUN_CONFIRMED]! === 0) {
+      if (elapsed < this.durationMs || v[RUN_COUNT] < MIN_RUN_READINGS) return 0;
       const step = this.isStep(state);
-      const habitual = state.share > this.highShare;
-      this.countShare(state, step ? 1 : 0, state.runCount);
+      const habitual = v[SHARE]! > this.highShare;
+      this.countShare(state, step ? 1 : 0, v[RUN_COUNT]);
       if (!step || habitual) {
         // Noise, a bend in a ramp, or a step of a device often in such runs: its readings are
         // normal and are learned.
         this.learnRun(state, t);
-        state.highSince = -1;
+        v[HIGH_SINCE] = -1;
         return 0;
       }
-      state.runConfirmed = 1;
+      v[RUN_CONFIRMED] = 1;
     } else this.countShare(state, 1, 1);
-    state.active = 1;
+    v[ACTIVE] = 1;
     const score = Math.max(0.5, scoreForRatio(evidence));
     const basis =
       `${formatNumber(limit)} (expected ${formatNumber(expected)} from its slow EWMA baseline, half-life ${formatDuration(this.deviceHalfLifeMs)}; margin ${formatPercent(this.ratio)} ` +
-      `and ${formatNumber(this.k)} × deviation ${formatNumber(state.deviation)}, halved once the run began above ${formatNumber(state.runLimit)}; ` +
+      `and ${formatNumber(this.k)} × deviation ${formatNumber(v[DEVIATION]!)}, halved once the run began above ${formatNumber(v[RUN_LIMIT]!)}; ` +
       `trend ${formatNumber(this.slope * MINUTE_MS)}/min${this.carried ? ', carried along its daily profile' : ''})`;
     this.report(state, t, x, basis, limit, expected, score, ctx);
     return score;
@@ -504,29 +485,32 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
 
   /** The judgement of a run after `duration`: mean excess over the margin and the noise guard, and a step at its start. */
   private isStep(state: SustainedHighState): boolean {
-    const n = state.runCount;
-    if (state.runExcess < this.ratio * Math.abs(state.runExpectedSum) || state.runExcess < this.k * state.deviation * n) return false;
-    const determinant = n * state.runUU - state.runU * state.runU;
+    const v = state.v;
+    const n = v[RUN_COUNT]!;
+    if (v[RUN_EXCESS]! < this.ratio * Math.abs(v[RUN_EXPECTED_SUM]!) || v[RUN_EXCESS]! < this.k * v[DEVIATION]! * n) return false;
+    const determinant = n * v[RUN_UU]! - v[RUN_U]! * v[RUN_U]!;
     if (!(determinant > 0)) return false;
-    const sum = state.runExcess + state.runExpectedSum;
-    const atStart = (sum * state.runUU - state.runU * state.runUX) / determinant;
-    return atStart >= state.runLimit;
+    const sum = v[RUN_EXCESS]! + v[RUN_EXPECTED_SUM]!;
+    const atStart = (sum * v[RUN_UU]! - v[RUN_U]! * v[RUN_UX]!) / determinant;
+    return atStart >= v[RUN_LIMIT]!;
   }
 
   private endRun(state: SustainedHighState, x: number, t: number, limit: number, expected: number, ctx: DetectorContext): void {
-    if (state.active === 1) {
-      state.active = 0;
+    const v = state.v;
+    if (v[ACTIVE]! === 1) {
+      v[ACTIVE] = 0;
       const explain =
         `${this.metric} ${formatNumber(x)} is no longer above ${formatNumber(limit)}; ` +
-        `it was high for ${formatDuration(t - state.highSince)} (since ${formatTime(state.highSince)})`;
+        `it was high for ${formatDuration(t - v[HIGH_SINCE]!)} (since ${formatTime(v[HIGH_SINCE]!)})`;
       ctx.report({ time: t, score: 0, value: x, baseline: Number.isNaN(expected) ? undefined : expected, threshold: limit, explain, metric: this.metric, active: false });
     }
-    state.highSince = -1;
+    v[HIGH_SINCE] = -1;
   }
 
   private report(state: SustainedHighState, t: number, x: number, basis: string, limit: number, expected: number, score: number, ctx: DetectorContext): void {
+    const v = state.v;
     const explain =
-      `${this.metric} has been above ${basis} for ${formatDuration(t - state.highSince)} since ${formatTime(state.highSince)}; ` +
+      `${this.metric} has been above ${basis} for ${formatDuration(t - v[HIGH_SINCE]!)} since ${formatTime(v[HIGH_SINCE]!)}; ` +
       `now ${formatNumber(x)}; duration threshold ${formatDuration(this.durationMs)}`;
     ctx.report({ time: t, score, value: x, baseline: Number.isNaN(expected) ? undefined : expected, threshold: limit, explain, metric: this.metric, active: true });
   }
@@ -544,28 +528,29 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   }
 
   /** Sets `expected` (at time t) and `slope` (per ms) from a fit. */
-  private expectation(state: SustainedHighState, fit: RecentFit, t: number): void {
-    const w = fit.w;
-    let level = fit.x / w;
+  private expectation(state: SustainedHighState, fit: number, t: number): void {
+    const v = state.v;
+    const w = v[fit + F_W]!;
+    let level = v[fit + F_X]! / w;
     let slope = 0;
-    const determinant = w * fit.uu - fit.u * fit.u;
+    const determinant = w * v[fit + F_UU]! - v[fit + F_U]! * v[fit + F_U]!;
     // Too little spread in time (one reading, or a few close together): the level alone.
     if (determinant > 1e-9 * w * w) {
-      level = (fit.x * fit.uu - fit.u * fit.ux) / determinant;
-      slope = (w * fit.ux - fit.u * fit.x) / determinant / MINUTE_MS;
+      level = (v[fit + F_X]! * v[fit + F_UU]! - v[fit + F_U]! * v[fit + F_UX]!) / determinant;
+      slope = (w * v[fit + F_UX]! - v[fit + F_U]! * v[fit + F_X]!) / determinant / MINUTE_MS;
     }
-    const elapsed = t - fit.time;
+    const elapsed = t - v[fit + F_TIME]!;
     let expected = level + slope * (elapsed < this.durationMs ? elapsed : this.durationMs);
     // Along the profile, where it agrees with the fit: the level carried by the profile's change,
     // the higher of the two while the trend is followed, the profile's course beyond that.
-    const then = fit.profile;
+    const then = v[fit + F_PROFILE]!;
     this.carried = then > 0 && level <= PROFILE_AGREEMENT * then && PROFILE_AGREEMENT * level >= then;
     if (this.carried) {
       if (elapsed <= this.durationMs) {
         const now = this.profileAt(state, t);
         if (now > 0 && (level * now) / then > expected) expected = (level * now) / then;
       } else {
-        const horizon = this.profileAt(state, fit.time + this.durationMs);
+        const horizon = this.profileAt(state, v[fit + F_TIME]! + this.durationMs);
         const now = this.profileAt(state, t);
         if (horizon > 0 && now > 0) {
           const carried = (level * horizon) / then;
@@ -578,54 +563,57 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   }
 
   /** Ages the fit to time t: its time axis moves there and its weights decay. */
-  private moveFit(fit: RecentFit, t: number): void {
-    const elapsed = t - fit.time;
-    if (fit.w > 0 && elapsed !== 0) {
+  private moveFit(v: number[], fit: number, t: number): void {
+    const elapsed = t - v[fit + F_TIME]!;
+    if (v[fit + F_W]! > 0 && elapsed !== 0) {
       const d = elapsed / MINUTE_MS;
       const decay = this.fitDecay.of(elapsed, this.deviceHalfLifeMs);
-      fit.uu = decay * (fit.uu - 2 * d * fit.u + d * d * fit.w);
-      fit.u = decay * (fit.u - d * fit.w);
-      fit.ux = decay * (fit.ux - d * fit.x);
-      fit.x = decay * fit.x;
-      fit.w = decay * fit.w;
+      v[fit + F_UU] = decay * (v[fit + F_UU]! - 2 * d * v[fit + F_U]! + d * d * v[fit + F_W]!);
+      v[fit + F_U] = decay * (v[fit + F_U]! - d * v[fit + F_W]!);
+      v[fit + F_UX] = decay * (v[fit + F_UX]! - d * v[fit + F_X]!);
+      v[fit + F_X] = decay * v[fit + F_X]!;
+      v[fit + F_W] = decay * v[fit + F_W]!;
     }
-    fit.time = t;
+    v[fit + F_TIME] = t;
   }
 
   private learnFit(state: SustainedHighState, t: number, x: number): void {
-    const fit = state.fit;
-    this.moveFit(fit, t);
-    fit.w += 1;
-    fit.x += x;
-    fit.profile = this.profileAt(state, t);
+    const v = state.v;
+    const fit = FIT;
+    this.moveFit(v, fit, t);
+    v[fit + F_W] = v[fit + F_W]! + 1;
+    v[fit + F_X] = v[fit + F_X]! + x;
+    v[fit + F_PROFILE] = this.profileAt(state, t);
   }
 
   private restartFit(state: SustainedHighState, t: number, x: number): void {
-    const fit = state.fit;
-    fit.w = 0;
-    fit.u = 0;
-    fit.uu = 0;
-    fit.x = 0;
-    fit.ux = 0;
-    fit.time = t;
+    const v = state.v;
+    const fit = FIT;
+    v[fit + F_W] = 0;
+    v[fit + F_U] = 0;
+    v[fit + F_UU] = 0;
+    v[fit + F_X] = 0;
+    v[fit + F_UX] = 0;
+    v[fit + F_TIME] = t;
     this.learnFit(state, t, x);
   }
 
   /** Adds the run's readings to the fit (with equal weights, as a block at time t): they were normal after all. */
   private learnRun(state: SustainedHighState, t: number): void {
-    const fit = state.fit;
-    this.moveFit(fit, t);
-    const n = state.runCount;
-    const sum = state.runExcess + state.runExpectedSum;
+    const v = state.v;
+    const fit = FIT;
+    this.moveFit(v, fit, t);
+    const n = v[RUN_COUNT]!;
+    const sum = v[RUN_EXCESS]! + v[RUN_EXPECTED_SUM]!;
     // In the fit's minutes, a run reading's time − t = u × run unit − elapsed.
     const scale = this.runUnitMs / MINUTE_MS;
-    const shift = (t - state.highSince) / MINUTE_MS;
-    fit.w += n;
-    fit.x += sum;
-    fit.u += scale * state.runU - n * shift;
-    fit.uu += scale * scale * state.runUU - 2 * scale * shift * state.runU + n * shift * shift;
-    fit.ux += scale * state.runUX - shift * sum;
-    fit.profile = this.profileAt(state, t);
+    const shift = (t - v[HIGH_SINCE]!) / MINUTE_MS;
+    v[fit + F_W] = v[fit + F_W]! + n;
+    v[fit + F_X] = v[fit + F_X]! + sum;
+    v[fit + F_U] = v[fit + F_U]! + (scale * v[RUN_U]! - n * shift);
+    v[fit + F_UU] = v[fit + F_UU]! + (scale * scale * v[RUN_UU]! - 2 * scale * shift * v[RUN_U]! + n * shift * shift);
+    v[fit + F_UX] = v[fit + F_UX]! + (scale * v[RUN_UX]! - shift * sum);
+    v[fit + F_PROFILE] = this.profileAt(state, t);
   }
 }
 
