@@ -89,10 +89,10 @@ export function learnLevelAndNoise(state: LevelAndNoise, x: number, levelWeight:
 export const SHARE_HALF_LIFE_MS = 86_400_000;
 const SHARE_SEEN_CAP = 1_000_000;
 
-/** The share (0–1) of a device's readings that meet some condition, and how many readings it has counted (capped). */
 /**
- * Counts one reading in a share kept as two numbers of `v` — the share at `at`, the readings
- * counted at `at + 1` — `hit` 1 when it meets the condition, 0 when not: an EWMA with the given
+ * Counts one reading in a share — the share (0–1) of a device's readings that meet some
+ * condition, kept as two numbers of `v`: the share at `at`, the readings counted (capped) at
+ * `at + 1` — `hit` 1 when it meets the condition, 0 when not: an EWMA with the given
  * weight, except that each reading weighs at least as in a plain mean of those counted so far, so
  * the share is sound from the first reading on.
  */
@@ -180,4 +180,14 @@ export function formatDuration(ms: number): string {
 /** An event time for an explanation (ISO-8601, UTC). */
 export function formatTime(ms: number): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : 'n/a';
+}
+
+/**
+ * An array of `length` zeros held as unboxed doubles (filled with a fraction first, so V8 gives it
+ * double elements from the start instead of small integers it would convert on the first
+ * fraction): detector state kept in one array instead of an object whose number fields would each
+ * be a heap number of its own.
+ */
+export function doubles(length: number): number[] {
+  return new Array<number>(length).fill(0.5).fill(0);
 }

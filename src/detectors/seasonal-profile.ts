@@ -1,5 +1,5 @@
 import type { Reading } from '../model/index.js';
-import { formatNumber } from './common.js';
+import { doubles, formatNumber } from './common.js';
 
 /**
  * A per-device daily profile: for each time-of-day slot and day type (weekday, weekend) the
@@ -75,9 +75,7 @@ const DAY_CAP = 100_000;
 
 /** A fresh profile. */
 export function createProfileState(config: ProfileConfig): ProfileState {
-  // Filled with a double first, so the array holds unboxed doubles from the start.
-  const p = new Array<number>(HEADER + PER_SLOT * 2 * config.slots).fill(0.5);
-  p.fill(0);
+  const p = doubles(HEADER + PER_SLOT * 2 * config.slots);
   p[SLOT] = -1;
   p[EXPECTED_SLOT] = -1;
   return p;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Detector, DetectorContext, DetectorSpec, Reading, StreamSchema } from '../model/index.js';
-import { countInShare, EwmaWeight, formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics, SHARE_HALF_LIFE_MS } from './common.js';
+import { countInShare, doubles, EwmaWeight, formatDuration, formatNumber, formatPercent, formatTime, scoreForRatio, selectMetrics, SHARE_HALF_LIFE_MS } from './common.js';
 import { DurationParam, parseDuration, resolveParams } from './params.js';
 import { createQuantileState, quantileAdd, quantileValue, type QuantileState } from './quantile.js';
 import { profileConfigOf } from './seasonal.js';
@@ -240,9 +240,7 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   }
 
   createState(): SustainedHighState {
-    // Filled with a double first, so the array holds unboxed doubles from the start.
-    const v = new Array<number>(STATE_SIZE).fill(0.5);
-    v.fill(0);
+    const v = doubles(STATE_SIZE);
     v[FIT + F_PROFILE] = Number.NaN;
     v[MEMORY + F_PROFILE] = Number.NaN;
     v[MEMORY_UNTIL] = Number.NEGATIVE_INFINITY;
@@ -563,57 +561,54 @@ export class SustainedHighDetector implements Detector<SustainedHighState> {
   }
 
   /** Ages the fit to time t: its time axis moves there and its weights decay. */
-  private moveFit(v: number[], fit: number, t: number): void {
-    const elapsed = t - v[fit + F_TIME]!;
-    if (v[fit + F_W]! > 0 && elapsed !== 0) {
+  private moveFit(v: number[], t: number): void {
+    const elapsed = t - v[FIT + F_TIME]!;
+    if (v[FIT + F_W]! > 0 && elapsed !== 0) {
       const d = elapsed / MINUTE_MS;
       const decay = this.fitDecay.of(elapsed, this.deviceHalfLifeMs);
-      v[fit + F_UU] = decay * (v[fit + F_UU]! - 2 * d * v[fit + F_U]! + d * d * v[fit + F_W]!);
-      v[fit + F_U] = decay * (v[fit + F_U]! - d * v[fit + F_W]!);
-      v[fit + F_UX] = decay * (v[fit + F_UX]! - d * v[fit + F_X]!);
-      v[fit + F_X] = decay * v[fit + F_X]!;
-      v[fit + F_W] = decay * v[fit + F_W]!;
+      v[FIT + F_UU] = decay * (v[FIT + F_UU]! - 2 * d * v[FIT + F_U]! + d * d * v[FIT + F_W]!);
+      v[FIT + F_U] = decay * (v[FIT + F_U]! - d * v[FIT + F_W]!);
+      v[FIT + F_UX] = decay * (v[FIT + F_UX]! - d * v[FIT + F_X]!);
+      v[FIT + F_X] = decay * v[FIT + F_X]!;
+      v[FIT + F_W] = decay * v[FIT + F_W]!;
     }
-    v[fit + F_TIME] = t;
+    v[FIT + F_TIME] = t;
   }
 
   private learnFit(state: SustainedHighState, t: number, x: number): void {
     const v = state.v;
-    const fit = FIT;
-    this.moveFit(v, fit, t);
-    v[fit + F_W] = v[fit + F_W]! + 1;
-    v[fit + F_X] = v[fit + F_X]! + x;
-    v[fit + F_PROFILE] = this.profileAt(state, t);
+    this.moveFit(v, t);
+    v[FIT + F_W] = v[FIT + F_W]! + 1;
+    v[FIT + F_X] = v[FIT + F_X]! + x;
+    v[FIT + F_PROFILE] = this.profileAt(state, t);
   }
 
   private restartFit(state: SustainedHighState, t: number, x: number): void {
     const v = state.v;
-    const fit = FIT;
-    v[fit + F_W] = 0;
-    v[fit + F_U] = 0;
-    v[fit + F_UU] = 0;
-    v[fit + F_X] = 0;
-    v[fit + F_UX] = 0;
-    v[fit + F_TIME] = t;
+    v[FIT + F_W] = 0;
+    v[FIT + F_U] = 0;
+    v[FIT + F_UU] = 0;
+    v[FIT + F_X] = 0;
+    v[FIT + F_UX] = 0;
+    v[FIT + F_TIME] = t;
     this.learnFit(state, t, x);
   }
 
   /** Adds the run's readings to the fit (with equal weights, as a block at time t): they were normal after all. */
   private learnRun(state: SustainedHighState, t: number): void {
     const v = state.v;
-    const fit = FIT;
-    this.moveFit(v, fit, t);
+    this.moveFit(v, t);
     const n = v[RUN_COUNT]!;
     const sum = v[RUN_EXCESS]! + v[RUN_EXPECTED_SUM]!;
     // In the fit's minutes, a run reading's time − t = u × run unit − elapsed.
     const scale = this.runUnitMs / MINUTE_MS;
     const shift = (t - v[HIGH_SINCE]!) / MINUTE_MS;
-    v[fit + F_W] = v[fit + F_W]! + n;
-    v[fit + F_X] = v[fit + F_X]! + sum;
-    v[fit + F_U] = v[fit + F_U]! + (scale * v[RUN_U]! - n * shift);
-    v[fit + F_UU] = v[fit + F_UU]! + (scale * scale * v[RUN_UU]! - 2 * scale * shift * v[RUN_U]! + n * shift * shift);
-    v[fit + F_UX] = v[fit + F_UX]! + (scale * v[RUN_UX]! - shift * sum);
-    v[fit + F_PROFILE] = this.profileAt(state, t);
+    v[FIT + F_W] = v[FIT + F_W]! + n;
+    v[FIT + F_X] = v[FIT + F_X]! + sum;
+    v[FIT + F_U] = v[FIT + F_U]! + (scale * v[RUN_U]! - n * shift);
+    v[FIT + F_UU] = v[FIT + F_UU]! + (scale * scale * v[RUN_UU]! - 2 * scale * shift * v[RUN_U]! + n * shift * shift);
+    v[FIT + F_UX] = v[FIT + F_UX]! + (scale * v[RUN_UX]! - shift * sum);
+    v[FIT + F_PROFILE] = this.profileAt(state, t);
   }
 }
 

@@ -151,14 +151,8 @@ export class FlatJsonScanner {
     for (let position = 0; ; position++) {
       if (i >= n || bytes[i] !== 34 /* " */) return false;
       const keyStart = i + 1;
-      // Escapes are rare in telemetry; a string with a backslash (or a raw control character, which
-      // JSON forbids) sends the record to JSON.parse, which decides and explains.
-      for (i = keyStart; i < n; i++) {
-        const b = bytes[i]!;
-        if (b === 34) break;
-        if (b === 92 || b < 32) return false;
-      }
-      if (i >= n) return false;
+      i = stringEnd(bytes, keyStart, n);
+      if (i < 0) return false;
       const slot = this.slotAt(position, bytes, keyStart, i - keyStart);
       i = skipSpace(bytes, i + 1, n);
       if (i >= n || bytes[i] !== 58 /* : */) return false;
@@ -167,17 +161,21 @@ export class FlatJsonScanner {
       const c = bytes[i]!;
       if (c === 34) {
         const valueStart = i + 1;
-        let hash = FNV_OFFSET;
-        let high = 0;
-        for (i = valueStart; i < n; i++) {
-          const b = bytes[i]!;
-          if (b === 34) break;
-          if (b === 92 || b < 32) return false;
-          high |= b;
-          hash = Math.imul(hash ^ b, FNV_PRIME);
-        }
-        if (i >= n) return false;
-        if (slot >= 0) {
+        if (slot < 0) {
+          i = stringEnd(bytes, valueStart, n);
+          if (i < 0) return false;
+        } else {
+          // A captured string is hashed (for interning) and checked for ASCII in the same pass.
+          let hash = FNV_OFFSET;
+          let high = 0;
+          for (i = valueStart; i < n; i++) {
+            const b = bytes[i]!;
+            if (b === 34) break;
+            if (b === 92 || b < 32) return false;
+            high |= b;
+            hash = Math.imul(hash ^ b, FNV_PRIME);
+          }
+          if (i >= n) return false;
           this.hashes[slot] = hash;
           this.ascii[slot] = high < 128 ? 1 : 0;
           kinds[slot] = STRING;
@@ -313,6 +311,20 @@ function sameBytes(name: Uint8Array, bytes: Buffer, start: number, length: numbe
   if (name.length !== length) return false;
   for (let k = 0; k < length; k++) if (name[k] !== bytes[start + k]) return false;
   return true;
+}
+
+/**
+ * Index of the quote that closes the string starting at `from`, or -1. Escapes are rare in
+ * telemetry; a string with a backslash (or a raw control character, which JSON forbids) sends the
+ * record to JSON.parse, which decides and explains.
+ */
+function stringEnd(bytes: Buffer, from: number, n: number): number {
+  for (let i = from; i < n; i++) {
+    const b = bytes[i]!;
+    if (b === 34) return i;
+    if (b === 92 || b < 32) return -1;
+  }
+  return -1;
 }
 
 function skipSpace(bytes: Buffer, from: number, n: number): number {

@@ -39,10 +39,7 @@ export class StreamRouter {
   /** An NDJSON line (or a JSON text). */
   processText(text: string, offset: number): void {
     if (this.forced >= 0) {
-      const decoder = this.decoders[this.forced]!;
-      const problem = decoder.decodeText(text, offset);
-      if (problem) this.reject(this.forced, problem, offset);
-      else this.engines[this.forced]!.process(decoder.reading, decoder.keyId);
+      this.deliver(this.forced, this.decoders[this.forced]!.decodeText(text, offset), offset);
       return;
     }
     let parsed: unknown;
@@ -65,19 +62,23 @@ export class StreamRouter {
       this.processText(bytes.toString('utf8', start, end), offset);
       return;
     }
-    const decoder = this.decoders[this.forced]!;
-    const problem = decoder.decodeBytes(bytes, start, end, offset);
-    if (problem) this.reject(this.forced, problem, offset);
-    else this.engines[this.forced]!.process(decoder.reading, decoder.keyId);
+    this.deliver(this.forced, this.decoders[this.forced]!.decodeBytes(bytes, start, end, offset), offset);
   }
 
   /** A parsed record (a JSON object, or a CSV row of strings). */
   processObject(record: unknown, offset: number): void {
     const index = this.forced >= 0 ? this.forced : this.streamOf(record);
+    this.deliver(index, this.decoders[index]!.decodeObject(record, offset), offset);
+  }
+
+  /** The reading just decoded by the stream's decoder to its engine (with the decoder's key id), or its problem to ops. */
+  private deliver(index: number, problem: DecodeError | null, offset: number): void {
+    if (problem) {
+      this.reject(index, problem, offset);
+      return;
+    }
     const decoder = this.decoders[index]!;
-    const problem = decoder.decodeObject(record, offset);
-    if (problem) this.reject(index, problem, offset);
-    else this.engines[index]!.process(decoder.reading);
+    this.engines[index]!.process(decoder.reading, decoder.keyId);
   }
 
   /** A record that failed before decoding (an oversize line, a broken CSV row). */
