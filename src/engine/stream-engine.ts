@@ -17,10 +17,10 @@ import {
   type StreamSchema,
   type WindowSpec,
 } from '../model/index.js';
-import { addValues, countOf, sumOf, createAccumulator, mergeInto, resetAccumulator, writeStats } from './accumulator.js';
+import { countOf, sumOf, createAccumulator, resetAccumulator, writeStats } from './accumulator.js';
 import { decodeEngine, encodeEngine, type DecodedEngine, type EngineSnapshot, type EngineView } from './checkpoint.js';
 import { createKeyNumbers, DELTAS_AT, INTERVAL, INTERVAL_SAMPLES, keyLayout, LAST_TIME, RECENT, RECENT_AT, type KeyLayout } from './key-layout.js';
-import { PANE_ACC, PaneRing } from './pane-ring.js';
+import { ReadingRing } from './reading-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import { alignDown, isoOf } from './time.js';
 
@@ -84,6 +84,8 @@ export interface EngineStats {
 }
 
 const HOUR = 3_600_000;
+/** A device's reading ring is sized ahead for at most this many readings (beyond, it doubles as needed). */
+const MAX_RESERVE = 1 << 16;
 /** Key ids above this are looked up by string (the table would grow too large). */
 const MAX_KEY_ID = 1 << 20;
 
@@ -103,8 +105,8 @@ export interface KeyState {
   recentIds: Array<string | undefined>;
   recentCursor: number;
   deltaCount: number;
-  /** Base panes shared by every window spec (slicing): one update per reading whatever the number of windows. */
-  panes: PaneRing;
+  /** The readings its windows can still use (every window spec folds from them). */
+  readings: ReadingRing;
   detectorStates: unknown[];
   dirty: boolean;
 }
@@ -161,7 +163,7 @@ function gcd(a: number, b: number): number {
  * - every reading is classified against the watermark at its arrival: ON_TIME (time ≥ watermark),
  *   LATE (within allowed lateness: it amends closed windows, which are re-emitted with a higher
  *   revision) or TOO_LATE (sent to ops with the watermark; it changes nothing).
- * - windows are aligned to the epoch, built from panes of the window's slide, emitted once the
+ * - windows are aligned to the epoch, folded from the device's readings, emitted once the
  *   watermark passes their end and kept for allowed lateness after that.
  *
  * @example
@@ -179,7 +181,7 @@ export class StreamEngine {
   private byKeyId: Array<KeyState | undefined> = [];
   private readonly windows: readonly WindowSpec[];
   private readonly fireStep: number;
-  /** Base pane length: the greatest common divisor of every window size and slide. */
+  /** The windows' common step: the greatest common divisor of every window size and slide. */
   private readonly paneMs: number;
   private readonly retainMs: number;
   private readonly metricNames: readonly string[];
@@ -431,7 +433,7 @@ export class StreamEngine {
     // timers its watermark fires — is evidence from the past when it is backfill.
     this.inBackfill = backfill;
     try {
-      if (this.windows.length > 0) this.addToPanes(state, reading, klass === 'LATE');
+      if (this.windows.length > 0) this.addToWindows(state, reading, klass === 'LATE');
 
       // Detectors see each device's readings in event-time order only.
       if (inOrder && this.detectors.length > 0) {
@@ -487,7 +489,7 @@ export class StreamEngine {
   /**
    * A checkpoint of everything that decides the engine's future output, as plain JSON (safe for
    * `JSON.stringify`): the clock (watermark, newest event times, partition idleness), every
-   * device's state (panes, window emission and amendment bookkeeping, recent readings for
+   * device's state (readings its windows can still use, window emission and amendment bookkeeping, recent readings for
    * deduplication, the learned interval, each detector's state, timers), each partition's
    * finding handler (alert manager, through its `snapshot()`) and the counters. Take it between
    * two `process()` calls; it copies, so the engine can go on at once.
@@ -643,7 +645,7 @@ export class StreamEngine {
       recentIds: this.schema.idField !== undefined ? new Array<string | undefined>(RECENT) : [],
       recentCursor: 0,
       deltaCount: 0,
-      panes: new PaneRing(this.metricCount),
+      readings: new ReadingRing(this.metricCount),
       detectorStates: detectors.map((d) => d.createState()),
       dirty: false,
     };
@@ -706,12 +708,11 @@ export class StreamEngine {
     reading.values[schema.powerMetricIndex] = interval > 0 ? (kwh * 3_600_000) / interval : Number.NaN;
   }
 
-  private addToPanes(state: KeyState, reading: Reading, late: boolean): void {
-    const ring = state.panes;
-    const paneStart = alignDown(reading.time, this.paneMs);
-    if (ring.count === ring.capacity) ring.reserve(this.panesKept(state));
-    const offset = ring.paneFor(paneStart);
-    addValues(ring.data, offset + PANE_ACC, reading.values, reading.time);
+  private addToWindows(state: KeyState, reading: Reading, late: boolean): void {
+    const ring = state.readings;
+    const time = reading.time;
+    if (ring.count === ring.capacity) ring.reserve(this.readingsKept(state));
+    const offset = ring.insert(time, reading.values);
     if (!state.dirty) {
       state.dirty = true;
       state.partition.dirty.add(state);
@@ -723,10 +724,10 @@ export class StreamEngine {
     for (let w = 0; w < windows.length; w++) {
       const spec = windows[w]!;
       const firedUpTo = state.numbers[this.firedAt + w]!;
-      const firstEnd = alignDown(paneStart, spec.slideMs) + spec.slideMs;
+      const firstEnd = alignDown(time, spec.slideMs) + spec.slideMs;
       if (firstEnd > firedUpTo) continue;
       if (!amended) {
-        ring.addAmendment(offset);
+        ring.markAmended(offset);
         amended = true;
       }
       const lastEnd = Math.min(firedUpTo, firstEnd - spec.slideMs + spec.sizeMs);
@@ -735,33 +736,22 @@ export class StreamEngine {
   }
 
   /**
-   * About how many panes a device keeps at steady state: those of the retained span (largest
-   * window + allowed lateness, plus the out-of-orderness the watermark lags by), one per pane or
-   * one per reading, whichever is fewer.
+   * About how many readings a device keeps at steady state: those of the retained span (largest
+   * window + allowed lateness, plus the out-of-orderness the watermark lags by) at its interval.
    */
-  private panesKept(state: KeyState): number {
+  private readingsKept(state: KeyState): number {
     const interval = state.numbers[INTERVAL]!;
-    const step = interval > this.paneMs ? interval : this.paneMs;
-    return Math.ceil((this.retainMs + this.schema.lateness.outOfOrderMs) / step) + 3;
+    const step = interval > 0 ? interval : this.paneMs;
+    return Math.min(MAX_RESERVE, Math.ceil((this.retainMs + this.schema.lateness.outOfOrderMs) / step) + 3);
   }
 
   private emitWindow(state: KeyState, w: number, spec: WindowSpec, end: number, amendment: boolean): void {
-    const ring = state.panes;
     const start = end - spec.sizeMs;
     const scratch = this.mergeScratch;
     resetAccumulator(scratch, 0, this.metricCount);
-    let revision = 0;
-    let any = false;
-    // Panes are sorted by start and a window's panes are among the newest: walk back from the end.
-    for (let i = ring.count - 1; i >= 0; i--) {
-      const paneStart = ring.startAt(i);
-      if (paneStart >= end) continue;
-      if (paneStart < start) break;
-      mergeInto(scratch, ring.data, ring.offsetAt(i) + PANE_ACC);
-      revision += ring.amendmentsAt(i);
-      any = true;
-    }
-    if (!any) return;
+    // Each reading that amended an emitted window raises the revision of every window holding it.
+    const revision = state.readings.fold(start, end, scratch);
+    if (revision < 0) return;
     const stats = this.statsTemplate.slice(); // a packed double array: far cheaper to allocate than a Float64Array
     writeStats(scratch, stats);
     let count = 0;
@@ -891,12 +881,12 @@ export class StreamEngine {
     const limit = final ? Infinity : wm;
     const firedAt = this.firedAt;
     for (const state of p.dirty) {
-      const ring = state.panes;
+      const ring = state.readings;
       const numbers = state.numbers;
       let stillDirty = false;
       if (ring.count > 0) {
-        const oldest = ring.startAt(0);
-        const newest = ring.startAt(ring.count - 1);
+        const oldest = ring.timeAt(0);
+        const newest = ring.timeAt(ring.count - 1);
         for (let w = 0; w < windows.length; w++) {
           const spec = windows[w]!;
           const firedUpTo = numbers[firedAt + w]!;
@@ -904,12 +894,14 @@ export class StreamEngine {
           for (; end <= limit && end - spec.sizeMs <= newest; end += spec.slideMs) this.emitWindow(state, w, spec, end, false);
           const done = Math.max(firedUpTo, final ? end - spec.slideMs : alignDown(wm, spec.slideMs));
           numbers[firedAt + w] = done;
-          // The newest pane's last window ends at its slide-aligned start + size.
+          // The newest reading's last window ends at its slide-aligned time + size.
           if (alignDown(newest, spec.slideMs) + spec.sizeMs > done) stillDirty = true;
         }
-        // Panes are kept while some window holding them can still be amended.
+        // Readings are kept while some window holding them can still be amended (whole panes of
+        // the windows' common step, so that what can be amended does not depend on the interval).
         const retain = this.retainMs;
-        while (ring.count > 0 && ring.startAt(0) + retain <= wm) ring.dropOldest();
+        const paneMs = this.paneMs;
+        while (ring.count > 0 && alignDown(ring.timeAt(0), paneMs) + retain <= wm) ring.dropOldest();
       }
       if (!stillDirty) {
         state.dirty = false;
@@ -945,7 +937,7 @@ export class StreamEngine {
 
   private auditOf(p: Partition): AuditSnapshot {
     let openWindows = 0;
-    for (const state of this.keys.values()) if (state.partition === p) openWindows += state.panes.count;
+    for (const state of this.keys.values()) if (state.partition === p) openWindows += state.readings.count;
     return {
       stream: this.schema.name,
       partition: p.index,

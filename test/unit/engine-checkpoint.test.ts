@@ -164,7 +164,7 @@ test('a checkpoint is compact JSON: one packed row per device', () => {
   const snapshot = mid.router.snapshot();
   const text = JSON.stringify(snapshot);
   const power = snapshot.streams.find((s) => s.stream === 'power')!;
-  assert.equal(power.version, 2);
+  assert.equal(power.version, 3);
   assert.equal(power.keys.length, 8);
   assert.ok(power.keys.every((row) => typeof row[2] === 'string' && row.length === 3), 'each meter is [key, site, packed numbers]');
   const perDevice = text.length / (8 + 2);
@@ -196,12 +196,15 @@ test('a damaged or mismatched checkpoint is refused with a message saying what d
   };
   const engine = powerEngine();
 
-  let error = refusal(() => engine.restore(edited((s) => ((s as { version: number }).version = 3))));
+  let error = refusal(() => engine.restore(edited((s) => ((s as { version: number }).version = 4))));
   assert.equal(error.code, 'GP_INPUT_INVALID');
-  assert.match(error.message, /version 3 is not supported; this gridpulse reads version 2/);
+  assert.match(error.message, /version 4 is not supported; this gridpulse reads version 3/);
   // Version 1 kept a device profile's numbers in another order, as many of them: only the version tells.
   error = refusal(() => engine.restore(edited((s) => ((s as { version: number }).version = 1))));
-  assert.match(error.message, /version 1 is not supported \(it was written by an earlier gridpulse\); this gridpulse reads version 2/);
+  assert.match(error.message, /version 1 is not supported \(it was written by an earlier gridpulse\); this gridpulse reads version 3/);
+  // Version 2 held a device's windows as panes.
+  error = refusal(() => engine.restore(edited((s) => ((s as { version: number }).version = 2))));
+  assert.match(error.message, /version 2 is not supported \(it was written by an earlier gridpulse\); this gridpulse reads version 3/);
 
   error = refusal(() => powerEngine(SCHEMAS[1]).restore(JSON.parse(good)));
   assert.match(error.message, /checkpoint is of stream "power", this engine runs stream "machines"/);
