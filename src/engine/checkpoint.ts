@@ -4,13 +4,15 @@
  * into a fresh engine of the same stream, which then continues exactly as the one that took it.
  *
  * Size matters (tens of thousands of devices): every device is one row whose numbers (clock,
- * dedup ring, learned interval, window bookkeeping, timers, the readings its windows can still
- * use, detector states) are packed into one base64 string (`PackedWriter`: one byte for a small
+ * dedup ring, learned interval, window bookkeeping, timers, the readings or panes its windows
+ * can still use, detector states) are packed into one base64 string (`PackedWriter`: one byte for a small
  * counter, up to seven for an epoch time or a step between two, nine for a double).
  */
 import { GpError, type Detector, type StreamSchema, type WindowSpec } from '../model/index.js';
+import { ACC_SLOT, ACC_STRIDE } from './accumulator.js';
 import { describeJson, decodeNumber, encodeNumber, PackedReader, PackedWriter, plainStateFromJson, plainStateToJson, type JsonNumber } from './checkpoint-codec.js';
 import { DELTAS_AT, INTERVAL, INTERVAL_SAMPLES, LAST_TIME, RECENT, RECENT_AT, type KeyLayout } from './key-layout.js';
+import { PANE_ACC, PaneRing } from './pane-ring.js';
 import { ReadingRing } from './reading-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import type { EngineStats, KeyState, Partition, TimerRef } from './stream-engine.js';
@@ -18,7 +20,7 @@ import type { EngineStats, KeyState, Partition, TimerRef } from './stream-engine
 /**
  * Version of the checkpoint format. 2: a device profile's numbers (seasonal, sustained_high) are
  * laid out slot by slot — as many numbers as in version 1, so only the version tells them apart.
- * 3: a device's windows are held as its readings instead of 15-second panes.
+ * 3: a device's window data is its readings, or panes only for a device reporting several times per pane.
  */
 export const ENGINE_SNAPSHOT_VERSION = 3;
 
@@ -89,6 +91,8 @@ export interface EngineView {
   detectors: readonly Detector[];
   windows: readonly WindowSpec[];
   metricCount: number;
+  /** The windows' common step: the length of a device's panes when it has them. */
+  paneMs: number;
   partitions: readonly Partition[];
   keys: ReadonlyMap<string, KeyState>;
   clock: EngineClock;
@@ -246,10 +250,26 @@ function namesOf(template: Record<string, unknown>): readonly string[] {
   return names;
 }
 
+const HELD_READINGS = 0;
+const HELD_PANES = 1;
+const PANE_EMPTY = 0;
+const PANE_SINGLE = 1;
+const PANE_FULL = 2;
+
+/** A device's window data: HELD_READINGS or HELD_PANES, then the records. */
+function packWindowData(held: ReadingRing | PaneRing, metricCount: number, out: PackedWriter): void {
+  if (held instanceof ReadingRing) {
+    out.push(HELD_READINGS);
+    packReadings(held, metricCount, out);
+  } else {
+    out.push(HELD_PANES);
+    packPanes(held, metricCount, out);
+  }
+}
+
 /**
- * A device's readings: their count, then per reading a code (1 when it amended an emitted
- * window, + 2 when its time follows whole rather than as the step from the previous one), its
- * time and its values.
+ * Readings: their count, then per reading a code (1 when it amended an emitted window, + 2 when
+ * its time follows whole rather than as the step from the previous one), its time and values.
  */
 function packReadings(ring: ReadingRing, metricCount: number, out: PackedWriter): void {
   const data = ring.data;
@@ -265,6 +285,65 @@ function packReadings(ring: ReadingRing, metricCount: number, out: PackedWriter)
     out.pushAll(data, offset + 2, offset + 2 + metricCount);
     previous = time;
   }
+}
+
+/** Panes: their count, then per pane its start, amendments and per metric its accumulator — as (time, value) when it holds one reading, the common case. */
+function packPanes(ring: PaneRing, metricCount: number, out: PackedWriter): void {
+  const data = ring.data;
+  out.push(ring.count);
+  for (let i = 0; i < ring.count; i++) {
+    const offset = ring.offsetAt(i);
+    const start = ring.timeAt(i);
+    out.push(start);
+    out.push(ring.amendmentsAt(i));
+    for (let m = 0, o = offset + PANE_ACC; m < metricCount; m++, o += ACC_STRIDE) {
+      if (isEmptyMetric(data, o)) {
+        out.push(PANE_EMPTY);
+      } else if (isSingleReading(data, o, start)) {
+        out.push(PANE_SINGLE);
+        out.push(data[o + ACC_SLOT.LAST_T]! - start);
+        out.push(data[o + ACC_SLOT.LAST]!);
+      } else {
+        out.push(PANE_FULL);
+        out.pushAll(data, o, o + ACC_STRIDE);
+      }
+    }
+  }
+}
+
+function isEmptyMetric(acc: Float64Array, o: number): boolean {
+  return (
+    acc[o + ACC_SLOT.N] === 0 &&
+    Object.is(acc[o + ACC_SLOT.SUM], 0) &&
+    Object.is(acc[o + ACC_SLOT.SHIFT], 0) &&
+    Object.is(acc[o + ACC_SLOT.SD], 0) &&
+    Object.is(acc[o + ACC_SLOT.SD2], 0) &&
+    acc[o + ACC_SLOT.MIN] === Infinity &&
+    acc[o + ACC_SLOT.MAX] === -Infinity &&
+    acc[o + ACC_SLOT.FIRST_T] === Infinity &&
+    Number.isNaN(acc[o + ACC_SLOT.FIRST]) &&
+    acc[o + ACC_SLOT.LAST_T] === -Infinity &&
+    Number.isNaN(acc[o + ACC_SLOT.LAST])
+  );
+}
+
+/** One reading (t, x) added to an empty accumulator, and nothing else: rebuilt exactly from (t − start, x). */
+function isSingleReading(acc: Float64Array, o: number, start: number): boolean {
+  const x = acc[o + ACC_SLOT.LAST]!;
+  const t = acc[o + ACC_SLOT.LAST_T]!;
+  return (
+    acc[o + ACC_SLOT.N] === 1 &&
+    Number.isFinite(x) &&
+    Object.is(acc[o + ACC_SLOT.SUM], x) &&
+    Object.is(acc[o + ACC_SLOT.SHIFT], x) &&
+    Object.is(acc[o + ACC_SLOT.SD], 0) &&
+    Object.is(acc[o + ACC_SLOT.SD2], 0) &&
+    Object.is(acc[o + ACC_SLOT.MIN], x) &&
+    Object.is(acc[o + ACC_SLOT.MAX], x) &&
+    Object.is(acc[o + ACC_SLOT.FIRST], x) &&
+    acc[o + ACC_SLOT.FIRST_T] === t &&
+    start + (t - start) === t
+  );
 }
 
 /**
@@ -289,7 +368,7 @@ export function encodeEngine(view: EngineView): EngineSnapshot {
     out.push(numbers[INTERVAL]!);
     // Recent times, interval deltas, firedUpTo per window, timer deadline and queued flag per detector.
     out.pushAll(numbers, RECENT_AT, view.layout.length);
-    packReadings(state.readings, view.metricCount, out);
+    packWindowData(state.windowData, view.metricCount, out);
     let loose: Record<string, unknown> | undefined;
     for (let d = 0; d < templates.length; d++) {
       const value = state.detectorStates[d];
@@ -445,6 +524,11 @@ function unpackInto(template: unknown, reader: PackedReader): unknown {
   return object;
 }
 
+function unpackWindowData(reader: PackedReader, metricCount: number, paneMs: number): ReadingRing | PaneRing {
+  const held = reader.nextInteger(HELD_READINGS, HELD_PANES, 'window data kind');
+  return held === HELD_READINGS ? unpackReadings(reader, metricCount) : unpackPanes(reader, metricCount, paneMs);
+}
+
 function unpackReadings(reader: PackedReader, metricCount: number): ReadingRing {
   const count = reader.nextInteger(0, reader.remaining, 'reading count');
   const ring = new ReadingRing(metricCount, Math.max(8, count));
@@ -459,6 +543,42 @@ function unpackReadings(reader: PackedReader, metricCount: number): ReadingRing 
     reader.into(values, 0, metricCount);
     const offset = ring.insert(time, values);
     if ((code & 1) === 1) ring.markAmended(offset);
+  }
+  return ring;
+}
+
+function unpackPanes(reader: PackedReader, metricCount: number, paneMs: number): PaneRing {
+  const count = reader.nextInteger(0, reader.remaining, 'pane count');
+  const ring = new PaneRing(metricCount, paneMs, Math.max(16, count));
+  let previous = -Infinity;
+  for (let i = 0; i < count; i++) {
+    const start = reader.next();
+    // paneFor appends only for a start after the newest: the order is what makes the ring valid.
+    if (!Number.isFinite(start) || !(start > previous)) throw new Error(`pane ${i} starts at ${start}, not after ${previous}`);
+    previous = start;
+    const offset = ring.paneFor(start);
+    const data = ring.data;
+    ring.setAmendments(offset, reader.nextInteger(0, Number.MAX_SAFE_INTEGER, 'pane amendments'));
+    for (let m = 0, o = offset + PANE_ACC; m < metricCount; m++, o += ACC_STRIDE) {
+      const code = reader.nextInteger(PANE_EMPTY, PANE_FULL, 'pane metric code');
+      if (code === PANE_SINGLE) {
+        const t = start + reader.next();
+        const x = reader.next();
+        data[o + ACC_SLOT.N] = 1;
+        data[o + ACC_SLOT.SUM] = x;
+        data[o + ACC_SLOT.SHIFT] = x;
+        data[o + ACC_SLOT.SD] = 0;
+        data[o + ACC_SLOT.SD2] = 0;
+        data[o + ACC_SLOT.MIN] = x;
+        data[o + ACC_SLOT.MAX] = x;
+        data[o + ACC_SLOT.FIRST_T] = t;
+        data[o + ACC_SLOT.FIRST] = x;
+        data[o + ACC_SLOT.LAST_T] = t;
+        data[o + ACC_SLOT.LAST] = x;
+      } else if (code === PANE_FULL) {
+        reader.into(data, o, ACC_STRIDE);
+      }
+    }
   }
   return ring;
 }
@@ -529,7 +649,7 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
     const fail = (reason: string): GpError => invalid(stream, `${path}/2`, 'the packed numbers of a device', reason);
     const reader = new PackedReader(packed, fail);
     const numbers = new Float64Array(keyNumbers.length);
-    let seq: number, recentCursor: number, deltaCount: number, readings: ReadingRing;
+    let seq: number, recentCursor: number, deltaCount: number, windowData: ReadingRing | PaneRing;
     try {
       seq = reader.nextInteger(0, Number.MAX_SAFE_INTEGER, 'seq');
       numbers[LAST_TIME] = reader.next();
@@ -541,7 +661,7 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
       reader.into(numbers, keyNumbers.firedAt, windowCount);
       reader.into(numbers, keyNumbers.deadlinesAt, detectorCount);
       for (let d = 0; d < detectorCount; d++) numbers[keyNumbers.queuedAt + d] = reader.nextInteger(0, 1, 'timerQueued');
-      readings = unpackReadings(reader, view.metricCount);
+      windowData = unpackWindowData(reader, view.metricCount, view.paneMs);
     } catch (error) {
       if (error instanceof GpError) throw error;
       throw fail((error as Error).message);
@@ -581,7 +701,7 @@ export function decodeEngine(json: unknown, view: EngineView): DecodedEngine {
       recentIds,
       recentCursor,
       deltaCount,
-      readings,
+      windowData,
       detectorStates,
       dirty: false,
     };
@@ -650,7 +770,7 @@ function evictedDevice(layout: KeyLayout): KeyState {
     recentIds: [],
     recentCursor: 0,
     deltaCount: 0,
-    readings: new ReadingRing(0, 1),
+    windowData: new ReadingRing(0, 1),
     detectorStates: [],
     dirty: false,
   };

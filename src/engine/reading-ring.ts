@@ -10,12 +10,13 @@ const VALUES = 2;
  * of Float64Array records `[time, amended, value per metric…]`. A window is the fold of the
  * readings between its start and end, in time order.
  *
- * Readings rather than pre-aggregated panes: a pane holds eleven numbers per metric however few
- * readings it covers, a reading one. A meter reporting every 10 s keeps 25 minutes (the largest
- * window plus allowed lateness) in about 8 KB this way against about 40 KB of 15-second panes;
- * the engine's time at ten thousand devices went mostly to fetching those panes from memory.
- * Folding costs the same per reading either way: each reading is added once to every window it
- * falls in. In time order, the result does not depend on the order readings arrived in.
+ * Readings rather than pre-aggregated panes (PaneRing) for a device that reports less than about
+ * four times per pane: a pane holds eleven numbers per metric however few readings it covers, a
+ * reading one. A meter reporting every 10 s keeps 25 minutes (the largest window plus allowed
+ * lateness) in about 8 KB this way against about 40 KB of 15-second panes, and at ten thousand
+ * devices the engine's time went mostly to fetching panes from memory. Each reading is added
+ * once to every window it falls in; in time order, so the result does not depend on the order
+ * readings arrived in.
  * Readings arrive almost always newest-last; an older one shifts the newer records by one.
  */
 export class ReadingRing {
@@ -41,6 +42,13 @@ export class ReadingRing {
 
   timeAt(i: number): number {
     return this.data[this.offsetAt(i) + TIME]!;
+  }
+
+  /** Copies the values of the i-th oldest reading into `out` and returns it. */
+  valuesAt(i: number, out: Float64Array): Float64Array {
+    const offset = this.offsetAt(i) + VALUES;
+    for (let m = 0; m < this.metrics; m++) out[m] = this.data[offset + m]!;
+    return out;
   }
 
   amendedAt(i: number): boolean {
@@ -95,7 +103,7 @@ export class ReadingRing {
     for (let i = first + 1; i <= last; i++) {
       const offset = this.offsetAt(i);
       amended += data[offset + AMENDED]!;
-      addValuesAt(acc, 0, data, offset + VALUES, metrics);
+      addValuesAt(acc, 0, data, offset + VALUES, metrics, data[offset + TIME]!);
     }
     return amended;
   }
