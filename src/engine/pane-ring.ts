@@ -43,6 +43,16 @@ export class PaneRing {
     return slot * this.stride;
   }
 
+  /** Start of the oldest pane (Infinity when there is none). */
+  get oldest(): number {
+    return this.count > 0 ? this.timeAt(0) : Infinity;
+  }
+
+  /** Start of the newest pane (-Infinity when there is none). */
+  get newest(): number {
+    return this.count > 0 ? this.timeAt(this.count - 1) : -Infinity;
+  }
+
   /** Start of the i-th oldest pane. */
   timeAt(i: number): number {
     return this.data[this.offsetAt(i) + START]!;

@@ -26,6 +26,9 @@ export class ReadingRing {
   private head = 0;
   count = 0;
   readonly stride: number;
+  /** Time of the oldest and of the newest reading (kept here so that the engine's sweep over its devices reads no reading). */
+  oldest = Infinity;
+  newest = -Infinity;
 
   constructor(private readonly metrics: number, initialCapacity = 8) {
     this.stride = VALUES + metrics;
@@ -78,12 +81,19 @@ export class ReadingRing {
     data[offset + TIME] = time;
     data[offset + AMENDED] = 0;
     for (let m = 0; m < this.metrics; m++) data[offset + VALUES + m] = values[m]!;
+    if (time < this.oldest) this.oldest = time;
+    if (time > this.newest) this.newest = time;
     return offset;
   }
 
   dropOldest(): void {
     this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     this.count--;
+    if (this.count > 0) this.oldest = this.timeAt(0);
+    else {
+      this.oldest = Infinity;
+      this.newest = -Infinity;
+    }
   }
 
   /**
@@ -91,21 +101,31 @@ export class ReadingRing {
    * time order. Returns how many of them amended an emitted window, or -1 when there are none.
    */
   fold(start: number, end: number, acc: Float64Array): number {
-    // A window's readings are among the newest: find them walking back from the end.
-    let last = this.count - 1;
-    while (last >= 0 && this.timeAt(last) >= end) last--;
-    let first = last;
-    while (first >= 0 && this.timeAt(first) >= start) first--;
-    if (first === last) return -1;
     const data = this.data;
     const metrics = this.metrics;
     let amended = 0;
-    for (let i = first + 1; i <= last; i++) {
+    let any = false;
+    for (let i = this.firstAtOrAfter(start); i < this.count; i++) {
       const offset = this.offsetAt(i);
+      const time = data[offset + TIME]!;
+      if (time >= end) break;
       amended += data[offset + AMENDED]!;
-      addValuesAt(acc, 0, data, offset + VALUES, metrics, data[offset + TIME]!);
+      addValuesAt(acc, 0, data, offset + VALUES, metrics, time);
+      any = true;
     }
-    return amended;
+    return any ? amended : -1;
+  }
+
+  /** Index of the oldest reading at or after `time` (count when there is none): a binary search. */
+  private firstAtOrAfter(time: number): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.timeAt(middle) < time) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   /** Grows the ring to hold at least `capacity` readings (at least twice the current capacity): one step to a device's steady size instead of several doublings. */

@@ -904,8 +904,8 @@ export class StreamEngine {
       const numbers = state.numbers;
       let stillDirty = false;
       if (ring.count > 0) {
-        const oldest = ring.timeAt(0);
-        const newest = ring.timeAt(ring.count - 1);
+        const oldest = ring.oldest;
+        const newest = ring.newest;
         for (let w = 0; w < windows.length; w++) {
           const spec = windows[w]!;
           const firedUpTo = numbers[firedAt + w]!;
@@ -920,7 +920,7 @@ export class StreamEngine {
         // panes of the windows' common step, so that what can be amended is the same either way.
         const retain = this.retainMs;
         const paneMs = this.paneMs;
-        while (ring.count > 0 && alignDown(ring.timeAt(0), paneMs) + retain <= wm) ring.dropOldest();
+        while (ring.count > 0 && alignDown(ring.oldest, paneMs) + retain <= wm) ring.dropOldest();
       }
       if (!stillDirty) {
         state.dirty = false;
