@@ -327,6 +327,7 @@ export interface AuditSnapshot {
   tooLate: number;
   windowsFired: number;
   windowsAmended: number;
+  /** Window data its devices hold (readings, or panes for devices that report several times per pane): what closed windows can still be amended from. */
   openWindows: number;
   timers: number;
 }
