@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { LiveEvent } from '../api/index.js';
 import { createAlertDelivery, type DeliveryReport, type DeliveryWorker } from '../alerts/index.js';
 import { alertKafkaConnector } from './alert-kafka.js';
-import { ReadingDecoder } from '../engine/index.js';
+import { describeProblem, ReadingDecoder } from '../engine/index.js';
 import { GpError, opsEvent, type Alert, type AlertEvent, type Lateness, type OpsEvent, type Reading, type StreamSchema } from '../model/index.js';
 import { createOutboxRelay, createRetentionSchedule, createStore, describeRetention, type OutboxRelay, type Store } from '../stores/index.js';
 import { writeJsonInSlices } from './json-slices.js';
@@ -263,7 +263,7 @@ function runEngineWorker(): void {
       const problem = decoder.decodeBytes(bytes, start, end, offset);
       start = end;
       if (problem) {
-        engine.rejectInvalid(opsEvent('invalid', engine.schema.name, problem.reason, { offset, watermark: engine.watermark, field: problem.field, expected: problem.expected, got: problem.got, key: problem.key, time: problem.time }));
+        engine.rejectInvalid(opsEvent('invalid', engine.schema.name, describeProblem(problem), { offset, watermark: engine.watermark, field: problem.field, expected: problem.expected, got: problem.got, key: problem.key, time: problem.time }));
       } else {
         engine.process(decoder.reading, decoder.keyId);
       }

@@ -14,7 +14,7 @@ import type {
   SimulationStarted,
 } from '../api/index.js';
 import type { ChannelMetrics, DeadLetter, RedeliveryResult } from '../alerts/index.js';
-import { ReadingDecoder } from '../engine/index.js';
+import { describeProblem, ReadingDecoder } from '../engine/index.js';
 import { createLiveSimulator, type LiveSimulator } from '../ingest/index.js';
 import { createFileLog, type AppendRecord, type Log, type LogRecovery, type ReadBatch } from '../log/index.js';
 import { GpError, opsEvent, statOf, type Alert, type OpsEvent, type StatName, type StreamSchema } from '../model/index.js';
@@ -218,10 +218,12 @@ export function createThreadedPlatform(options: PlatformOptions): PlatformRuntim
     const events: OpsEvent[] = [];
     for (const r of rejected) {
       ingestTotals.rejectedByReason[r.reason] = (ingestTotals.rejectedByReason[r.reason] ?? 0) + 1;
-      events.push(opsEvent('invalid', stream, `rejected at ingest: ${r.reason}`, { field: r.field, expected: r.expected, got: r.got, time: clock() }));
+      events.push(opsEvent('invalid', stream, `rejected at ingest: ${describeProblem(r)}`, { field: r.field, expected: r.expected, got: r.got, time: clock() }));
       ingestTotals.invalidOps++;
     }
     post({ t: 'ops', events });
+    // On the live feed too, beside the engine's own ops events (the store gets them from the worker).
+    if (listeners.size > 0) for (const data of events) publish({ type: 'ops', data });
   };
   const streamOfObject = (item: unknown): number => {
     if (item !== null && typeof item === 'object' && !Array.isArray(item)) {

@@ -5,8 +5,8 @@
  *
  * Size matters (tens of thousands of devices): every device is one row whose numbers (clock,
  * dedup ring, learned interval, window bookkeeping, timers, the readings or panes its windows
- * can still use, detector states) are packed into one base64 string (`PackedWriter`: one byte for a small
- * counter, up to seven for an epoch time or a step between two, nine for a double).
+ * can still use, detector states) are packed into one base64 string (`PackedWriter`: one byte
+ * for a small counter, up to seven for an epoch time or a step between two, nine for a double).
  */
 import { GpError, type Detector, type StreamSchema, type WindowSpec } from '../model/index.js';
 import { ACC_SLOT, ACC_STRIDE } from './accumulator.js';

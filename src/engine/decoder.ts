@@ -25,6 +25,15 @@ export function describeValue(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+/**
+ * A decode problem as one sentence naming the field, what was expected and what was got (the
+ * ops record's reason); `reason` replaces the problem's own opening words.
+ */
+export function describeProblem(problem: { reason: string; field?: string | undefined; expected?: string | undefined; got?: string | undefined }, reason = problem.reason): string {
+  if (problem.field !== undefined) return `${reason}: field ${problem.field} expected ${problem.expected}, got ${problem.got}`;
+  return problem.expected !== undefined ? `${reason}; expected ${problem.expected}` : reason;
+}
+
 function error(reason: string, field: string | undefined, expected: string | undefined, got: string | undefined, key?: string, time?: number): DecodeError {
   return { reason, field, expected, got, key, time };
 }

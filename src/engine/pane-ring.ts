@@ -1,5 +1,6 @@
 import { ACC_STRIDE, addValuesAt, mergeInto, resetAccumulator } from './accumulator.js';
 import type { ReadingRing } from './reading-ring.js';
+import { RecordRing } from './record-ring.js';
 import { alignDown } from './time.js';
 
 const START = 0;
@@ -17,30 +18,14 @@ export const PANE_ACC = 2;
  * Panes arrive almost always newest-last; a late reading that needs a pane between existing
  * ones shifts the newer records by one (rare).
  */
-export class PaneRing {
-  data: Float64Array;
-  /** Panes the ring holds before it must grow. */
-  capacity: number;
-  private head = 0;
-  count = 0;
-  readonly stride: number;
-
+export class PaneRing extends RecordRing {
   constructor(
     private readonly metrics: number,
     /** Length of a pane (ms). */
     readonly paneMs: number,
     initialCapacity = 4,
   ) {
-    this.stride = PANE_ACC + metrics * ACC_STRIDE;
-    this.capacity = initialCapacity;
-    this.data = new Float64Array(initialCapacity * this.stride);
-  }
-
-  /** Offset in `data` of the i-th oldest pane. */
-  offsetAt(i: number): number {
-    let slot = this.head + i;
-    if (slot >= this.capacity) slot -= this.capacity;
-    return slot * this.stride;
+    super(PANE_ACC + metrics * ACC_STRIDE, initialCapacity);
   }
 
   /** Start of the oldest pane (Infinity when there is none). */
@@ -67,7 +52,7 @@ export class PaneRing {
     this.data[offset + AMENDMENTS]! += 1;
   }
 
-  /** Adds a reading (NaN values: absent metrics) to its pane and returns the pane's offset. Grow the ring first when it is full (`count === capacity`). */
+  /** Adds a reading (NaN values: absent metrics) to its pane and returns the pane's offset. */
   insert(time: number, values: Float64Array): number {
     const offset = this.paneFor(alignDown(time, this.paneMs));
     addValuesAt(this.data, offset + PANE_ACC, values, 0, this.metrics, time);
@@ -112,41 +97,14 @@ export class PaneRing {
 
   /** Offset of the pane starting at `start`, created (empty) if needed. */
   paneFor(start: number): number {
-    const count = this.count;
-    if (count > 0) {
-      const newest = this.offsetAt(count - 1);
-      const newestStart = this.data[newest + START]!;
-      if (newestStart === start) return newest;
-      if (start < newestStart) return this.insertOlder(start);
-    }
-    if (count === this.capacity) this.grow();
-    const offset = this.offsetAt(count);
-    this.init(offset, start);
-    this.count = count + 1;
-    return offset;
-  }
-
-  dropOldest(): void {
-    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
-    this.count--;
-  }
-
-  private insertOlder(start: number): number {
-    let position = this.count - 1;
-    while (position >= 0) {
-      const s = this.timeAt(position);
-      if (s === start) return this.offsetAt(position);
+    let position = this.count;
+    while (position > 0) {
+      const s = this.timeAt(position - 1);
+      if (s === start) return this.offsetAt(position - 1);
       if (s < start) break;
       position--;
     }
-    position++; // insert before the pane now at `position`
-    if (this.count === this.capacity) this.grow();
-    for (let j = this.count - 1; j >= position; j--) {
-      const from = this.offsetAt(j);
-      this.data.copyWithin(this.offsetAt(j + 1), from, from + this.stride);
-    }
-    this.count++;
-    const offset = this.offsetAt(position);
+    const offset = this.openAt(position);
     this.init(offset, start);
     return offset;
   }
@@ -155,27 +113,5 @@ export class PaneRing {
     this.data[offset + START] = start;
     this.data[offset + AMENDMENTS] = 0;
     resetAccumulator(this.data, offset + PANE_ACC, this.metrics);
-  }
-
-  /**
-   * Grows the ring to hold at least `capacity` panes (at least twice the current capacity). The
-   * engine calls it when the ring is full with the number of panes the device will keep, so a
-   * device reaches its steady size in one step instead of several doublings, each allocating and
-   * touching fresh memory.
-   */
-  reserve(capacity: number): void {
-    if (capacity > this.capacity) this.grow(capacity);
-  }
-
-  private grow(atLeast = 0): void {
-    const capacity = Math.max(this.capacity * 2, atLeast);
-    const data = new Float64Array(capacity * this.stride);
-    for (let i = 0; i < this.count; i++) {
-      const from = this.offsetAt(i);
-      data.set(this.data.subarray(from, from + this.stride), i * this.stride);
-    }
-    this.data = data;
-    this.capacity = capacity;
-    this.head = 0;
   }
 }

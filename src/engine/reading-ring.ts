@@ -1,4 +1,5 @@
 import { addValuesAt } from './accumulator.js';
+import { RecordRing } from './record-ring.js';
 
 const TIME = 0;
 const AMENDED = 1;
@@ -19,28 +20,16 @@ const VALUES = 2;
  * readings arrived in.
  * Readings arrive almost always newest-last; an older one shifts the newer records by one.
  */
-export class ReadingRing {
-  data: Float64Array;
-  /** Readings the ring holds before it must grow. */
-  capacity: number;
-  private head = 0;
-  count = 0;
-  readonly stride: number;
+export class ReadingRing extends RecordRing {
   /** Time of the oldest and of the newest reading (kept here so that the engine's sweep over its devices reads no reading). */
   oldest = Infinity;
   newest = -Infinity;
 
-  constructor(private readonly metrics: number, initialCapacity = 8) {
-    this.stride = VALUES + metrics;
-    this.capacity = initialCapacity;
-    this.data = new Float64Array(initialCapacity * this.stride);
-  }
-
-  /** Offset in `data` of the i-th oldest reading. */
-  offsetAt(i: number): number {
-    let slot = this.head + i;
-    if (slot >= this.capacity) slot -= this.capacity;
-    return slot * this.stride;
+  constructor(
+    private readonly metrics: number,
+    initialCapacity = 8,
+  ) {
+    super(VALUES + metrics, initialCapacity);
   }
 
   timeAt(i: number): number {
@@ -65,18 +54,12 @@ export class ReadingRing {
 
   /**
    * Adds a reading (NaN values: absent metrics) in time order, after any of the same time, and
-   * returns its offset. Grow the ring first when it is full (`count === capacity`).
+   * returns its offset.
    */
   insert(time: number, values: ArrayLike<number>): number {
     let position = this.count;
     while (position > 0 && this.timeAt(position - 1) > time) position--;
-    if (this.count === this.capacity) this.grow();
-    for (let j = this.count - 1; j >= position; j--) {
-      const from = this.offsetAt(j);
-      this.data.copyWithin(this.offsetAt(j + 1), from, from + this.stride);
-    }
-    this.count++;
-    const offset = this.offsetAt(position);
+    const offset = this.openAt(position);
     const data = this.data;
     data[offset + TIME] = time;
     data[offset + AMENDED] = 0;
@@ -86,9 +69,8 @@ export class ReadingRing {
     return offset;
   }
 
-  dropOldest(): void {
-    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
-    this.count--;
+  override dropOldest(): void {
+    super.dropOldest();
     if (this.count > 0) this.oldest = this.timeAt(0);
     else {
       this.oldest = Infinity;
@@ -126,22 +108,5 @@ export class ReadingRing {
       else high = middle;
     }
     return low;
-  }
-
-  /** Grows the ring to hold at least `capacity` readings (at least twice the current capacity): one step to a device's steady size instead of several doublings. */
-  reserve(capacity: number): void {
-    if (capacity > this.capacity) this.grow(capacity);
-  }
-
-  private grow(atLeast = 0): void {
-    const capacity = Math.max(this.capacity * 2, atLeast);
-    const data = new Float64Array(capacity * this.stride);
-    for (let i = 0; i < this.count; i++) {
-      const from = this.offsetAt(i);
-      data.set(this.data.subarray(from, from + this.stride), i * this.stride);
-    }
-    this.data = data;
-    this.capacity = capacity;
-    this.head = 0;
   }
 }

@@ -1,7 +1,7 @@
 import { GpError, opsEvent, type OpsEvent, type StreamSchema } from '../model/index.js';
 import type { EngineSnapshot } from './checkpoint.js';
 import { describeJson } from './checkpoint-codec.js';
-import { ReadingDecoder, type DecodeError } from './decoder.js';
+import { describeProblem, ReadingDecoder, type DecodeError } from './decoder.js';
 import type { PreparedRestore, StreamEngine } from './stream-engine.js';
 
 /** A checkpoint of a router: one engine checkpoint per stream, in the router's order. */
@@ -155,7 +155,7 @@ export class StreamRouter {
         ? `record has none of the device id fields ${schemas.map((s) => s.keyField).join(', ')}`
         : problem.reason;
     engine.rejectInvalid(
-      opsEvent('invalid', engine.schema.name, problem.field ? `${reason}: field ${problem.field} expected ${problem.expected}, got ${problem.got}` : `${reason}; expected ${problem.expected}`, {
+      opsEvent('invalid', engine.schema.name, describeProblem(problem, reason), {
         key: problem.key,
         time: problem.time,
         offset,

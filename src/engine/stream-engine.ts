@@ -91,6 +91,11 @@ const HOUR = 3_600_000;
  * and 5 s intervals are faster as readings, 2 s and 1 s as 15-s panes.
  */
 const DENSE_PER_PANE = 4;
+/**
+ * Records a device's window data is sized for beyond its retained span: readings arrive between
+ * two sweeps that drop the oldest, and the span is cut at pane starts (at 10 s, 162 of 165 held).
+ */
+const SLACK = 8;
 /** A device's window data is sized ahead for at most this many records (beyond, it doubles as needed). */
 const MAX_RESERVE = 1 << 16;
 /** Key ids above this are looked up by string (the table would grow too large). */
@@ -499,8 +504,9 @@ export class StreamEngine {
   /**
    * A checkpoint of everything that decides the engine's future output, as plain JSON (safe for
    * `JSON.stringify`): the clock (watermark, newest event times, partition idleness), every
-   * device's state (readings its windows can still use, window emission and amendment bookkeeping, recent readings for
-   * deduplication, the learned interval, each detector's state, timers), each partition's
+   * device's state (the readings or panes its windows can still use, window emission and
+   * amendment bookkeeping, recent readings for deduplication, the learned interval, each
+   * detector's state, timers), each partition's
    * finding handler (alert manager, through its `snapshot()`) and the counters. Take it between
    * two `process()` calls; it copies, so the engine can go on at once.
    * Not included: the wall clock reading used against far-future timestamps (read afresh after a
@@ -755,12 +761,12 @@ export class StreamEngine {
     const interval = state.numbers[INTERVAL]!;
     const span = this.retainMs + this.schema.lateness.outOfOrderMs;
     if (ring instanceof ReadingRing && interval > 0 && interval * DENSE_PER_PANE <= this.paneMs) {
-      const panes = PaneRing.fromReadings(ring, this.metricCount, this.paneMs, Math.ceil(span / this.paneMs) + 3);
+      const panes = PaneRing.fromReadings(ring, this.metricCount, this.paneMs, Math.ceil(span / this.paneMs) + SLACK);
       state.windowData = panes;
       return panes;
     }
     const step = ring instanceof PaneRing ? Math.max(interval, this.paneMs) : interval > 0 ? interval : this.paneMs;
-    ring.reserve(Math.min(MAX_RESERVE, Math.ceil(span / step) + 3));
+    ring.reserve(Math.min(MAX_RESERVE, Math.ceil(span / step) + SLACK));
     return ring;
   }
 

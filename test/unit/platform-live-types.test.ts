@@ -49,4 +49,18 @@ describe('the platform live feed', () => {
       stop();
     }
   });
+
+  test('a reading refused at ingest reaches the live feed as an invalid ops event whose reason names the field, what was expected and what was got', async () => {
+    const ops: LiveEvent[] = [];
+    const stop = h.platform.live.subscribe((event) => ops.push(event), new Set(['ops']));
+    try {
+      const response = await h.app.inject({ method: 'POST', url: '/v1/readings', payload: JSON.stringify([meterReading('m-refused', 20, { usageKw: 'abc' })]), headers: { 'content-type': 'application/json' } });
+      assert.equal(response.statusCode, 200, response.body);
+      const event = await eventually('the invalid ops event', () => ops.find((e) => e.type === 'ops' && e.data.kind === 'invalid' && e.data.field === 'usageKw'));
+      assert.ok(event.type === 'ops');
+      assert.match(event.data.reason, /^rejected at ingest: .+: field usageKw expected .+, got "abc"$/);
+    } finally {
+      stop();
+    }
+  });
 });
