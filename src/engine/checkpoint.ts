@@ -13,7 +13,7 @@ import { ACC_SLOT, ACC_STRIDE } from './accumulator.js';
 import { describeJson, decodeNumber, encodeNumber, PackedReader, PackedWriter, plainStateFromJson, plainStateToJson, type JsonNumber } from './checkpoint-codec.js';
 import { DELTAS_AT, INTERVAL, INTERVAL_SAMPLES, LAST_TIME, RECENT, RECENT_AT, type KeyLayout } from './key-layout.js';
 import { PANE_ACC, PaneRing } from './pane-ring.js';
-import { ReadingRing } from './reading-ring.js';
+import { READING_VALUES, ReadingRing } from './reading-ring.js';
 import { TimerHeap } from './timer-heap.js';
 import type { EngineStats, KeyState, Partition, TimerRef } from './stream-engine.js';
 
@@ -276,13 +276,13 @@ function packReadings(ring: ReadingRing, metricCount: number, out: PackedWriter)
   out.push(ring.count);
   let previous = 0;
   for (let i = 0; i < ring.count; i++) {
-    const offset = ring.offsetAt(i);
-    const time = data[offset]!;
+    const time = ring.timeAt(i);
     const step = time - previous;
     const whole = i === 0 || previous + step !== time;
     out.push((ring.amendedAt(i) ? 1 : 0) + (whole ? 2 : 0));
     out.push(whole ? time : step);
-    out.pushAll(data, offset + 2, offset + 2 + metricCount);
+    const values = ring.offsetAt(i) + READING_VALUES;
+    out.pushAll(data, values, values + metricCount);
     previous = time;
   }
 }

@@ -4,7 +4,8 @@ import { RecordRing } from './record-ring.js';
 const TIME = 0;
 const AMENDED = 1;
 /** Offset of the values inside a reading record. */
-const VALUES = 2;
+export const READING_VALUES = 2;
+const VALUES = READING_VALUES;
 
 /**
  * The readings of one device that some window can still use, oldest first, in one growable ring
